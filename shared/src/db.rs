@@ -1,0 +1,110 @@
+//! Postgres: the connection pool, creating the database when it is missing, and the
+//! embedded migrations, applied under an advisory lock so that any number of api and
+//! worker processes can start at once.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diesel::connection::SimpleConnection as _;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::startup::retry_until;
+
+pub type DbPool = Pool<AsyncPgConnection>;
+
+/// The migrations in `migrations/`, compiled into both binaries.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// Key of the session advisory lock held while migrating (any constant shared by all
+/// hookrelay processes; "hookrel" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x686f_6f6b_7265_6c;
+
+/// A pool of at most `max_size` connections. Waiting for a connection is bounded so that
+/// a Postgres outage surfaces as an error rather than a hang.
+pub fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    Pool::builder(manager)
+        .max_size(max_size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .recycle_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_redis::Runtime::Tokio1)
+        .build()
+        .context("Failed to build the Postgres pool")
+}
+
+/// Creates the database, migrates it and returns a pool, waiting up to `startup_timeout`
+/// for Postgres to accept connections.
+pub async fn connect_and_migrate(
+    database_url: &str,
+    max_size: usize,
+    startup_timeout: Duration,
+) -> anyhow::Result<DbPool> {
+    retry_until("Postgres", startup_timeout, || create_database_if_missing(database_url)).await?;
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || run_migrations(&url))
+        .await
+        .context("migration task panicked")??;
+    pool(database_url, max_size)
+}
+
+/// Creates the database named in the URL when it does not exist (and the role may).
+pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()> {
+    if AsyncPgConnection::establish(database_url).await.is_ok() {
+        return Ok(());
+    }
+    let mut url = url::Url::parse(database_url).context("DATABASE_URL is not a URL")?;
+    let name = url.path().trim_start_matches('/').to_owned();
+    anyhow::ensure!(!name.is_empty(), "DATABASE_URL names no database");
+    url.set_path("/postgres");
+    let mut admin = AsyncPgConnection::establish(url.as_str())
+        .await
+        .context("Failed to connect to Postgres")?;
+    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+    match diesel::sql_query(format!("CREATE DATABASE {quoted}"))
+        .execute(&mut admin)
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(database = %name, "created database");
+            Ok(())
+        }
+        // Another process created it between our two connections.
+        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("Failed to create database {name}")),
+    }
+}
+
+/// Applies pending migrations while holding the migration advisory lock. Blocking: call
+/// from `spawn_blocking` or a plain thread.
+pub fn run_migrations(database_url: &str) -> anyhow::Result<()> {
+    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(database_url)
+        .context("Failed to connect to Postgres for migrations")?;
+    conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+        .context("Failed to take the migration lock")?;
+    let result = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map(|applied| applied.len())
+        .map_err(|e| anyhow::anyhow!("Failed to apply migrations: {e}"));
+    // Closing the connection releases the lock too; unlocking first lets waiters go now.
+    let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+    let applied = result?;
+    if applied > 0 {
+        tracing::info!(applied, "applied database migrations");
+    }
+    Ok(())
+}
+
+/// `SELECT 1` through the pool: what `/readyz` asks.
+pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
+    let mut conn = pool.get().await.context("no Postgres connection")?;
+    diesel::sql_query("SELECT 1")
+        .execute(&mut conn)
+        .await
+        .context("Postgres did not answer")?;
+    Ok(())
+}

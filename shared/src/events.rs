@@ -1,0 +1,79 @@
+//! Event types and subscription event filters (CONTRACT §3, §4).
+
+/// Why an event type or filter entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventTypeError {
+    #[error("must be 1 to 255 visible ASCII characters")]
+    Invalid,
+    #[error("`*` may only end a filter entry (a prefix match such as `order.*`)")]
+    MisplacedWildcard,
+}
+
+/// Event types (and `Idempotency-Key`s) are 1..=255 visible ASCII characters.
+pub fn is_visible_ascii_token(s: &str) -> bool {
+    (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Checks one entry of a subscription's `events` filter.
+pub fn validate_filter_entry(entry: &str) -> Result<(), EventTypeError> {
+    if !is_visible_ascii_token(entry) {
+        return Err(EventTypeError::Invalid);
+    }
+    if entry.trim_end_matches('*').contains('*') || entry.ends_with("**") {
+        return Err(EventTypeError::MisplacedWildcard);
+    }
+    Ok(())
+}
+
+/// Whether a subscription with this filter receives an event of this type by fan-out.
+/// `None` or `[]` matches everything; an entry ending in `*` is a prefix match; without an
+/// event type, only match-all filters match.
+pub fn filter_matches(filter: Option<&[String]>, event_type: Option<&str>) -> bool {
+    let Some(entries) = filter.filter(|f| !f.is_empty()) else {
+        return true;
+    };
+    entries.iter().any(|entry| match entry.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => event_type.is_some_and(|t| t.starts_with(prefix)),
+        None => event_type == Some(entry.as_str()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn null_empty_and_star_match_everything() {
+        assert!(filter_matches(None, Some("order.created")));
+        assert!(filter_matches(None, None));
+        assert!(filter_matches(Some(&[]), None));
+        assert!(filter_matches(Some(&filter(&["x", "*"])), None));
+    }
+
+    #[test]
+    fn prefixes_and_exact_names() {
+        let f = filter(&["order.*", "user.created"]);
+        assert!(filter_matches(Some(&f), Some("order.created")));
+        assert!(filter_matches(Some(&f), Some("order.")));
+        assert!(filter_matches(Some(&f), Some("user.created")));
+        assert!(!filter_matches(Some(&f), Some("user.deleted")));
+        assert!(!filter_matches(Some(&f), Some("orders")));
+        assert!(!filter_matches(Some(&f), None));
+    }
+
+    #[test]
+    fn entries_are_validated() {
+        assert!(validate_filter_entry("order.*").is_ok());
+        assert!(validate_filter_entry("*").is_ok());
+        assert_eq!(validate_filter_entry("or*der"), Err(EventTypeError::MisplacedWildcard));
+        assert_eq!(validate_filter_entry("order.**"), Err(EventTypeError::MisplacedWildcard));
+        assert_eq!(validate_filter_entry(""), Err(EventTypeError::Invalid));
+        assert_eq!(validate_filter_entry("has space"), Err(EventTypeError::Invalid));
+        assert_eq!(validate_filter_entry(&"a".repeat(256)), Err(EventTypeError::Invalid));
+    }
+}

@@ -1,0 +1,91 @@
+//! The only place Redis key, stream and group names are built.
+//!
+//! Every key is `{<REDIS_KEY_PREFIX>}:<name>`. The braces make the prefix a Redis Cluster
+//! hash tag, so all of one deployment's keys live in one slot and the Lua scripts that
+//! touch several of them at once (ingest, retry scheduling, retry promotion) stay legal on
+//! a cluster. Two deployments with different prefixes share nothing.
+//!
+//! | key | type | written by | removed by |
+//! |---|---|---|---|
+//! | `ingest` | stream | api (webhooks), worker (due retries) | worker: XACK + XDEL when an entry is done |
+//! | `idem:<key>` | string → webhook id | api | expires after 24 h |
+//! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres; expires after 7 days regardless |
+//! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
+//! | `subs:version` | counter | api on every subscription change | never (one small key) |
+//! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
+
+use uuid::Uuid;
+
+/// The consumer group every worker reads `ingest` through.
+pub const CONSUMER_GROUP: &str = "workers";
+
+/// How long an `Idempotency-Key` is remembered (CONTRACT §4: 24 hours).
+pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
+
+/// How long a `queued:` marker survives if no worker ever picks the webhook up. Workers
+/// delete it as soon as the webhook is in Postgres; this only bounds memory.
+pub const QUEUED_MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone)]
+pub struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            tag: format!("{{{prefix}}}"),
+        }
+    }
+
+    /// The stream of work: ingested webhooks and retries that have come due.
+    pub fn stream(&self) -> String {
+        format!("{}:ingest", self.tag)
+    }
+
+    /// `Idempotency-Key` → the first request's webhook id.
+    pub fn idempotency(&self, key: &str) -> String {
+        format!("{}:idem:{key}", self.tag)
+    }
+
+    /// What status needs to know about a webhook no worker has stored yet.
+    pub fn queued(&self, webhook_id: Uuid) -> String {
+        format!("{}:queued:{webhook_id}", self.tag)
+    }
+
+    /// Retries waiting for their time, scored by due time in Unix milliseconds.
+    pub fn retry_schedule(&self) -> String {
+        format!("{}:retry", self.tag)
+    }
+
+    /// Bumped on every subscription change; caches reload when it moves.
+    pub fn subscriptions_version(&self) -> String {
+        format!("{}:subs:version", self.tag)
+    }
+
+    /// Held (with an expiry) by the one worker running a scheduled purge.
+    pub fn purge_lock(&self) -> String {
+        format!("{}:purge:lock", self.tag)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_carries_the_prefix_as_a_hash_tag() {
+        let keys = Keys::new("tenant-a");
+        let id = Uuid::nil();
+        for key in [
+            keys.stream(),
+            keys.idempotency("k"),
+            keys.queued(id),
+            keys.retry_schedule(),
+            keys.subscriptions_version(),
+            keys.purge_lock(),
+        ] {
+            assert!(key.starts_with("{tenant-a}:"), "{key}");
+        }
+    }
+}

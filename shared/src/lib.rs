@@ -1,0 +1,32 @@
+//! hookrelay's shared library: what the api and the worker both need to agree on.
+//!
+//! - [`config`]: every environment variable, parsed once into [`config::Config`].
+//! - [`db`], [`schema`], [`models`]: Postgres pool, embedded migrations, tables and rows.
+//! - [`redis_client`]: Redis connections with bounded timeouts.
+//! - [`keys`]: the only place Redis key names are built (with a Redis Cluster hash tag).
+//! - [`queue`]: the work stream's entries and the atomic ingest script.
+//! - [`cache`]: the in-process subscription cache kept coherent through Redis.
+//! - [`signing`]: Standard Webhooks signatures; [`targets`]: URL and address rules;
+//!   [`events`]: event types and filters.
+//! - [`time`]: contract timestamps; [`telemetry`]: logs and metrics; [`startup`]:
+//!   waiting for dependencies.
+
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod keys;
+pub mod models;
+pub mod queue;
+pub mod redis_client;
+pub mod schema;
+pub mod signing;
+pub mod startup;
+pub mod targets;
+pub mod telemetry;
+pub mod time;
+
+pub use config::Config;
+
+/// The version in `user-agent: hookrelay/<version>`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,280 @@
+//! The entries of the work stream and the api's side of it (ingest).
+//!
+//! Redis Streams in brief: XADD appends an entry with an id like `1732288642551-0`; a
+//! consumer group hands each entry to one consumer (XREADGROUP) and keeps it in the
+//! group's pending list until that consumer acknowledges it (XACK). Entries a crashed
+//! consumer left pending are taken over by another (XAUTOCLAIM). Acknowledged entries stay
+//! in the stream until deleted, so workers XDEL what they have finished.
+//!
+//! Two kinds of entry share the stream:
+//! - `webhook`: a newly ingested webhook — its id, receive time, event type, target
+//!   subscription (or none for fan-out) and the body exactly as received;
+//! - `retry`: one delivery's next attempt, moved in from the retry schedule when due; the
+//!   body is then read from Postgres, where the worker stored it on first sight.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use redis::Value;
+use uuid::Uuid;
+
+use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys, QUEUED_MARKER_TTL_SECS};
+
+/// Field names of stream entries.
+pub mod field {
+    pub const KIND: &str = "kind";
+    pub const WEBHOOK_ID: &str = "id";
+    pub const SUBSCRIPTION_ID: &str = "sub";
+    pub const EVENT_TYPE: &str = "evt";
+    pub const RECEIVED_AT: &str = "at";
+    pub const BODY: &str = "body";
+    pub const ATTEMPT: &str = "attempt";
+}
+
+/// A webhook as ingested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestedWebhook {
+    pub webhook_id: Uuid,
+    /// `Some` for `POST /ingest/{id}`, `None` for fan-out.
+    pub subscription_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub body: bytes::Bytes,
+}
+
+/// A delivery's next attempt (1-based attempt number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryJob {
+    pub webhook_id: Uuid,
+    pub subscription_id: Uuid,
+    pub attempt: u32,
+}
+
+impl RetryJob {
+    /// The member of the retry sorted set: `<webhook id>:<subscription id>:<attempt>`.
+    pub fn member(&self) -> String {
+        format!("{}:{}:{}", self.webhook_id, self.subscription_id, self.attempt)
+    }
+
+    pub fn from_member(member: &str) -> Option<Self> {
+        let mut parts = member.split(':');
+        let job = RetryJob {
+            webhook_id: parts.next()?.parse().ok()?,
+            subscription_id: parts.next()?.parse().ok()?,
+            attempt: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(job)
+    }
+}
+
+/// One decoded stream entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    Webhook(IngestedWebhook),
+    Retry(RetryJob),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("malformed stream entry: {0}")]
+pub struct MalformedEntry(pub String);
+
+impl Entry {
+    /// Decodes the field map of an entry as XREADGROUP returns it.
+    pub fn decode(fields: &HashMap<String, Value>) -> Result<Self, MalformedEntry> {
+        let bytes = |name: &str| -> Option<Vec<u8>> {
+            match fields.get(name)? {
+                Value::BulkString(b) => Some(b.clone()),
+                Value::SimpleString(s) => Some(s.clone().into_bytes()),
+                _ => None,
+            }
+        };
+        let text = |name: &str| bytes(name).and_then(|b| String::from_utf8(b).ok());
+        let uuid = |name: &str| -> Result<Uuid, MalformedEntry> {
+            text(name)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| MalformedEntry(format!("field {name} is not a UUID")))
+        };
+        match text(field::KIND).as_deref() {
+            Some("webhook") => {
+                let micros: i64 = text(field::RECEIVED_AT)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| MalformedEntry("field at is not a number".into()))?;
+                Ok(Entry::Webhook(IngestedWebhook {
+                    webhook_id: uuid(field::WEBHOOK_ID)?,
+                    subscription_id: text(field::SUBSCRIPTION_ID)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|_| MalformedEntry("field sub is not a UUID".into()))?,
+                    event_type: text(field::EVENT_TYPE).filter(|s| !s.is_empty()),
+                    received_at: crate::time::from_micros(micros),
+                    body: bytes(field::BODY)
+                        .ok_or_else(|| MalformedEntry("no body".into()))?
+                        .into(),
+                }))
+            }
+            Some("retry") => Ok(Entry::Retry(RetryJob {
+                webhook_id: uuid(field::WEBHOOK_ID)?,
+                subscription_id: uuid(field::SUBSCRIPTION_ID)?,
+                attempt: text(field::ATTEMPT)
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| MalformedEntry("field attempt is not a number".into()))?,
+            })),
+            other => Err(MalformedEntry(format!("unknown kind {other:?}"))),
+        }
+    }
+}
+
+/// Appends a webhook to the stream, records its `queued` marker and claims its
+/// idempotency key, all in one atomic step, or returns the webhook id that already holds
+/// the key. KEYS: stream, queued marker, [idempotency key]. ARGV: id, sub, evt, at, body,
+/// idempotency TTL, marker TTL.
+const INGEST_SCRIPT: &str = r"
+if KEYS[3] then
+  local existing = redis.call('GET', KEYS[3])
+  if existing then return {0, existing} end
+end
+redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5])
+redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[7])
+if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6]) end
+return {1, ARGV[1]}
+";
+
+/// What `enqueue` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued now under this id.
+    New(Uuid),
+    /// The idempotency key was seen before; nothing was queued.
+    Replayed(Uuid),
+}
+
+/// The ingest script, loaded once per process (`redis::Script` runs EVALSHA and falls
+/// back to EVAL when the server does not know the script yet).
+#[derive(Clone)]
+pub struct IngestQueue {
+    keys: Keys,
+    script: std::sync::Arc<redis::Script>,
+}
+
+impl IngestQueue {
+    pub fn new(keys: Keys) -> Self {
+        Self {
+            keys,
+            script: std::sync::Arc::new(redis::Script::new(INGEST_SCRIPT)),
+        }
+    }
+
+    /// Queues a webhook durably (Redis has acknowledged the write when this returns Ok).
+    pub async fn enqueue<C: redis::aio::ConnectionLike>(
+        &self,
+        conn: &mut C,
+        webhook: &IngestedWebhook,
+        idempotency_key: Option<&str>,
+    ) -> redis::RedisResult<Enqueued> {
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.keys.stream())
+            .key(self.keys.queued(webhook.webhook_id));
+        if let Some(key) = idempotency_key {
+            invocation.key(self.keys.idempotency(key));
+        }
+        invocation
+            .arg(webhook.webhook_id.to_string())
+            .arg(webhook.subscription_id.map(|s| s.to_string()).unwrap_or_default())
+            .arg(webhook.event_type.as_deref().unwrap_or_default())
+            .arg(webhook.received_at.timestamp_micros())
+            .arg(webhook.body.as_ref())
+            .arg(IDEMPOTENCY_TTL_SECS)
+            .arg(QUEUED_MARKER_TTL_SECS);
+        let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
+        let id: Uuid = id.parse().map_err(|_| {
+            redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "idempotency key holds something other than a webhook id",
+            ))
+        })?;
+        Ok(if created == 1 {
+            Enqueued::New(id)
+        } else {
+            Enqueued::Replayed(id)
+        })
+    }
+}
+
+/// The `queued:` marker of a webhook that no worker has stored yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMarker {
+    pub subscription_id: Option<Uuid>,
+    pub event_type: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+impl QueuedMarker {
+    /// Reads the marker; `None` when there is none (unknown, or already stored).
+    pub async fn fetch<C: redis::aio::ConnectionLike>(
+        conn: &mut C,
+        keys: &Keys,
+        webhook_id: Uuid,
+    ) -> redis::RedisResult<Option<Self>> {
+        let fields: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(keys.queued(webhook_id))
+            .query_async(conn)
+            .await?;
+        let Some(at) = fields.get(field::RECEIVED_AT).and_then(|s| s.parse().ok()) else {
+            return Ok(None);
+        };
+        Ok(Some(QueuedMarker {
+            subscription_id: fields
+                .get(field::SUBSCRIPTION_ID)
+                .and_then(|s| s.parse().ok()),
+            event_type: fields
+                .get(field::EVENT_TYPE)
+                .filter(|s| !s.is_empty())
+                .cloned(),
+            received_at: crate::time::from_micros(at),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_members_round_trip() {
+        let job = RetryJob {
+            webhook_id: Uuid::new_v4(),
+            subscription_id: Uuid::new_v4(),
+            attempt: 3,
+        };
+        assert_eq!(RetryJob::from_member(&job.member()), Some(job));
+        assert_eq!(RetryJob::from_member("x:y:1"), None);
+        assert_eq!(RetryJob::from_member(&format!("{}:extra", job.member())), None);
+    }
+
+    #[test]
+    fn webhook_entries_decode_with_the_body_untouched() {
+        let id = Uuid::new_v4();
+        let body = b"{ \"b\": 1,  \"a\": [\xc3\xa9] }".to_vec();
+        let fields: HashMap<String, Value> = [
+            (field::KIND, b"webhook".to_vec()),
+            (field::WEBHOOK_ID, id.to_string().into_bytes()),
+            (field::SUBSCRIPTION_ID, Vec::new()),
+            (field::EVENT_TYPE, b"order.created".to_vec()),
+            (field::RECEIVED_AT, b"1795014242551966".to_vec()),
+            (field::BODY, body.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), Value::BulkString(v)))
+        .collect();
+        let Entry::Webhook(webhook) = Entry::decode(&fields).expect("decodes") else {
+            panic!("a webhook entry");
+        };
+        assert_eq!(webhook.webhook_id, id);
+        assert_eq!(webhook.subscription_id, None);
+        assert_eq!(webhook.event_type.as_deref(), Some("order.created"));
+        assert_eq!(webhook.body.as_ref(), body.as_slice());
+    }
+}
