@@ -238,6 +238,54 @@ impl QueuedMarker {
     }
 }
 
+/// How much work the queue holds, as both binaries' `/metrics` report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepths {
+    /// Entries in the stream that no worker has taken yet.
+    pub ready: u64,
+    /// Entries a worker has taken and not yet acknowledged.
+    pub in_flight: u64,
+    /// Retries waiting in the schedule for their time.
+    pub scheduled: u64,
+}
+
+/// Reads the queue depths in one round trip: XLEN of the stream, the pending count of
+/// the consumer group (XPENDING summary) and ZCARD of the retry schedule. Before any
+/// worker has created the group, nothing is in flight.
+pub async fn queue_depths<C: redis::aio::ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> redis::RedisResult<QueueDepths> {
+    let (length, scheduled): (u64, u64) = redis::pipe()
+        .cmd("XLEN")
+        .arg(keys.stream())
+        .cmd("ZCARD")
+        .arg(keys.retry_schedule())
+        .query_async(conn)
+        .await?;
+    let pending: redis::RedisResult<Value> = redis::cmd("XPENDING")
+        .arg(keys.stream())
+        .arg(crate::keys::CONSUMER_GROUP)
+        .query_async(conn)
+        .await;
+    let in_flight = match pending {
+        // The summary form's first element is the number of pending entries.
+        Ok(Value::Array(items)) => match items.first() {
+            Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
+        },
+        Ok(_) => 0,
+        Err(e) if e.code() == Some("NOGROUP") => 0,
+        Err(e) => return Err(e),
+    };
+    Ok(QueueDepths {
+        // Acknowledged entries are deleted at once, so what is not pending is ready.
+        ready: length.saturating_sub(in_flight),
+        in_flight,
+        scheduled,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,1 +1,53 @@
-fn main(){}
+//! `hookrelay-worker`: configuration, logging, then the worker until SIGTERM or SIGINT.
+
+use std::process::ExitCode;
+
+use hookrelay_shared::{Config, telemetry};
+use hookrelay_worker::Worker;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("hookrelay-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    telemetry::init_logging(config.log_format);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let worker = match Worker::build(config).await {
+        Ok(worker) => worker,
+        Err(e) => {
+            eprintln!("hookrelay-worker: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(wait_for_signal(shutdown.clone()));
+    match worker.run_until_stopped(shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookrelay-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on the first SIGTERM or SIGINT.
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = term => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+    shutdown.cancel();
+}

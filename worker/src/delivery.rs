@@ -1,0 +1,333 @@
+//! One delivery attempt: build the signed request (CONTRACT §5), send it, and turn what
+//! happened into a typed outcome. Nothing here touches Redis or Postgres, so the rules —
+//! which responses count as success, what the error text says, when the next retry is
+//! due — are plain functions tested directly.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use hookrelay_shared::models::attempt::RESPONSE_BODY_LIMIT;
+use hookrelay_shared::models::{Attempt, Outcome, Subscription};
+use hookrelay_shared::{signing, time};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use uuid::Uuid;
+
+use crate::http_client::{self, DnsFailure, RefusedAddress, TargetCheck};
+
+/// What one attempt sends.
+pub struct AttemptRequest<'a> {
+    pub webhook_id: Uuid,
+    pub event_type: Option<&'a str>,
+    pub body: &'a Bytes,
+    /// The subscription as it is now: its URL, secret and headers apply to this attempt.
+    pub subscription: &'a Subscription,
+    /// 1-based.
+    pub attempt: u32,
+}
+
+/// How the HTTP exchange ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exchange {
+    /// The receiver answered (any status).
+    Response { status: u16, body: String },
+    /// No usable answer. `retryable: false` for refused targets, which fail at once.
+    Failed { error: String, retryable: bool },
+}
+
+/// One finished attempt, before it is judged.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub target_url: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub exchange: Exchange,
+}
+
+/// What an attempt means for its delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    /// Failed; the next attempt is due at `at`.
+    Retry {
+        at: DateTime<Utc>,
+        reason: String,
+    },
+    /// Failed, and final.
+    Failed {
+        reason: String,
+    },
+}
+
+impl DeliveryOutcome {
+    /// The attempt object's `outcome`.
+    pub fn attempt_outcome(&self) -> Outcome {
+        match self {
+            Self::Delivered => Outcome::Success,
+            Self::Retry { .. } => Outcome::FailedAttempt,
+            Self::Failed { .. } => Outcome::Failure,
+        }
+    }
+}
+
+/// Sends one attempt. Never fails: every failure is an `Exchange::Failed`.
+pub async fn send(
+    client: &reqwest::Client,
+    request: &AttemptRequest<'_>,
+    timeout: Duration,
+    allow_private_targets: bool,
+) -> AttemptReport {
+    let target_url = request.subscription.target_url.clone();
+    let started_at = time::now();
+    let clock = Instant::now();
+    let exchange = match http_client::check_target(&target_url, allow_private_targets) {
+        Err(TargetCheck::Refused(refused)) => Exchange::Failed {
+            error: refused.to_string(),
+            retryable: false,
+        },
+        Err(TargetCheck::Invalid(reason)) => Exchange::Failed {
+            error: format!("invalid target URL: {reason}"),
+            retryable: false,
+        },
+        Ok(()) => {
+            let headers = build_headers(request, started_at.timestamp());
+            let sent = client
+                .post(&target_url)
+                .headers(headers)
+                .body(request.body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    Exchange::Response {
+                        status,
+                        body: read_prefix(response).await,
+                    }
+                }
+                Err(e) => classify_error(&e, timeout),
+            }
+        }
+    };
+    AttemptReport {
+        target_url,
+        started_at,
+        finished_at: time::now(),
+        duration: clock.elapsed(),
+        exchange,
+    }
+}
+
+/// The headers of CONTRACT §5, then the subscription's own.
+pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap {
+    let id = request.webhook_id.to_string();
+    let key = signing::signing_key(&request.subscription.secret);
+    let signature = signing::sign(&key, &id, timestamp, request.body);
+    let mut headers = HeaderMap::new();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(HeaderName::from_static(name), value);
+        }
+    };
+    set("content-type", "application/json");
+    set("webhook-id", &id);
+    set("webhook-timestamp", &timestamp.to_string());
+    set("webhook-signature", &signature);
+    if let Some(event_type) = request.event_type {
+        set("x-event-type", event_type);
+    }
+    set(
+        "user-agent",
+        &format!("hookrelay/{}", hookrelay_shared::VERSION),
+    );
+    for (name, value) in request.subscription.header_pairs() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) else {
+            continue;
+        };
+        // The api refuses these names; never let a stored one override what we sign.
+        if is_reserved(&name) {
+            continue;
+        }
+        headers.insert(name, value);
+    }
+    headers
+}
+
+fn is_reserved(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    matches!(
+        name,
+        "content-type" | "content-length" | "host" | "user-agent"
+    ) || name.starts_with("webhook-")
+}
+
+/// Reads at most `RESPONSE_BODY_LIMIT` bytes of the body, never buffering more.
+async fn read_prefix(mut response: reqwest::Response) -> String {
+    let mut prefix = Vec::new();
+    while prefix.len() < RESPONSE_BODY_LIMIT {
+        match response.chunk().await {
+            Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
+            // A body cut short still tells what the receiver said so far.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    truncate_body(&prefix)
+}
+
+/// The first `RESPONSE_BODY_LIMIT` bytes as text: a character cut at the limit is
+/// dropped, invalid bytes become U+FFFD, and the result never exceeds the limit.
+pub fn truncate_body(bytes: &[u8]) -> String {
+    let mut prefix = &bytes[..bytes.len().min(RESPONSE_BODY_LIMIT)];
+    if let Err(e) = std::str::from_utf8(prefix)
+        && e.error_len().is_none()
+    {
+        prefix = &prefix[..e.valid_up_to()];
+    }
+    let mut text = String::from_utf8_lossy(prefix).into_owned();
+    if text.len() > RESPONSE_BODY_LIMIT {
+        let mut end = RESPONSE_BODY_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// Says what went wrong, in the words an operator would use.
+fn classify_error(err: &reqwest::Error, timeout: Duration) -> Exchange {
+    let retry = |error: String| Exchange::Failed {
+        error,
+        retryable: true,
+    };
+    if let Some(refused) = http_client::find_cause::<RefusedAddress>(err) {
+        return Exchange::Failed {
+            error: refused.to_string(),
+            retryable: false,
+        };
+    }
+    if err.is_timeout() {
+        return retry(format!("timed out after {}", human_duration(timeout)));
+    }
+    if let Some(dns) = http_client::find_cause::<DnsFailure>(err) {
+        return retry(dns.to_string());
+    }
+    if http_client::has_io_kind(err, std::io::ErrorKind::ConnectionRefused) {
+        return retry("connection refused".into());
+    }
+    if http_client::has_io_kind(err, std::io::ErrorKind::ConnectionReset) {
+        return retry("connection reset by the receiver".into());
+    }
+    let chain = error_chain(err);
+    if err.is_connect() {
+        return retry(format!("connection failed: {chain}"));
+    }
+    retry(format!("request failed: {chain}"))
+}
+
+/// `outer: inner: root`, without repeating the same text twice.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = Some(err);
+    while let Some(e) = current {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+/// `10s`, `1500ms`: how durations read in error texts.
+pub fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// Judges a finished attempt: success, a retry at `finished_at + schedule[n-1]` after
+/// failed attempt n while the schedule lasts, or final failure.
+pub fn decide(
+    exchange: &Exchange,
+    attempt: u32,
+    finished_at: DateTime<Utc>,
+    schedule: &[Duration],
+) -> DeliveryOutcome {
+    let reason = match exchange {
+        Exchange::Response { status, .. } if (200..300).contains(status) => {
+            return DeliveryOutcome::Delivered;
+        }
+        Exchange::Response { status, .. } if (300..400).contains(status) => {
+            format!("HTTP {status} (redirects are not followed)")
+        }
+        Exchange::Response { status, .. } => format!("HTTP {status}"),
+        Exchange::Failed {
+            error,
+            retryable: false,
+        } => {
+            return DeliveryOutcome::Failed {
+                reason: error.clone(),
+            };
+        }
+        Exchange::Failed {
+            error,
+            retryable: true,
+        } => error.clone(),
+    };
+    let delay = usize::try_from(attempt)
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|i| schedule.get(i))
+        .and_then(|d| chrono::Duration::from_std(*d).ok());
+    match delay {
+        Some(delay) => DeliveryOutcome::Retry {
+            at: finished_at + delay,
+            reason,
+        },
+        None => DeliveryOutcome::Failed { reason },
+    }
+}
+
+/// The attempt row CONTRACT §5 describes.
+pub fn attempt_row(
+    report: &AttemptReport,
+    webhook_id: Uuid,
+    subscription_id: Uuid,
+    attempt: u32,
+    outcome: &DeliveryOutcome,
+) -> Attempt {
+    let (status_code, response_body) = match &report.exchange {
+        Exchange::Response { status, body } => (Some(i32::from(*status)), Some(body.clone())),
+        Exchange::Failed { .. } => (None, None),
+    };
+    let (error, next_retry_at) = match outcome {
+        DeliveryOutcome::Delivered => (None, None),
+        DeliveryOutcome::Retry { at, reason } => (Some(reason.clone()), Some(*at)),
+        DeliveryOutcome::Failed { reason } => (Some(reason.clone()), None),
+    };
+    Attempt {
+        id: Uuid::now_v7(),
+        webhook_id,
+        subscription_id,
+        target_url: report.target_url.clone(),
+        timestamp: report.started_at,
+        attempt_number: i32::try_from(attempt).unwrap_or(i32::MAX),
+        outcome: outcome.attempt_outcome().as_str().to_owned(),
+        status_code,
+        error,
+        duration_ms: i64::try_from(report.duration.as_millis()).unwrap_or(i64::MAX),
+        response_body,
+        next_retry_at,
+    }
+}
+
+#[cfg(test)]
+#[path = "delivery_tests.rs"]
+mod tests;

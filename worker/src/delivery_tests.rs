@@ -1,0 +1,187 @@
+//! Unit tests of `delivery`: outcome classification, retry timing, headers, truncation.
+
+use super::*;
+
+fn secs(s: &[u64]) -> Vec<Duration> {
+    s.iter().map(|s| Duration::from_secs(*s)).collect()
+}
+
+fn at(micros: i64) -> DateTime<Utc> {
+    time::from_micros(micros)
+}
+
+fn response(status: u16) -> Exchange {
+    Exchange::Response {
+        status,
+        body: String::new(),
+    }
+}
+
+#[test]
+fn any_2xx_is_delivered() {
+    for status in [200, 201, 202, 204, 299] {
+        assert_eq!(
+            decide(&response(status), 1, at(0), &secs(&[10])),
+            DeliveryOutcome::Delivered
+        );
+    }
+}
+
+#[test]
+fn failures_retry_after_the_scheduled_delay_from_the_finish() {
+    let schedule = secs(&[10, 30]);
+    let finished = at(1_000_000_000);
+    let DeliveryOutcome::Retry { at: due, reason } = decide(&response(503), 1, finished, &schedule)
+    else {
+        panic!("a retry");
+    };
+    assert_eq!(due, finished + chrono::Duration::seconds(10));
+    assert_eq!(reason, "HTTP 503");
+    let DeliveryOutcome::Retry { at: due, .. } = decide(&response(500), 2, finished, &schedule)
+    else {
+        panic!("a retry");
+    };
+    assert_eq!(due, finished + chrono::Duration::seconds(30));
+    assert_eq!(
+        decide(&response(500), 3, finished, &schedule),
+        DeliveryOutcome::Failed {
+            reason: "HTTP 500".into()
+        }
+    );
+}
+
+#[test]
+fn an_empty_schedule_means_the_first_failure_is_final() {
+    assert!(matches!(
+        decide(&response(404), 1, at(0), &[]),
+        DeliveryOutcome::Failed { .. }
+    ));
+}
+
+#[test]
+fn redirects_are_failures() {
+    let DeliveryOutcome::Retry { reason, .. } = decide(&response(302), 1, at(0), &secs(&[1]))
+    else {
+        panic!("a retry");
+    };
+    assert!(reason.starts_with("HTTP 302"), "{reason}");
+}
+
+#[test]
+fn refused_targets_fail_at_once() {
+    let refused = Exchange::Failed {
+        error: "refused non-global address 127.0.0.1".into(),
+        retryable: false,
+    };
+    assert_eq!(
+        decide(&refused, 1, at(0), &secs(&[1, 2])),
+        DeliveryOutcome::Failed {
+            reason: "refused non-global address 127.0.0.1".into()
+        }
+    );
+}
+
+#[test]
+fn durations_read_naturally() {
+    assert_eq!(human_duration(Duration::from_secs(10)), "10s");
+    assert_eq!(human_duration(Duration::from_millis(1500)), "1500ms");
+}
+
+#[test]
+fn bodies_keep_at_most_the_limit() {
+    assert_eq!(truncate_body(b"ok"), "ok");
+    let long = vec![b'a'; RESPONSE_BODY_LIMIT + 10];
+    assert_eq!(truncate_body(&long).len(), RESPONSE_BODY_LIMIT);
+    // A two-byte character cut by the limit is dropped, not replaced.
+    let mut cut = vec![b'a'; RESPONSE_BODY_LIMIT - 1];
+    cut.extend_from_slice("é".as_bytes());
+    let text = truncate_body(&cut);
+    assert_eq!(text.len(), RESPONSE_BODY_LIMIT - 1);
+    // Invalid bytes are replaced, still within the limit.
+    let binary = vec![0xff; RESPONSE_BODY_LIMIT * 2];
+    assert!(truncate_body(&binary).len() <= RESPONSE_BODY_LIMIT);
+}
+
+fn subscription(headers: serde_json::Value) -> Subscription {
+    Subscription {
+        id: Uuid::nil(),
+        target_url: "https://example.com/hook".into(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        events: None,
+        description: None,
+        headers,
+        is_active: true,
+        created_at: at(0),
+        updated_at: at(0),
+    }
+}
+
+#[test]
+fn headers_follow_the_contract_then_the_subscription() {
+    let sub = subscription(
+        serde_json::json!({"x-tenant": "acme", "webhook-id": "forged", "x-event-type": "custom"}),
+    );
+    let body = Bytes::from_static(br#"{"test": 2432232314}"#);
+    let request = AttemptRequest {
+        webhook_id: Uuid::nil(),
+        event_type: Some("order.created"),
+        body: &body,
+        subscription: &sub,
+        attempt: 1,
+    };
+    let headers = build_headers(&request, 1_614_265_330);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(get("content-type"), "application/json");
+    assert_eq!(get("webhook-id"), Uuid::nil().to_string());
+    assert_eq!(get("webhook-timestamp"), "1614265330");
+    let key = signing::signing_key(&sub.secret);
+    assert_eq!(
+        get("webhook-signature"),
+        signing::sign(&key, &Uuid::nil().to_string(), 1_614_265_330, &body)
+    );
+    assert_eq!(
+        get("user-agent"),
+        format!("hookrelay/{}", hookrelay_shared::VERSION)
+    );
+    assert_eq!(get("x-tenant"), "acme");
+    // Subscription headers come last, but never replace the signed ones.
+    assert_eq!(get("x-event-type"), "custom");
+    let no_event = AttemptRequest {
+        event_type: None,
+        ..request
+    };
+    let sub_plain = subscription(serde_json::json!({}));
+    let headers = build_headers(
+        &AttemptRequest {
+            subscription: &sub_plain,
+            ..no_event
+        },
+        1,
+    );
+    assert!(headers.get("x-event-type").is_none());
+}
+
+#[test]
+fn attempt_rows_carry_the_outcome() {
+    let report = AttemptReport {
+        target_url: "https://example.com/".into(),
+        started_at: at(1_000_000),
+        finished_at: at(1_250_000),
+        duration: Duration::from_millis(250),
+        exchange: response(503),
+    };
+    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]));
+    let row = attempt_row(&report, Uuid::nil(), Uuid::nil(), 1, &outcome);
+    assert_eq!(row.outcome, "Failed Attempt");
+    assert_eq!(row.status_code, Some(503));
+    assert_eq!(row.error.as_deref(), Some("HTTP 503"));
+    assert_eq!(row.duration_ms, 250);
+    assert_eq!(row.next_retry_at, Some(at(11_250_000)));
+    assert_eq!(row.timestamp, at(1_000_000));
+}

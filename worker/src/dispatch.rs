@@ -1,0 +1,197 @@
+//! The worker's main loop: take entries from the stream (new ones by reading, abandoned
+//! ones by reclaiming), run each as its own task, and acknowledge it once its handler
+//! has committed every effect.
+//!
+//! Two bounds keep a burst from swamping the process: at most `WORKER_CONCURRENCY`
+//! entries are owned at once (entry slots, taken before reading, so COUNT never exceeds
+//! free capacity), and at most `WORKER_CONCURRENCY` attempts are in flight (the
+//! semaphore in `pipeline`). Entries are not processed in lockstep: a slow receiver
+//! holds only its own entry's task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_redis::redis::streams::StreamId;
+use hookrelay_shared::queue::Entry;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::consumer::Consumer;
+use crate::pipeline::{Context, HandBack};
+use crate::{fanout, redeliver};
+
+/// Entries asked for per read at most.
+const READ_BATCH: usize = 256;
+
+/// The shared state of the loops.
+pub struct Dispatcher {
+    pub ctx: Arc<Context>,
+    pub consumer: Arc<Consumer>,
+    pub tracker: TaskTracker,
+    /// Free entry slots.
+    pub slots: Arc<Semaphore>,
+}
+
+impl Dispatcher {
+    /// Reads new entries until `stop`.
+    pub async fn run_reader(self: Arc<Self>, stop: CancellationToken) {
+        let mut failing = false;
+        loop {
+            let first = tokio::select! {
+                () = stop.cancelled() => return,
+                permit = Arc::clone(&self.slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+            };
+            let mut slots = vec![first];
+            let more = self.slots.available_permits().min(READ_BATCH - 1);
+            if let Ok(extra) = Arc::clone(&self.slots).try_acquire_many_owned(more as u32) {
+                slots.push(extra);
+            }
+            let count = 1 + more;
+            let read = tokio::select! {
+                () = stop.cancelled() => return,
+                read = self.consumer.read(count) => read,
+            };
+            match read {
+                Ok(entries) => {
+                    if failing {
+                        tracing::info!("reading the work stream again");
+                        failing = false;
+                    }
+                    self.start_all(entries, slots);
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "cannot read the work stream; retrying every second"
+                        );
+                        failing = true;
+                    }
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes over entries left idle longer than `RECLAIM_IDLE`, every `interval`, until `stop`.
+    pub async fn run_reclaimer(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+        let min_idle = self.ctx.config.reclaim_idle;
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            let free = self.slots.available_permits().min(READ_BATCH);
+            if free == 0 {
+                continue;
+            }
+            let Ok(slots) = Arc::clone(&self.slots).try_acquire_many_owned(free as u32) else {
+                continue;
+            };
+            match self.consumer.reclaim(min_idle, free).await {
+                Ok(entries) if !entries.is_empty() => {
+                    tracing::info!(
+                        entries = entries.len(),
+                        "reclaimed entries left idle by another worker"
+                    );
+                    metrics::counter!("hookrelay_entries_reclaimed_total")
+                        .increment(entries.len() as u64);
+                    self.start_all(entries, vec![slots]);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = format!("{e:#}"), "could not reclaim idle entries")
+                }
+            }
+        }
+    }
+
+    /// Re-claims owned entries every `interval` until `stop`.
+    pub async fn run_heartbeat(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+            }
+            if let Err(e) = self.consumer.heartbeat().await {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "heartbeat failed; entries may be taken over by another worker"
+                );
+            }
+        }
+    }
+
+    /// Starts a task per entry, each holding one entry slot.
+    fn start_all(&self, entries: Vec<StreamId>, mut slots: Vec<OwnedSemaphorePermit>) {
+        for entry in entries {
+            let slot = slots.last_mut().and_then(|p| {
+                if p.num_permits() > 1 {
+                    p.split(1)
+                } else {
+                    None
+                }
+            });
+            let slot = match slot {
+                Some(slot) => slot,
+                None => match slots.pop() {
+                    Some(slot) => slot,
+                    None => break,
+                },
+            };
+            if !self.consumer.track(&entry.id) {
+                continue;
+            }
+            let ctx = Arc::clone(&self.ctx);
+            let consumer = Arc::clone(&self.consumer);
+            self.tracker.spawn(async move {
+                process(&ctx, &consumer, entry).await;
+                drop(slot);
+            });
+        }
+        // Unused slots go back when `slots` drops here.
+    }
+}
+
+/// Runs one entry and acknowledges it when done; otherwise leaves it pending, to be
+/// reclaimed and run again.
+async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
+    let id = entry.id;
+    let (result, webhook_id) = match Entry::decode(&entry.map) {
+        Ok(Entry::Webhook(webhook)) => {
+            let webhook_id = webhook.webhook_id;
+            (fanout::handle(ctx, webhook).await, Some(webhook_id))
+        }
+        Ok(Entry::Retry(job)) => (redeliver::handle(ctx, job).await, Some(job.webhook_id)),
+        Err(e) => {
+            // Acknowledged and deleted: a poison entry must not come back forever.
+            tracing::warn!(entry_id = %id, error = %e, "dropping a stream entry that cannot be decoded");
+            (Ok(()), None)
+        }
+    };
+    let webhook_id = webhook_id.map(|w| w.to_string()).unwrap_or_default();
+    match result {
+        Ok(()) => {
+            if let Err(e) = consumer.ack(&id).await {
+                tracing::warn!(entry_id = %id, webhook_id, error = %e, "could not acknowledge a finished entry; it will run again");
+            }
+        }
+        Err(HandBack::ShuttingDown) => {
+            tracing::debug!(entry_id = %id, webhook_id, "handing an unfinished entry back at shutdown");
+        }
+        Err(HandBack::Failed(e)) => {
+            tracing::warn!(
+                entry_id = %id, webhook_id, error = format!("{e:#}"),
+                "entry not finished; it will be reclaimed and run again"
+            );
+        }
+    }
+    consumer.untrack(&id);
+}

@@ -1,0 +1,31 @@
+//! hookrelay's delivery worker: reads the work stream through a Redis consumer group,
+//! delivers signed webhooks, retries on schedule and records every attempt. The design
+//! — what is acknowledged when, and what each kind of crash leaves behind — is written
+//! down in `docs/delivery.md`.
+//!
+//! Crate map, in the order an entry travels:
+//! - [`startup`]: [`Worker::build`] and [`Worker::run_until_stopped`]; the metrics listener.
+//! - [`dispatch`]: the main loop — read, reclaim, heartbeat, one task per entry, ack.
+//! - [`consumer`]: the Redis side of that loop (group, XREADGROUP, XAUTOCLAIM, XCLAIM, XACK).
+//! - [`fanout`]: a `webhook` entry — recipients, storing, first attempts.
+//! - [`redeliver`]: a `retry` entry — checks, then the next attempt.
+//! - [`pipeline`]: one attempt end to end, in crash-safe order; the shared [`pipeline::Context`].
+//! - [`delivery`]: the request and the typed outcome of one attempt (no Redis, no Postgres).
+//! - [`http_client`]: the pooled client and the SSRF guard.
+//! - [`retry`]: the retry schedule (sorted set) and the mover script.
+//! - [`logs`]: batched Postgres writes.
+//! - [`metrics`]: the Prometheus series.
+
+pub mod consumer;
+pub mod delivery;
+pub mod dispatch;
+pub mod fanout;
+pub mod http_client;
+pub mod logs;
+pub mod metrics;
+pub mod pipeline;
+pub mod redeliver;
+pub mod retry;
+pub mod startup;
+
+pub use startup::Worker;

@@ -1,0 +1,184 @@
+//! One attempt of one delivery, end to end, in the order that makes crashes harmless:
+//! wait for a concurrency permit → send (`delivery`) → judge → commit the attempt row
+//! and the delivery state (`logs`, awaited) → schedule the next retry (`retry`).
+//! Only when this returns `Ok` may the stream entry that asked for it be acknowledged.
+//!
+//! [`Context`] is what every handler shares: configuration, connections, the cache, the
+//! HTTP client, the log writer, the retry store and the concurrency semaphore.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use deadpool_redis::redis::aio::ConnectionManager;
+use hookrelay_shared::Config;
+use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_shared::db::DbPool;
+use hookrelay_shared::keys::Keys;
+use hookrelay_shared::models::{DeliveryStatus, Subscription};
+use hookrelay_shared::queue::RetryJob;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::delivery::{self, AttemptRequest, DeliveryOutcome};
+use crate::logs::{DeliveryUpdate, LogWriter};
+use crate::metrics;
+use crate::retry::RetrySchedule;
+
+/// The error of a delivery ended because its subscription no longer exists.
+pub const SUBSCRIPTION_DELETED: &str = "subscription deleted";
+
+/// Everything the handlers share.
+pub struct Context {
+    pub config: Config,
+    pub keys: Keys,
+    pub db: DbPool,
+    pub redis: ConnectionManager,
+    pub cache: Arc<SubscriptionCache>,
+    pub client: reqwest::Client,
+    pub logs: LogWriter,
+    pub retries: RetrySchedule,
+    /// `WORKER_CONCURRENCY` permits: the hard cap on attempts in flight.
+    pub permits: Arc<Semaphore>,
+    /// Fires on SIGTERM: attempts not yet started are handed back instead.
+    pub shutdown: CancellationToken,
+}
+
+/// Why an entry must stay unacknowledged (it will be run again after reclaim).
+#[derive(Debug, thiserror::Error)]
+pub enum HandBack {
+    #[error("shutting down before the attempt started")]
+    ShuttingDown,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// One attempt to make.
+pub struct Job {
+    pub webhook_id: Uuid,
+    pub event_type: Option<String>,
+    pub body: Bytes,
+    pub subscription: Arc<Subscription>,
+    /// 1-based.
+    pub attempt: u32,
+}
+
+/// Makes one attempt and commits its effects.
+pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
+    let permit = tokio::select! {
+        biased;
+        () = ctx.shutdown.cancelled() => return Err(HandBack::ShuttingDown),
+        permit = ctx.permits.acquire() => permit.map_err(|_| HandBack::ShuttingDown)?,
+    };
+    let subscription_id = job.subscription.id;
+    let request = AttemptRequest {
+        webhook_id: job.webhook_id,
+        event_type: job.event_type.as_deref(),
+        body: &job.body,
+        subscription: &job.subscription,
+        attempt: job.attempt,
+    };
+    let report = delivery::send(
+        &ctx.client,
+        &request,
+        ctx.config.delivery_timeout,
+        ctx.config.allow_private_targets,
+    )
+    .await;
+    // The permit bounds requests in flight; recording is bounded by the log writer.
+    drop(permit);
+
+    let outcome = delivery::decide(
+        &report.exchange,
+        job.attempt,
+        report.finished_at,
+        &ctx.config.retry_schedule,
+    );
+    let row = delivery::attempt_row(
+        &report,
+        job.webhook_id,
+        subscription_id,
+        job.attempt,
+        &outcome,
+    );
+    metrics::attempt(&outcome, report.duration);
+    log_outcome(&job, &outcome, row.status_code, row.duration_ms);
+
+    let update = DeliveryUpdate {
+        webhook_id: job.webhook_id,
+        subscription_id,
+        status: match outcome {
+            DeliveryOutcome::Delivered => DeliveryStatus::Succeeded,
+            DeliveryOutcome::Retry { .. } => DeliveryStatus::Retrying,
+            DeliveryOutcome::Failed { .. } => DeliveryStatus::Failed,
+        },
+        attempts: row.attempt_number,
+        attempted: true,
+        last_status_code: row.status_code,
+        error: row.error.clone(),
+        next_retry_at: row.next_retry_at,
+    };
+    ctx.logs
+        .record(Some(row), update)
+        .await
+        .map_err(anyhow::Error::from)?;
+    match outcome {
+        DeliveryOutcome::Retry { at, .. } => {
+            let next = RetryJob {
+                webhook_id: job.webhook_id,
+                subscription_id,
+                attempt: job.attempt + 1,
+            };
+            ctx.retries
+                .schedule(&mut ctx.redis.clone(), &next, at)
+                .await
+                .map_err(|e| anyhow::anyhow!("Failed to schedule retry {}: {e}", next.member()))?;
+        }
+        DeliveryOutcome::Delivered => metrics::finished(DeliveryStatus::Succeeded),
+        DeliveryOutcome::Failed { .. } => metrics::finished(DeliveryStatus::Failed),
+    }
+    Ok(())
+}
+
+/// Ends a delivery without an attempt: its subscription is gone.
+pub async fn end_deleted(
+    ctx: &Context,
+    webhook_id: Uuid,
+    subscription_id: Uuid,
+) -> Result<(), HandBack> {
+    tracing::info!(%webhook_id, %subscription_id, "delivery ended: subscription deleted");
+    let update = DeliveryUpdate {
+        webhook_id,
+        subscription_id,
+        status: DeliveryStatus::Failed,
+        attempts: 0,
+        attempted: false,
+        last_status_code: None,
+        error: Some(SUBSCRIPTION_DELETED.into()),
+        next_retry_at: None,
+    };
+    ctx.logs
+        .record(None, update)
+        .await
+        .map_err(anyhow::Error::from)?;
+    metrics::finished(DeliveryStatus::Failed);
+    Ok(())
+}
+
+fn log_outcome(job: &Job, outcome: &DeliveryOutcome, status_code: Option<i32>, duration_ms: i64) {
+    let (webhook_id, subscription_id, attempt) = (job.webhook_id, job.subscription.id, job.attempt);
+    match outcome {
+        DeliveryOutcome::Delivered => {
+            tracing::debug!(%webhook_id, %subscription_id, attempt, status_code, duration_ms, "delivered")
+        }
+        DeliveryOutcome::Retry { at, reason } => tracing::info!(
+            %webhook_id, %subscription_id, attempt, status_code, duration_ms, error = %reason,
+            next_retry_at = %hookrelay_shared::time::format(at),
+            "delivery attempt failed; retry scheduled"
+        ),
+        DeliveryOutcome::Failed { reason } => tracing::warn!(
+            %webhook_id, %subscription_id, attempt, status_code, duration_ms, error = %reason,
+            "delivery failed for good"
+        ),
+    }
+}

@@ -1,0 +1,215 @@
+//! Building the worker (connections, migrations, cache, metrics listener) and running it
+//! until a shutdown token fires, then draining in order.
+//!
+//! `build` does everything that can fail at start-up, so `main` can exit non-zero with one
+//! line; it also binds `METRICS_ADDR` first, so a test can pass port 0 and read the port.
+//! `run_until_stopped` takes the shutdown token as an argument: `main` cancels it on
+//! SIGTERM, tests whenever they like.
+//!
+//! Shutdown order: stop reading and reclaiming → let in-flight entries finish (attempts
+//! are bounded by `DELIVERY_TIMEOUT`; entries waiting for a permit hand themselves back)
+//! while the heartbeat keeps them ours → flush the log writer → stop the rest. Entries
+//! not finished stay pending in the group; another worker reclaims them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
+use deadpool_redis::redis::aio::ConnectionManager;
+use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_shared::db::{self, DbPool};
+use hookrelay_shared::keys::Keys;
+use hookrelay_shared::{Config, redis_client, telemetry};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::consumer::Consumer;
+use crate::dispatch::Dispatcher;
+use crate::logs::LogWriter;
+use crate::pipeline::Context;
+use crate::retry::RetrySchedule;
+use crate::{http_client, metrics};
+
+/// Time allowed after the in-flight attempts for committing their logs at shutdown.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+pub struct Worker {
+    config: Config,
+    db: DbPool,
+    redis: ConnectionManager,
+    blocking: deadpool_redis::Pool,
+    cache: Arc<SubscriptionCache>,
+    client: reqwest::Client,
+    metrics_server: Option<(actix_web::dev::Server, SocketAddr)>,
+}
+
+impl Worker {
+    /// Connects to Postgres (creating and migrating the database) and Redis, loads the
+    /// subscription cache and binds the metrics listener.
+    pub async fn build(config: Config) -> anyhow::Result<Worker> {
+        if config.reclaim_idle < config.delivery_timeout * 2 {
+            tracing::warn!(
+                reclaim_idle_ms = config.reclaim_idle.as_millis() as u64,
+                delivery_timeout_ms = config.delivery_timeout.as_millis() as u64,
+                "RECLAIM_IDLE is less than twice DELIVERY_TIMEOUT; a slow Redis heartbeat could let another worker take over entries still being delivered"
+            );
+        }
+        let pool_size = (config.worker_concurrency / 8).clamp(4, 16);
+        let db = db::connect_and_migrate(&config.database_url, pool_size, config.startup_timeout)
+            .await?;
+        let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
+        let blocking = redis_client::blocking_pool(&config.redis_url, 2)?;
+        let keys = Keys::new(&config.redis_key_prefix);
+        let cache = SubscriptionCache::load(db.clone(), redis.clone(), keys)
+            .await
+            .context("Failed to load subscriptions")?;
+        let client = http_client::build(config.delivery_timeout, config.allow_private_targets)?;
+        let metrics_server = match config.metrics_addr {
+            Some(addr) => Some(metrics_server(addr)?),
+            None => None,
+        };
+        Ok(Worker {
+            config,
+            db,
+            redis,
+            blocking,
+            cache,
+            client,
+            metrics_server,
+        })
+    }
+
+    /// Where `/metrics` and `/healthz` are served, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_server.as_ref().map(|(_, addr)| *addr)
+    }
+
+    /// Delivers until `shutdown` fires, then drains (see the module docs).
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let config = self.config;
+        let keys = Keys::new(&config.redis_key_prefix);
+        // Background loops that run until the very end.
+        let background = CancellationToken::new();
+        let metrics_handle = self.metrics_server.map(|(server, addr)| {
+            tracing::info!(%addr, "serving /metrics and /healthz");
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
+        tokio::spawn(Arc::clone(&self.cache).run_refresher(background.child_token()));
+        tokio::spawn(metrics::run_depth_gauges(
+            self.redis.clone(),
+            keys.clone(),
+            background.child_token(),
+        ));
+
+        let abandon_logs = CancellationToken::new();
+        let (logs, log_task) = LogWriter::spawn(self.db.clone(), abandon_logs.clone());
+        let retries = RetrySchedule::new(keys.clone());
+        tokio::spawn(
+            retries
+                .clone()
+                .run_mover(self.redis.clone(), shutdown.child_token()),
+        );
+
+        let ctx = Arc::new(Context {
+            config: config.clone(),
+            keys: keys.clone(),
+            db: self.db,
+            redis: self.redis.clone(),
+            cache: self.cache,
+            client: self.client,
+            logs,
+            retries,
+            permits: Arc::new(Semaphore::new(config.worker_concurrency)),
+            shutdown: shutdown.clone(),
+        });
+        let consumer = Consumer::new(keys, self.redis, self.blocking);
+        consumer
+            .ensure_group()
+            .await
+            .context("Failed to create the consumer group in Redis")?;
+        tracing::info!(
+            consumer = consumer.name(),
+            concurrency = config.worker_concurrency,
+            "worker started"
+        );
+
+        let tracker = TaskTracker::new();
+        let dispatcher = Arc::new(Dispatcher {
+            ctx: Arc::clone(&ctx),
+            consumer,
+            tracker: tracker.clone(),
+            slots: Arc::new(Semaphore::new(config.worker_concurrency)),
+        });
+        let beat = (config.reclaim_idle / 4).max(Duration::from_millis(100));
+        let reclaim_every =
+            (config.reclaim_idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        tokio::spawn(Arc::clone(&dispatcher).run_heartbeat(beat, background.child_token()));
+        tokio::spawn(Arc::clone(&dispatcher).run_reclaimer(reclaim_every, shutdown.child_token()));
+        // Spot for the scheduled jobs (the purge, CONTRACT §7):
+        // scheduler::spawn(&config, ctx.db.clone(), ctx.redis.clone(), background.child_token());
+
+        Arc::clone(&dispatcher).run_reader(shutdown.clone()).await;
+
+        tracing::info!("shutting down: no new work taken; waiting for attempts in flight");
+        tracker.close();
+        let drain = config.delivery_timeout + Duration::from_secs(1);
+        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                "attempts still in flight at the drain deadline; their entries will be redelivered"
+            );
+        }
+        // Dropping every sender lets the writer commit what it has and end.
+        drop(dispatcher);
+        drop(ctx);
+        tokio::select! {
+            _ = log_task => {}
+            () = tokio::time::sleep(FLUSH_GRACE) => {
+                abandon_logs.cancel();
+                tracing::warn!("attempt logs not flushed in time; their entries will be redelivered");
+            }
+        }
+        background.cancel();
+        if let Some(handle) = metrics_handle {
+            handle.stop(false).await;
+        }
+        tracing::info!("worker stopped");
+        Ok(())
+    }
+}
+
+/// Binds the metrics listener: `/healthz` and `/metrics`.
+fn metrics_server(addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let handle = telemetry::metrics_handle();
+    let server = HttpServer::new(move || {
+        let handle = handle.clone();
+        App::new()
+            .route(
+                "/healthz",
+                web::get()
+                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
+            )
+            .route(
+                "/metrics",
+                web::get().to(move || {
+                    let body = handle.render();
+                    async move {
+                        HttpResponse::Ok()
+                            .content_type("text/plain; version=0.0.4")
+                            .body(body)
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)
+    .with_context(|| format!("Failed to bind METRICS_ADDR {addr}"))?;
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), bound))
+}
