@@ -1,0 +1,119 @@
+//! `/ingest` and `/ingest/{subscription_id}` (CONTRACT §4): extract, call
+//! `crate::ingest::accept`, answer 202.
+//!
+//! Every extractor is taken as a `Result` so the handler decides the error order (401,
+//! then the path, then the headers) and so rejected requests are counted in the ingest
+//! metrics too.
+
+use std::future::{Ready, ready};
+use std::time::Instant;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{CONTENT_LENGTH, HeaderName};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use hookrelay_shared::queue::Enqueued;
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, SubscriptionId};
+use crate::ingest::{self, Body, IngestAccepted, IngestHeaders, Route};
+use crate::state::AppState;
+
+/// Set on a 202 that answers a repeated `Idempotency-Key`.
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+#[utoipa::path(post, path = "/ingest/{subscription_id}", tag = "ingest", request_body = serde_json::Value,
+    params(("subscription_id" = uuid::Uuid, Path),
+        ("x-event-type" = Option<String>, Header, description = "1..=255 visible ASCII characters"),
+        ("idempotency-key" = Option<String>, Header, description = "1..=255 visible ASCII characters; a repeat within 24 h returns the first webhook_id")),
+    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 404), (status = 409),
+        (status = 413), (status = 422, body = crate::error::FieldError), (status = 503)))]
+pub async fn targeted(
+    auth: Result<Authenticated, ApiError>,
+    path: Result<SubscriptionId, ApiError>,
+    headers: Result<Headers, ApiError>,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let route = path.map(|SubscriptionId(id)| Route::Targeted(id));
+    handle("targeted", auth, route, headers, &state, payload).await
+}
+
+#[utoipa::path(post, path = "/ingest", tag = "ingest", request_body = serde_json::Value,
+    params(("x-event-type" = Option<String>, Header, description = "1..=255 visible ASCII characters"),
+        ("idempotency-key" = Option<String>, Header, description = "1..=255 visible ASCII characters; a repeat within 24 h returns the first webhook_id")),
+    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 413),
+        (status = 422, body = crate::error::FieldError), (status = 503)))]
+pub async fn fan_out(
+    auth: Result<Authenticated, ApiError>,
+    headers: Result<Headers, ApiError>,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    handle("fan_out", auth, Ok(Route::FanOut), headers, &state, payload).await
+}
+
+async fn handle(
+    label: &'static str,
+    auth: Result<Authenticated, ApiError>,
+    route: Result<Route, ApiError>,
+    headers: Result<Headers, ApiError>,
+    state: &AppState,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let result = async {
+        auth?;
+        let route = route?;
+        let Headers {
+            headers,
+            content_length,
+        } = headers?;
+        ingest::accept(
+            state,
+            route,
+            headers,
+            Body {
+                content_length,
+                chunks: payload,
+            },
+        )
+        .await
+    }
+    .await;
+    ingest::record(label, &result, started);
+    Ok(match result? {
+        Enqueued::New(webhook_id) => HttpResponse::Accepted().json(IngestAccepted { webhook_id }),
+        Enqueued::Replayed(webhook_id) => HttpResponse::Accepted()
+            .insert_header((REPLAYED, "true"))
+            .json(IngestAccepted { webhook_id }),
+    })
+}
+
+/// The validated `X-Event-Type` and `Idempotency-Key` (422 with `loc: ["header", …]`),
+/// and the declared `Content-Length`.
+pub struct Headers {
+    headers: IngestHeaders,
+    content_length: Option<u64>,
+}
+
+impl FromRequest for Headers {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let raw = |name: &str| req.headers().get(name).map(|v| v.as_bytes());
+        let content_length = req
+            .headers()
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        ready(
+            IngestHeaders::parse(raw("x-event-type"), raw("idempotency-key"))
+                .map(|headers| Headers {
+                    headers,
+                    content_length,
+                })
+                .map_err(ApiError::Validation),
+        )
+    }
+}

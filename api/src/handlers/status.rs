@@ -1,0 +1,22 @@
+//! `/status/{webhook_id}` (CONTRACT §6): extract, call `crate::status::lookup`, answer.
+
+use actix_web::{HttpResponse, web};
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, WebhookId};
+use crate::state::AppState;
+use crate::status::{self, WebhookStatus};
+
+#[utoipa::path(get, path = "/status/{webhook_id}", tag = "status",
+    params(("webhook_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = WebhookStatus), (status = 401), (status = 404), (status = 422), (status = 503)))]
+pub async fn get(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    WebhookId(id): WebhookId,
+) -> Result<HttpResponse, ApiError> {
+    let status = status::lookup(&state.db, &state.redis, &state.keys, id)
+        .await?
+        .ok_or(ApiError::NotFound("No delivery logs for given webhook_id"))?;
+    Ok(HttpResponse::Ok().json(status))
+}
