@@ -65,7 +65,12 @@ impl RetrySchedule {
     ) -> redis::RedisResult<()> {
         redis::cmd("ZADD")
             .arg(self.keys.retry_schedule())
-            .arg(due.timestamp_millis())
+            // Rounded up: the mover compares whole milliseconds, and a retry must never
+            // start before its due time.
+            .arg(
+                due.timestamp_micros().div_euclid(1_000)
+                    + i64::from(due.timestamp_micros().rem_euclid(1_000) > 0),
+            )
             .arg(job.member())
             .query_async::<()>(conn)
             .await

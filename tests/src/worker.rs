@@ -1,0 +1,204 @@
+//! Workers for tests, and the seeding and inspection helpers the delivery tests share.
+//!
+//! - [`TestWorker`]: the worker in-process (`Worker::build` + `run_until_stopped`),
+//!   stopped on `stop()` or drop.
+//! - [`WorkerProcess`]: the real `hookrelay-worker` binary with the test's environment,
+//!   for crash and signal tests (SIGKILL, SIGTERM).
+//! - Seeding without the api: [`insert_subscription`] (straight into Postgres, bumping
+//!   the cache version as the api does) and [`enqueue`] (the api's own ingest script).
+//! - Inspection: [`attempts`] and [`deliveries`] of a webhook, oldest first.
+
+use std::net::SocketAddr;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use hookrelay_shared::Config;
+use hookrelay_shared::models::{Attempt, Delivery, NewSubscription, Subscription};
+use hookrelay_shared::queue::{IngestQueue, IngestedWebhook};
+use hookrelay_shared::schema::{attempts, deliveries, subscriptions};
+use hookrelay_worker::Worker;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::TestEnv;
+
+/// A worker running in this process.
+pub struct TestWorker {
+    pub metrics_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts a worker in-process with `config`.
+pub async fn spawn_worker(config: Config) -> TestWorker {
+    crate::ensure_crypto_provider();
+    let worker = Worker::build(config).await.expect("the worker starts");
+    let metrics_addr = worker.metrics_addr();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(worker.run_until_stopped(shutdown.clone()));
+    TestWorker {
+        metrics_addr,
+        shutdown,
+        task: Some(task),
+    }
+}
+
+impl TestWorker {
+    /// Stops the worker as SIGTERM would and waits for it; returns how long that took.
+    pub async fn stop(mut self) -> Duration {
+        let started = std::time::Instant::now();
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("worker task").expect("worker stopped cleanly");
+        }
+        started.elapsed()
+    }
+}
+
+impl Drop for TestWorker {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The `hookrelay-worker` binary, running with a test's environment.
+pub struct WorkerProcess {
+    child: tokio::process::Child,
+}
+
+impl WorkerProcess {
+    /// Starts the binary (built by `cargo build --workspace --bins`) with exactly the
+    /// test environment's variables (plus `PATH` and `RUST_LOG`).
+    pub fn spawn(env: &TestEnv) -> Self {
+        let mut command = tokio::process::Command::new(crate::binary("hookrelay-worker"));
+        command
+            .env_clear()
+            .envs(env.vars())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        Self {
+            child: command.spawn().expect("hookrelay-worker starts"),
+        }
+    }
+
+    /// SIGKILL: the process dies at once, with whatever it was doing.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("SIGKILL the worker");
+    }
+
+    /// SIGTERM, then waits up to `within` for the exit status.
+    pub async fn terminate(&mut self, within: Duration) -> ExitStatus {
+        let pid = self.child.id().expect("the worker is running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("the worker did not exit within {within:?} of SIGTERM"))
+            .expect("wait for the worker")
+    }
+}
+
+/// Inserts a subscription straight into Postgres (bypassing the api's URL checks, e.g.
+/// for private targets) and bumps the cache version so every worker reloads.
+pub async fn insert_subscription(env: &TestEnv, target_url: &str, events: Option<&[&str]>, secret: &str) -> Subscription {
+    let now = hookrelay_shared::time::now();
+    let row = NewSubscription {
+        id: Uuid::new_v4(),
+        target_url: target_url.to_owned(),
+        secret: secret.to_owned(),
+        events: events.map(|e| e.iter().map(|s| (*s).to_owned()).collect()),
+        description: None,
+        headers: serde_json::json!({}),
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    let sub = diesel::insert_into(subscriptions::table)
+        .values(&row)
+        .returning(Subscription::as_returning())
+        .get_result(&mut conn)
+        .await
+        .expect("insert a subscription");
+    bump_subscriptions(env).await;
+    sub
+}
+
+/// Sets a subscription's `is_active` directly and bumps the cache version.
+pub async fn set_active(env: &TestEnv, id: Uuid, active: bool) {
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    diesel::update(subscriptions::table.find(id))
+        .set(subscriptions::is_active.eq(active))
+        .execute(&mut conn)
+        .await
+        .expect("update a subscription");
+    bump_subscriptions(env).await;
+}
+
+async fn bump_subscriptions(env: &TestEnv) {
+    let mut redis = env.redis().await;
+    deadpool_redis::redis::cmd("INCR")
+        .arg(env.keys().subscriptions_version())
+        .query_async::<i64>(&mut redis)
+        .await
+        .expect("bump the subscription version");
+}
+
+/// Queues a webhook exactly as the api's ingest does; returns its id.
+pub async fn enqueue(env: &TestEnv, subscription_id: Option<Uuid>, event_type: Option<&str>, body: &[u8]) -> Uuid {
+    let webhook = IngestedWebhook {
+        webhook_id: Uuid::now_v7(),
+        subscription_id,
+        event_type: event_type.map(str::to_owned),
+        received_at: hookrelay_shared::time::now(),
+        body: Bytes::copy_from_slice(body),
+    };
+    let mut redis = env.redis().await;
+    IngestQueue::new(env.keys())
+        .enqueue(&mut redis, &webhook, None)
+        .await
+        .expect("enqueue a webhook");
+    webhook.webhook_id
+}
+
+/// Every attempt of a webhook, oldest first.
+pub async fn attempts(env: &TestEnv, webhook_id: Uuid) -> Vec<Attempt> {
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    attempts::table
+        .filter(attempts::webhook_id.eq(webhook_id))
+        .order((attempts::timestamp.asc(), attempts::attempt_number.asc()))
+        .select(Attempt::as_select())
+        .load(&mut conn)
+        .await
+        .expect("read attempts")
+}
+
+/// Every delivery of a webhook.
+pub async fn deliveries(env: &TestEnv, webhook_id: Uuid) -> Vec<Delivery> {
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    deliveries::table
+        .filter(deliveries::webhook_id.eq(webhook_id))
+        .select(Delivery::as_select())
+        .load(&mut conn)
+        .await
+        .expect("read deliveries")
+}
+
+/// Waits until every delivery of the webhook has finished and returns them.
+pub async fn finished_deliveries(env: &TestEnv, webhook_id: Uuid, timeout: Duration) -> Vec<Delivery> {
+    crate::eventually(timeout, "every delivery to finish", || async {
+        let rows = deliveries(env, webhook_id).await;
+        let done = !rows.is_empty() && rows.iter().all(|d| d.status == "succeeded" || d.status == "failed");
+        done.then_some(rows)
+    })
+    .await
+}
