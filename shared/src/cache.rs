@@ -46,7 +46,11 @@ pub struct SubscriptionCache {
 
 impl SubscriptionCache {
     /// Loads the first snapshot.
-    pub async fn load(db: DbPool, redis: ConnectionManager, keys: Keys) -> anyhow::Result<Arc<Self>> {
+    pub async fn load(
+        db: DbPool,
+        redis: ConnectionManager,
+        keys: Keys,
+    ) -> anyhow::Result<Arc<Self>> {
         let cache = Arc::new(Self {
             db,
             redis,
@@ -156,7 +160,10 @@ impl SubscriptionCache {
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {
-                tracing::warn!(error = format!("{e:#}"), "subscription cache refresh failed; serving the previous snapshot");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "subscription cache refresh failed; serving the previous snapshot"
+                );
             }
         }
     }

@@ -138,12 +138,12 @@ impl Config {
         }
 
         let redis_key_prefix = var("REDIS_KEY_PREFIX", "hookrelay");
-        if redis_key_prefix.contains(['{', '}']) || redis_key_prefix.contains(char::is_whitespace)
-        {
+        if redis_key_prefix.contains(['{', '}']) || redis_key_prefix.contains(char::is_whitespace) {
             return Err(invalid(
                 "REDIS_KEY_PREFIX",
                 &redis_key_prefix,
-                "must not contain braces or whitespace (it becomes a Redis Cluster hash tag)".into(),
+                "must not contain braces or whitespace (it becomes a Redis Cluster hash tag)"
+                    .into(),
             ));
         }
 
@@ -227,10 +227,16 @@ impl Config {
                 "must be longer than zero".into(),
             ));
         }
-        let default_reclaim = format!("{}ms", (delivery_timeout + Duration::from_secs(20)).as_millis());
+        let default_reclaim = format!(
+            "{}ms",
+            (delivery_timeout + Duration::from_secs(20)).as_millis()
+        );
 
         let config = Config {
-            database_url: var("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/hookrelay"),
+            database_url: var(
+                "DATABASE_URL",
+                "postgres://postgres@127.0.0.1:5432/hookrelay",
+            ),
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
             redis_key_prefix,
             host: var("HOST", "0.0.0.0"),
@@ -308,7 +314,10 @@ mod tests {
     #[test]
     fn defaults_match_the_contract() {
         let c = config(&[]).expect("defaults are valid");
-        assert_eq!(c.database_url, "postgres://postgres@127.0.0.1:5432/hookrelay");
+        assert_eq!(
+            c.database_url,
+            "postgres://postgres@127.0.0.1:5432/hookrelay"
+        );
         assert_eq!(c.redis_url, "redis://127.0.0.1:6379");
         assert_eq!(c.redis_key_prefix, "hookrelay");
         assert_eq!((c.host.as_str(), c.port), ("0.0.0.0", 8080));
@@ -342,7 +351,10 @@ mod tests {
     fn errors_name_the_variable_and_value() {
         let err = config(&[("RETRY_SCHEDULE", "10s,soon")]).expect_err("bad schedule");
         let line = err.to_string();
-        assert!(line.starts_with("invalid RETRY_SCHEDULE=\"10s,soon\""), "{line}");
+        assert!(
+            line.starts_with("invalid RETRY_SCHEDULE=\"10s,soon\""),
+            "{line}"
+        );
         let err = config(&[("PURGE_SCHEDULE", "every hour")]).expect_err("bad cron");
         assert!(err.to_string().contains("PURGE_SCHEDULE"), "{err}");
         let err = config(&[("PURGE_SCHEDULE", "0 * * * *")]).expect_err("cron without seconds");

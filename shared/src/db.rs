@@ -21,7 +21,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
 /// Key of the session advisory lock held while migrating (any constant shared by all
 /// hookrelay processes; "hookrel" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x686f_6f6b_7265_6c;
+const MIGRATION_LOCK_KEY: i64 = 0x0068_6f6f_6b72_656c;
 
 /// A pool of at most `max_size` connections. Waiting for a connection is bounded so that
 /// a Postgres outage surfaces as an error rather than a hang.
@@ -44,7 +44,10 @@ pub async fn connect_and_migrate(
     max_size: usize,
     startup_timeout: Duration,
 ) -> anyhow::Result<DbPool> {
-    retry_until("Postgres", startup_timeout, || create_database_if_missing(database_url)).await?;
+    retry_until("Postgres", startup_timeout, || {
+        create_database_if_missing(database_url)
+    })
+    .await?;
     let url = database_url.to_owned();
     tokio::task::spawn_blocking(move || run_migrations(&url))
         .await
@@ -74,7 +77,11 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
             Ok(())
         }
         // Another process created it between our two connections.
-        Err(diesel::result::Error::DatabaseError(_, info)) if info.message().contains("already exists") => Ok(()),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().contains("already exists") =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e).with_context(|| format!("Failed to create database {name}")),
     }
 }
@@ -82,8 +89,9 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
 /// Applies pending migrations while holding the migration advisory lock. Blocking: call
 /// from `spawn_blocking` or a plain thread.
 pub fn run_migrations(database_url: &str) -> anyhow::Result<()> {
-    let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(database_url)
-        .context("Failed to connect to Postgres for migrations")?;
+    let mut conn =
+        <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(database_url)
+            .context("Failed to connect to Postgres for migrations")?;
     conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
         .context("Failed to take the migration lock")?;
     let result = conn

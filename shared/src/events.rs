@@ -70,10 +70,22 @@ mod tests {
     fn entries_are_validated() {
         assert!(validate_filter_entry("order.*").is_ok());
         assert!(validate_filter_entry("*").is_ok());
-        assert_eq!(validate_filter_entry("or*der"), Err(EventTypeError::MisplacedWildcard));
-        assert_eq!(validate_filter_entry("order.**"), Err(EventTypeError::MisplacedWildcard));
+        assert_eq!(
+            validate_filter_entry("or*der"),
+            Err(EventTypeError::MisplacedWildcard)
+        );
+        assert_eq!(
+            validate_filter_entry("order.**"),
+            Err(EventTypeError::MisplacedWildcard)
+        );
         assert_eq!(validate_filter_entry(""), Err(EventTypeError::Invalid));
-        assert_eq!(validate_filter_entry("has space"), Err(EventTypeError::Invalid));
-        assert_eq!(validate_filter_entry(&"a".repeat(256)), Err(EventTypeError::Invalid));
+        assert_eq!(
+            validate_filter_entry("has space"),
+            Err(EventTypeError::Invalid)
+        );
+        assert_eq!(
+            validate_filter_entry(&"a".repeat(256)),
+            Err(EventTypeError::Invalid)
+        );
     }
 }

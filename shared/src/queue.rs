@@ -53,7 +53,10 @@ pub struct RetryJob {
 impl RetryJob {
     /// The member of the retry sorted set: `<webhook id>:<subscription id>:<attempt>`.
     pub fn member(&self) -> String {
-        format!("{}:{}:{}", self.webhook_id, self.subscription_id, self.attempt)
+        format!(
+            "{}:{}:{}",
+            self.webhook_id, self.subscription_id, self.attempt
+        )
     }
 
     pub fn from_member(member: &str) -> Option<Self> {
@@ -182,7 +185,12 @@ impl IngestQueue {
         }
         invocation
             .arg(webhook.webhook_id.to_string())
-            .arg(webhook.subscription_id.map(|s| s.to_string()).unwrap_or_default())
+            .arg(
+                webhook
+                    .subscription_id
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            )
             .arg(webhook.event_type.as_deref().unwrap_or_default())
             .arg(webhook.received_at.timestamp_micros())
             .arg(webhook.body.as_ref())
@@ -299,7 +307,10 @@ mod tests {
         };
         assert_eq!(RetryJob::from_member(&job.member()), Some(job));
         assert_eq!(RetryJob::from_member("x:y:1"), None);
-        assert_eq!(RetryJob::from_member(&format!("{}:extra", job.member())), None);
+        assert_eq!(
+            RetryJob::from_member(&format!("{}:extra", job.member())),
+            None
+        );
     }
 
     #[test]

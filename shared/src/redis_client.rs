@@ -19,7 +19,10 @@ use crate::startup::retry_until;
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Opens a reconnecting multiplexed connection, waiting up to `startup_timeout` for Redis.
-pub async fn connect(redis_url: &str, startup_timeout: Duration) -> anyhow::Result<ConnectionManager> {
+pub async fn connect(
+    redis_url: &str,
+    startup_timeout: Duration,
+) -> anyhow::Result<ConnectionManager> {
     let client = Client::open(redis_url).context("REDIS_URL is not a valid Redis URL")?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(RESPONSE_TIMEOUT))
@@ -27,7 +30,9 @@ pub async fn connect(redis_url: &str, startup_timeout: Duration) -> anyhow::Resu
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_secs(1));
     retry_until("Redis", startup_timeout, || async {
-        let mut manager = client.get_connection_manager_with_config(config.clone()).await?;
+        let mut manager = client
+            .get_connection_manager_with_config(config.clone())
+            .await?;
         ping(&mut manager).await?;
         Ok::<_, redis::RedisError>(manager)
     })

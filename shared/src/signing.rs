@@ -22,9 +22,8 @@ pub fn signing_key(secret: &str) -> Vec<u8> {
 /// The `webhook-signature` header value: `v1,<base64(HMAC-SHA256(key, "id.timestamp.body"))>`.
 pub fn sign(key: &[u8], webhook_id: &str, timestamp: i64, body: &[u8]) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| {
-        unreachable!("HMAC-SHA256 takes keys of any length")
-    });
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC-SHA256 takes keys of any length"));
     mac.update(webhook_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp.to_string().as_bytes());

@@ -7,7 +7,11 @@ use std::time::Duration;
 use tokio::time::{Instant, sleep};
 
 /// Runs `attempt` until it succeeds or `timeout` has passed, logging each failure once.
-pub async fn retry_until<T, E, F, Fut>(what: &str, timeout: Duration, mut attempt: F) -> anyhow::Result<T>
+pub async fn retry_until<T, E, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    mut attempt: F,
+) -> anyhow::Result<T>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
@@ -24,9 +28,39 @@ where
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
             Ok(Err(e)) => {
-                anyhow::bail!("{what} unreachable for {}s (STARTUP_TIMEOUT): {e}", timeout.as_secs())
+                anyhow::bail!(
+                    "{what} unreachable for {}s (STARTUP_TIMEOUT): {e}",
+                    timeout.as_secs()
+                )
             }
-            Err(_) => anyhow::bail!("{what} unreachable for {}s (STARTUP_TIMEOUT): timed out", timeout.as_secs()),
+            Err(_) => anyhow::bail!(
+                "{what} unreachable for {}s (STARTUP_TIMEOUT): timed out",
+                timeout.as_secs()
+            ),
         }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C): how both binaries learn to shut down.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, shutting down"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C will stop this process");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -15,7 +15,9 @@ pub enum TargetError {
     #[error("Input should be a valid URL, {0}")]
     Invalid(String),
     /// A host that private targets are not allowed to use.
-    #[error("Input should be a valid URL with a public host: {0} is not a global address and ALLOW_PRIVATE_TARGETS is false")]
+    #[error(
+        "Input should be a valid URL with a public host: {0} is not a global address and ALLOW_PRIVATE_TARGETS is false"
+    )]
     Private(String),
 }
 
@@ -112,12 +114,34 @@ mod tests {
     #[test]
     fn non_global_addresses_are_refused() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254",
-            "100.64.0.1", "0.0.0.0", "224.0.0.1", "239.255.255.250", "255.255.255.255",
-            "192.0.2.1", "198.18.0.1", "240.0.0.1", "::1", "::", "fe80::1", "fc00::1",
-            "fd12:3456::1", "ff02::1", "ff0e::1", "2001:db8::1", "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::",
-            "2001:0:4136:e378::1", "100::1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "192.0.2.1",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "ff02::1",
+            "ff0e::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:7f00:1::",
+            "2001:0:4136:e378::1",
+            "100::1",
         ] {
             assert!(!global(ip), "{ip} must not be global");
         }
@@ -125,7 +149,13 @@ mod tests {
 
     #[test]
     fn global_addresses_are_allowed() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "2002:808:808::"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+            "2002:808:808::",
+        ] {
             assert!(global(ip), "{ip} is global");
         }
     }
@@ -140,7 +170,13 @@ mod tests {
 
     #[test]
     fn invalid_urls_say_valid_url() {
-        for raw in ["not a url", "ftp://example.com/", "mailto:a@example.com", "http://", "/relative"] {
+        for raw in [
+            "not a url",
+            "ftp://example.com/",
+            "mailto:a@example.com",
+            "http://",
+            "/relative",
+        ] {
             let err = parse_target_url(raw, true).expect_err(raw);
             assert!(err.to_string().contains("valid URL"), "{raw}: {err}");
         }
@@ -148,8 +184,18 @@ mod tests {
 
     #[test]
     fn private_hosts_depend_on_the_setting() {
-        for raw in ["http://localhost:8000/", "http://api.localhost/", "http://127.0.0.1/", "http://[::1]/", "http://10.0.0.8/", "http://[::ffff:192.168.0.1]/"] {
-            assert!(matches!(parse_target_url(raw, false), Err(TargetError::Private(_))), "{raw}");
+        for raw in [
+            "http://localhost:8000/",
+            "http://api.localhost/",
+            "http://127.0.0.1/",
+            "http://[::1]/",
+            "http://10.0.0.8/",
+            "http://[::ffff:192.168.0.1]/",
+        ] {
+            assert!(
+                matches!(parse_target_url(raw, false), Err(TargetError::Private(_))),
+                "{raw}"
+            );
             assert!(parse_target_url(raw, true).is_ok(), "{raw}");
         }
         assert!(parse_target_url("https://example.com/", false).is_ok());

@@ -31,7 +31,9 @@ impl Outcome {
 /// The most of a response body an attempt keeps.
 pub const RESPONSE_BODY_LIMIT: usize = 4096;
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema,
+)]
 #[diesel(table_name = attempts, check_for_backend(diesel::pg::Pg))]
 pub struct Attempt {
     pub id: Uuid,

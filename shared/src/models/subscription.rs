@@ -8,7 +8,9 @@ use uuid::Uuid;
 use crate::schema::subscriptions;
 
 /// CONTRACT §3's subscription object.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, utoipa::ToSchema,
+)]
 #[diesel(table_name = subscriptions, check_for_backend(diesel::pg::Pg))]
 pub struct Subscription {
     pub id: Uuid,

@@ -1,0 +1,213 @@
+//! `ApiError`: every way a request can fail, mapped to exactly one status and the
+//! contract's `{"detail": …}` body (CONTRACT §2).
+//!
+//! Which error goes where: extractors produce `Unauthorized` and `Validation`; handlers
+//! and the functions they call produce the rest. `Unavailable` and `Internal` carry their
+//! cause, which is logged once here and never shown to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// One entry of a 422 body: `{"loc": ["body", "target_url"], "msg": "...", "type": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    /// Starts with `path`, `query`, `header` or `body`; then field names and list indexes.
+    #[schema(value_type = Vec<String>)]
+    pub loc: Vec<serde_json::Value>,
+    pub msg: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl FieldError {
+    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &str) -> Self {
+        Self {
+            loc: loc.iter().map(|s| serde_json::Value::from(*s)).collect(),
+            msg: msg.into(),
+            kind: kind.to_owned(),
+        }
+    }
+
+    /// Appends a list index or map key to `loc`.
+    pub fn at(mut self, part: impl Into<serde_json::Value>) -> Self {
+        self.loc.push(part.into());
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("request validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(&'static str),
+    #[error("{0}")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{detail}")]
+    Unavailable {
+        detail: &'static str,
+        #[source]
+        cause: anyhow::Error,
+    },
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn field(loc: &[&str], msg: impl Into<String>, kind: &str) -> Self {
+        Self::Validation(vec![FieldError::new(loc, msg, kind)])
+    }
+
+    pub fn unavailable(detail: &'static str, cause: impl Into<anyhow::Error>) -> Self {
+        Self::Unavailable {
+            detail,
+            cause: cause.into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Detail<T: Serialize> {
+    detail: T,
+}
+
+/// A `{"detail": …}` response with any status; also used for 404/405 of unknown routes.
+pub fn detail_response(status: StatusCode, detail: &str) -> HttpResponse {
+    HttpResponse::build(status).json(Detail { detail })
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Validation(errors) => HttpResponse::build(status).json(Detail { detail: errors }),
+            Self::Unauthorized(detail) => {
+                let mut response = detail_response(status, detail);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            Self::Unavailable { detail, cause } => {
+                tracing::warn!(error = format!("{cause:#}"), "{detail}");
+                detail_response(status, detail)
+            }
+            Self::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+                detail_response(status, "Internal Server Error")
+            }
+            other => detail_response(status, &other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+
+    fn body(error: &ApiError) -> (u16, serde_json::Value) {
+        let response = error.error_response();
+        let status = response.status().as_u16();
+        let bytes = response
+            .into_body()
+            .try_into_bytes()
+            .expect("a complete body");
+        (status, serde_json::from_slice(&bytes).expect("JSON"))
+    }
+
+    #[test]
+    fn every_error_maps_to_one_status_and_a_detail_body() {
+        let cases = [
+            (
+                ApiError::Unauthorized("Not authenticated"),
+                401,
+                serde_json::json!("Not authenticated"),
+            ),
+            (
+                ApiError::BadRequest("Invalid JSON body received."),
+                400,
+                serde_json::json!("Invalid JSON body received."),
+            ),
+            (
+                ApiError::NotFound("Subscription not found"),
+                404,
+                serde_json::json!("Subscription not found"),
+            ),
+            (
+                ApiError::Conflict("Subscription is inactive"),
+                409,
+                serde_json::json!("Subscription is inactive"),
+            ),
+            (
+                ApiError::PayloadTooLarge("too big".into()),
+                413,
+                serde_json::json!("too big"),
+            ),
+            (
+                ApiError::unavailable("Queue unavailable", anyhow::anyhow!("redis down")),
+                503,
+                serde_json::json!("Queue unavailable"),
+            ),
+            (
+                ApiError::Internal(anyhow::anyhow!("secret internals")),
+                500,
+                serde_json::json!("Internal Server Error"),
+            ),
+        ];
+        for (error, status, detail) in cases {
+            assert_eq!(
+                body(&error),
+                (status, serde_json::json!({ "detail": detail }))
+            );
+        }
+    }
+
+    #[test]
+    fn validation_errors_are_a_list_of_loc_msg_type() {
+        let error = ApiError::field(
+            &["body", "target_url"],
+            "Input should be a valid URL",
+            "url_parsing",
+        );
+        let (status, json) = body(&error);
+        assert_eq!(status, 422);
+        assert_eq!(
+            json,
+            serde_json::json!({"detail": [{"loc": ["body", "target_url"], "msg": "Input should be a valid URL", "type": "url_parsing"}]})
+        );
+    }
+
+    #[test]
+    fn unauthorized_asks_for_a_bearer_token() {
+        let response = ApiError::Unauthorized("Not authenticated").error_response();
+        assert_eq!(
+            response
+                .headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+    }
+}

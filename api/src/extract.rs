@@ -1,0 +1,176 @@
+//! Extractors: authentication, path UUIDs, query integers and JSON object bodies, each
+//! failing with the contract's error shapes so handlers only see valid input.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::StreamExt as _;
+use uuid::Uuid;
+
+use crate::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+fn state(req: &HttpRequest) -> &AppState {
+    req.app_data::<web::Data<AppState>>()
+        .map(|data| data.get_ref())
+        .unwrap_or_else(|| unreachable!("AppState is registered in startup::Application::build"))
+}
+
+/// Proof that the request carried an accepted `Authorization: Bearer <key>` (or that
+/// authentication is disabled). Put it first among a handler's arguments: it is checked
+/// before anything else (CONTRACT §4's error order starts with 401).
+pub struct Authenticated;
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let auth = &state(req).auth;
+        if auth.is_disabled() {
+            return ready(Ok(Authenticated));
+        }
+        let token = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            });
+        ready(match token {
+            None => Err(ApiError::Unauthorized("Not authenticated")),
+            Some(token) if auth.accepts(token) => Ok(Authenticated),
+            Some(_) => Err(ApiError::Unauthorized("Invalid API key")),
+        })
+    }
+}
+
+/// Parses a UUID path segment: hyphenated or not, any case (CONTRACT §2).
+fn path_uuid(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
+    let raw = req.match_info().get(name).unwrap_or_default();
+    Uuid::try_parse(raw).map_err(|e| {
+        ApiError::field(
+            &["path", name],
+            format!("Input should be a valid UUID, {e}"),
+            "uuid_parsing",
+        )
+    })
+}
+
+macro_rules! uuid_path_extractor {
+    ($(#[$doc:meta])* $name:ident, $segment:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name(pub Uuid);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(path_uuid(req, $segment).map($name))
+            }
+        }
+    };
+}
+
+uuid_path_extractor!(
+    /// `{subscription_id}` in the path.
+    SubscriptionId,
+    "subscription_id"
+);
+uuid_path_extractor!(
+    /// `{webhook_id}` in the path.
+    WebhookId,
+    "webhook_id"
+);
+
+/// Reads an integer query parameter within `range`, or `default` when absent.
+pub fn query_int(
+    req: &HttpRequest,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, FieldError> {
+    let value = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned());
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let n: i64 = value.trim().parse().map_err(|_| {
+        FieldError::new(
+            &["query", name],
+            "Input should be a valid integer, unable to parse string as an integer",
+            "int_parsing",
+        )
+    })?;
+    if n < *range.start() {
+        return Err(FieldError::new(
+            &["query", name],
+            format!("Input should be greater than or equal to {}", range.start()),
+            "greater_than_equal",
+        ));
+    }
+    if n > *range.end() {
+        return Err(FieldError::new(
+            &["query", name],
+            format!("Input should be less than or equal to {}", range.end()),
+            "less_than_equal",
+        ));
+    }
+    Ok(n)
+}
+
+/// The most a JSON request body to the management API may hold.
+const MAX_JSON_BODY: usize = 256 * 1024;
+
+/// A request body that is a JSON object; fields are validated by the caller, which can
+/// then report every bad field at once with its `loc`.
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::BadRequest(leak_free(e)))?;
+                if body.len() + chunk.len() > MAX_JSON_BODY {
+                    return Err(ApiError::PayloadTooLarge(format!(
+                        "Request body is larger than {MAX_JSON_BODY} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Err(ApiError::field(&["body"], "Field required", "missing"));
+            }
+            match serde_json::from_slice::<serde_json::Value>(&body) {
+                Ok(serde_json::Value::Object(map)) => Ok(JsonObject(map)),
+                Ok(_) => Err(ApiError::field(
+                    &["body"],
+                    "Input should be a valid dictionary or object to extract fields from",
+                    "model_attributes_type",
+                )),
+                Err(e) => Err(ApiError::field(
+                    &["body"],
+                    format!("JSON decode error: {e}"),
+                    "json_invalid",
+                )),
+            }
+        })
+    }
+}
+
+/// Payload errors are client-side (a reset connection, a bad chunk); their text is not
+/// useful to show, so they get one fixed message.
+fn leak_free(_: actix_web::error::PayloadError) -> &'static str {
+    "Could not read the request body."
+}

@@ -1,0 +1,122 @@
+//! `/subscriptions` (CONTRACT §3).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use hookrelay_shared::models::{Attempt, Subscription};
+
+use crate::error::ApiError;
+use crate::extract::{Authenticated, JsonObject, SubscriptionId, query_int};
+use crate::state::AppState;
+use crate::subscriptions::{input, store};
+
+const NOT_FOUND: ApiError = ApiError::NotFound("Subscription not found");
+
+/// Tells every process's cache about a committed change. The change itself stands if this
+/// fails; caches then catch up on their periodic full reload.
+async fn changed(state: &AppState) {
+    if let Err(e) = state.cache.invalidate().await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "subscription changed but the cache could not be invalidated"
+        );
+    }
+}
+
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = serde_json::Value,
+    responses((status = 201, body = Subscription), (status = 401), (status = 422, body = crate::error::FieldError)))]
+pub async fn create(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let input =
+        input::parse_new(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
+    let subscription = store::create(&state.db, input).await?;
+    tracing::info!(subscription_id = %subscription.id, "subscription created");
+    changed(&state).await;
+    Ok(HttpResponse::Created().json(subscription))
+}
+
+#[utoipa::path(get, path = "/subscriptions", tag = "subscriptions",
+    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
+    responses((status = 200, body = Vec<Subscription>), (status = 401), (status = 422)))]
+pub async fn list(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let errors: Vec<_> = [
+        query_int(&req, "skip", 0, 0..=i64::MAX),
+        query_int(&req, "limit", 100, 0..=1000),
+    ]
+    .into_iter()
+    .collect();
+    let (skip, limit) = match errors.as_slice() {
+        [Ok(skip), Ok(limit)] => (*skip, *limit),
+        _ => {
+            return Err(ApiError::Validation(
+                errors.into_iter().filter_map(Result::err).collect(),
+            ));
+        }
+    };
+    Ok(HttpResponse::Ok().json(store::list(&state.db, skip, limit).await?))
+}
+
+#[utoipa::path(get, path = "/subscriptions/{subscription_id}", tag = "subscriptions",
+    params(("subscription_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Subscription), (status = 401), (status = 404), (status = 422)))]
+pub async fn get(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, ApiError> {
+    let subscription = store::get(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+#[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = serde_json::Value,
+    params(("subscription_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Subscription), (status = 401), (status = 404), (status = 422)))]
+pub async fn update(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let changes =
+        input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
+    let subscription = store::update(&state.db, id, changes)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    tracing::info!(subscription_id = %id, "subscription updated");
+    changed(&state).await;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+#[utoipa::path(delete, path = "/subscriptions/{subscription_id}", tag = "subscriptions",
+    params(("subscription_id" = uuid::Uuid, Path)),
+    responses((status = 204), (status = 401), (status = 404), (status = 422)))]
+pub async fn delete(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, ApiError> {
+    if !store::delete(&state.db, id).await? {
+        return Err(NOT_FOUND);
+    }
+    tracing::info!(subscription_id = %id, "subscription deleted");
+    changed(&state).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(get, path = "/subscriptions/{subscription_id}/attempts", tag = "subscriptions",
+    params(("subscription_id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query, minimum = 0, maximum = 100)),
+    responses((status = 200, body = Vec<Attempt>), (status = 401), (status = 422)))]
+pub async fn attempts(
+    _: Authenticated,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query_int(&req, "limit", 20, 0..=100).map_err(|e| ApiError::Validation(vec![e]))?;
+    Ok(HttpResponse::Ok().json(store::attempts(&state.db, id, limit).await?))
+}

@@ -1,0 +1,20 @@
+//! hookrelay's HTTP API.
+//!
+//! - [`routes`]: the table of contents — every route and its handler.
+//! - [`handlers`]: one module per resource; each handler extracts, calls one function
+//!   and shapes the response.
+//! - [`extract`]: authentication, path UUIDs, query integers, JSON object bodies.
+//! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
+//! - [`subscriptions`]: subscription input validation and storage, with no actix types.
+//! - [`ingest`], [`status`]: ingest checks and queueing, and status assembly, likewise.
+//! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
+
+pub mod error;
+pub mod extract;
+pub mod handlers;
+pub mod ingest;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod status;
+pub mod subscriptions;

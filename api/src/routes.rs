@@ -1,0 +1,69 @@
+//! The table of contents of the api: every route, its methods and its handler.
+//!
+//! Routes under "open" need no authentication; every other handler takes
+//! `extract::Authenticated` as its first argument. Unknown paths answer 404
+//! `{"detail": "Not Found"}`, known paths with another method 405
+//! `{"detail": "Method Not Allowed"}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, Resource, web};
+
+use crate::error::detail_response;
+use crate::handlers::{ingest, ops, status, subscriptions};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Open: probes, metrics and documentation.
+    cfg.service(resource(&["/healthz"]).route(web::get().to(ops::healthz)))
+        .service(resource(&["/readyz"]).route(web::get().to(ops::readyz)))
+        .service(resource(&["/metrics"]).route(web::get().to(ops::metrics)));
+
+    // Subscriptions.
+    cfg.service(
+        resource(&["/subscriptions", "/subscriptions/"])
+            .route(web::post().to(subscriptions::create))
+            .route(web::get().to(subscriptions::list)),
+    )
+    .service(
+        resource(&[
+            "/subscriptions/{subscription_id}",
+            "/subscriptions/{subscription_id}/",
+        ])
+        .route(web::get().to(subscriptions::get))
+        .route(web::patch().to(subscriptions::update))
+        .route(web::delete().to(subscriptions::delete)),
+    )
+    .service(
+        resource(&[
+            "/subscriptions/{subscription_id}/attempts",
+            "/subscriptions/{subscription_id}/attempts/",
+        ])
+        .route(web::get().to(subscriptions::attempts)),
+    );
+
+    // Ingest and status.
+    cfg.service(resource(&["/ingest", "/ingest/"]).route(web::post().to(ingest::fan_out)))
+        .service(
+            resource(&["/ingest/{subscription_id}", "/ingest/{subscription_id}/"])
+                .route(web::post().to(ingest::targeted)),
+        )
+        .service(
+            resource(&["/status/{webhook_id}", "/status/{webhook_id}/"])
+                .route(web::get().to(status::get)),
+        );
+
+    cfg.default_service(web::to(not_found));
+}
+
+/// A resource whose other methods answer the contract's 405.
+fn resource(paths: &[&str]) -> Resource {
+    web::resource(paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>())
+        .default_service(web::to(method_not_allowed))
+}
+
+async fn not_found() -> HttpResponse {
+    detail_response(StatusCode::NOT_FOUND, "Not Found")
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    detail_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}

@@ -1,0 +1,102 @@
+//! Building and running the api: connect (waiting up to `STARTUP_TIMEOUT`), migrate, load
+//! the subscription cache, bind (port 0 works, for tests), then serve until the shutdown
+//! token fires. actix's own signal handling is off: `main` owns signals.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_shared::keys::Keys;
+use hookrelay_shared::queue::IngestQueue;
+use hookrelay_shared::{Config, db, redis_client};
+use tokio_util::sync::CancellationToken;
+
+use crate::routes;
+use crate::state::{AppState, Auth};
+
+/// Postgres connections per api process: enough for management traffic, since ingest and
+/// status-while-queued never touch Postgres.
+const DB_POOL_SIZE: usize = 16;
+
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate_for_api()?;
+        if config.auth_disabled {
+            tracing::warn!(
+                "AUTH_DISABLED=true: every route is open to anyone who can reach this port"
+            );
+        }
+        let db =
+            db::connect_and_migrate(&config.database_url, DB_POOL_SIZE, config.startup_timeout)
+                .await?;
+        let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
+        let keys = Keys::new(&config.redis_key_prefix);
+        let cache = SubscriptionCache::load(db.clone(), redis.clone(), keys.clone())
+            .await
+            .context("Failed to load subscriptions")?;
+        let state = web::Data::new(AppState {
+            db,
+            redis,
+            queue: IngestQueue::new(keys.clone()),
+            keys,
+            cache,
+            auth: Auth::new(&config),
+            max_payload_bytes: config.max_payload_bytes,
+            allow_private_targets: config.allow_private_targets,
+        });
+
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .with_context(|| format!("Failed to bind {}:{}", config.host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let server_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(server_state.clone())
+                .configure(routes::configure)
+        })
+        .disable_signals()
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "hookrelay-api listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The bound port (the real one when `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight
+    /// requests finish.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let refresher =
+            tokio::spawn(Arc::clone(&self.state.cache).run_refresher(shutdown.child_token()));
+        let handle = self.server.handle();
+        // The server processes its stop command only while it is being polled, so it runs
+        // as its own task while this one waits for the signal.
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            result = &mut server => result.context("HTTP server task failed")?.context("HTTP server failed")?,
+            () = shutdown.cancelled() => {
+                handle.stop(true).await;
+                server.await.context("HTTP server task failed")?.context("HTTP server failed while stopping")?;
+            }
+        }
+        refresher.abort();
+        tracing::info!("hookrelay-api stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,374 @@
+//! Validation of subscription bodies (CONTRACT §3). Every bad field is reported at once,
+//! with its `loc`, in the 422 list. Unknown fields are ignored.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use hookrelay_shared::events::validate_filter_entry;
+use hookrelay_shared::models::SubscriptionChanges;
+use hookrelay_shared::signing::generate_secret;
+use hookrelay_shared::targets::{TargetError, parse_target_url};
+use serde_json::{Map, Value};
+
+use crate::error::FieldError;
+
+/// Header names hookrelay sets on every delivery, or that belong to the HTTP connection.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "x-event-type",
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-connection",
+];
+
+/// The most entries an `events` filter may have, and the longest description.
+const MAX_EVENT_FILTERS: usize = 1000;
+const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+/// A validated `POST /subscriptions` body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSubscriptionInput {
+    pub target_url: String,
+    pub secret: String,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub headers: Value,
+    pub is_active: bool,
+}
+
+/// Collects field errors while reading an object.
+struct Fields<'a> {
+    body: &'a Map<String, Value>,
+    allow_private: bool,
+    errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    fn error(&mut self, field: &str, msg: impl Into<String>, kind: &str) {
+        self.errors
+            .push(FieldError::new(&["body", field], msg, kind));
+    }
+
+    /// `Some(value)` when the key is present and not null.
+    fn present(&self, field: &str) -> Option<&'a Value> {
+        self.body.get(field).filter(|v| !v.is_null())
+    }
+
+    fn null(&mut self, field: &str, kind: &str, expected: &str) {
+        if self.body.get(field).is_some_and(Value::is_null) {
+            self.error(field, format!("Input should be {expected}"), kind);
+        }
+    }
+
+    fn string(&mut self, field: &str) -> Option<String> {
+        match self.present(field)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.error(field, "Input should be a valid string", "string_type");
+                None
+            }
+        }
+    }
+
+    fn target_url(&mut self) -> Option<String> {
+        let raw = self.string("target_url")?;
+        match parse_target_url(&raw, self.allow_private) {
+            Ok(url) => Some(url.into()),
+            Err(e) => {
+                let kind = match e {
+                    TargetError::Invalid(_) => "url_parsing",
+                    TargetError::Private(_) => "url_private_host",
+                };
+                self.error("target_url", e.to_string(), kind);
+                None
+            }
+        }
+    }
+
+    fn secret(&mut self) -> Option<String> {
+        let secret = self.string("secret")?;
+        if secret.is_empty() {
+            self.error(
+                "secret",
+                "String should have at least 1 character",
+                "string_too_short",
+            );
+            return None;
+        }
+        Some(secret)
+    }
+
+    fn events(&mut self) -> Option<Vec<String>> {
+        let Value::Array(items) = self.present("events")? else {
+            self.error("events", "Input should be a valid list", "list_type");
+            return None;
+        };
+        if items.len() > MAX_EVENT_FILTERS {
+            self.error(
+                "events",
+                format!("List should have at most {MAX_EVENT_FILTERS} items"),
+                "too_long",
+            );
+            return None;
+        }
+        let mut events = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let error = match item {
+                Value::String(s) => match validate_filter_entry(s) {
+                    Ok(()) => {
+                        events.push(s.clone());
+                        continue;
+                    }
+                    Err(e) => FieldError::new(
+                        &["body", "events"],
+                        format!("Invalid event type: {e}"),
+                        "value_error",
+                    ),
+                },
+                _ => FieldError::new(
+                    &["body", "events"],
+                    "Input should be a valid string",
+                    "string_type",
+                ),
+            };
+            self.errors.push(error.at(i));
+        }
+        (events.len() == items.len()).then_some(events)
+    }
+
+    fn description(&mut self) -> Option<String> {
+        let description = self.string("description")?;
+        if description.chars().count() > MAX_DESCRIPTION_CHARS {
+            self.error(
+                "description",
+                format!("String should have at most {MAX_DESCRIPTION_CHARS} characters"),
+                "string_too_long",
+            );
+            return None;
+        }
+        Some(description)
+    }
+
+    fn headers(&mut self) -> Option<Value> {
+        let Value::Object(map) = self.present("headers")? else {
+            self.error("headers", "Input should be a valid dictionary", "dict_type");
+            return None;
+        };
+        let mut headers = BTreeMap::new();
+        let mut ok = true;
+        for (name, value) in map {
+            let problem = match value {
+                Value::String(value) => header_problem(name, value),
+                _ => Some(("Input should be a valid string", "string_type")),
+            };
+            match problem {
+                None => {
+                    headers.insert(name.clone(), value.clone());
+                }
+                Some((msg, kind)) => {
+                    ok = false;
+                    self.errors
+                        .push(FieldError::new(&["body", "headers"], msg, kind).at(name.as_str()));
+                }
+            }
+        }
+        ok.then(|| Value::Object(headers.into_iter().collect()))
+    }
+
+    fn boolean(&mut self, field: &str) -> Option<bool> {
+        match self.present(field)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.error(field, "Input should be a valid boolean", "bool_type");
+                None
+            }
+        }
+    }
+
+    fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
+
+/// Why a custom header cannot be used, if it cannot.
+fn header_problem(name: &str, value: &str) -> Option<(&'static str, &'static str)> {
+    let lower = name.to_ascii_lowercase();
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Some(("Header name is not a valid HTTP header name", "value_error"));
+    }
+    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+        return Some((
+            "Header is set by hookrelay itself and cannot be overridden",
+            "value_error",
+        ));
+    }
+    if HeaderValue::from_str(value).is_err() {
+        return Some((
+            "Header value must be visible ASCII without line breaks",
+            "value_error",
+        ));
+    }
+    None
+}
+
+/// Validates a `POST /subscriptions` body.
+pub fn parse_new(
+    body: &Map<String, Value>,
+    allow_private: bool,
+) -> Result<NewSubscriptionInput, Vec<FieldError>> {
+    let mut fields = Fields {
+        body,
+        allow_private,
+        errors: Vec::new(),
+    };
+    if !body.contains_key("target_url") {
+        fields.error("target_url", "Field required", "missing");
+    }
+    fields.null("target_url", "string_type", "a valid string");
+    fields.null("is_active", "bool_type", "a valid boolean");
+    fields.null("headers", "dict_type", "a valid dictionary");
+    let input = NewSubscriptionInput {
+        target_url: fields.target_url().unwrap_or_default(),
+        secret: fields.secret().unwrap_or_else(generate_secret),
+        events: fields.events(),
+        description: fields.description(),
+        headers: fields
+            .headers()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+        is_active: fields.boolean("is_active").unwrap_or(true),
+    };
+    fields.finish(input)
+}
+
+/// Validates a `PATCH /subscriptions/{id}` body: only keys present change; `events` and
+/// `description` may be null (cleared), the other fields may not.
+pub fn parse_changes(
+    body: &Map<String, Value>,
+    allow_private: bool,
+) -> Result<SubscriptionChanges, Vec<FieldError>> {
+    let mut fields = Fields {
+        body,
+        allow_private,
+        errors: Vec::new(),
+    };
+    fields.null("target_url", "string_type", "a valid string");
+    fields.null("secret", "string_type", "a valid string");
+    fields.null("is_active", "bool_type", "a valid boolean");
+    fields.null("headers", "dict_type", "a valid dictionary");
+    let changes = SubscriptionChanges {
+        target_url: fields.target_url(),
+        secret: fields.secret(),
+        events: body.contains_key("events").then(|| fields.events()),
+        description: body
+            .contains_key("description")
+            .then(|| fields.description()),
+        headers: fields.headers(),
+        is_active: fields.boolean("is_active"),
+        updated_at: None,
+    };
+    fields.finish(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => panic!("an object"),
+        }
+    }
+
+    fn locs(errors: &[FieldError]) -> Vec<String> {
+        errors
+            .iter()
+            .map(|e| serde_json::to_string(&e.loc).expect("json"))
+            .collect()
+    }
+
+    #[test]
+    fn a_minimal_body_gets_defaults() {
+        let input = parse_new(
+            &object(json!({"target_url": "https://example.com", "extra": 1})),
+            false,
+        )
+        .expect("valid");
+        assert_eq!(input.target_url, "https://example.com/");
+        assert!(input.secret.starts_with("whsec_"));
+        assert_eq!(
+            (input.events, input.description, input.is_active),
+            (None, None, true)
+        );
+        assert_eq!(input.headers, json!({}));
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let body = object(json!({
+            "target_url": "ftp://x", "secret": "", "events": ["ok", 3, "a*b"],
+            "description": 5, "headers": {"Host": "x", "X-Ok": "1", "Webhook-Id": "y", "X-Num": 2},
+            "is_active": "yes"
+        }));
+        let errors = parse_new(&body, false).expect_err("invalid");
+        assert_eq!(
+            locs(&errors),
+            [
+                r#"["body","target_url"]"#,
+                r#"["body","secret"]"#,
+                r#"["body","events",1]"#,
+                r#"["body","events",2]"#,
+                r#"["body","description"]"#,
+                r#"["body","headers","Host"]"#,
+                r#"["body","headers","Webhook-Id"]"#,
+                r#"["body","headers","X-Num"]"#,
+                r#"["body","is_active"]"#,
+            ]
+        );
+        assert!(errors[0].msg.contains("valid URL"));
+    }
+
+    #[test]
+    fn missing_and_private_targets() {
+        let errors = parse_new(&object(json!({})), false).expect_err("missing");
+        assert_eq!(
+            (errors[0].kind.as_str(), errors[0].msg.as_str()),
+            ("missing", "Field required")
+        );
+        let errors = parse_new(&object(json!({"target_url": "http://127.0.0.1:9/"})), false)
+            .expect_err("private");
+        assert!(errors[0].msg.contains("valid URL") && errors[0].msg.contains("127.0.0.1"));
+        assert!(parse_new(&object(json!({"target_url": "http://127.0.0.1:9/"})), true).is_ok());
+    }
+
+    #[test]
+    fn patches_change_only_what_is_present() {
+        let changes = parse_changes(&object(json!({"events": null, "is_active": false})), false)
+            .expect("valid");
+        assert_eq!(changes.events, Some(None));
+        assert_eq!(changes.is_active, Some(false));
+        assert_eq!(
+            (changes.target_url, changes.secret, changes.description),
+            (None, None, None)
+        );
+        let errors = parse_changes(&object(json!({"target_url": null, "secret": null})), false)
+            .expect_err("nulls");
+        assert_eq!(
+            locs(&errors),
+            [r#"["body","target_url"]"#, r#"["body","secret"]"#]
+        );
+    }
+}
