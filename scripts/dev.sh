@@ -18,7 +18,7 @@ target/debug/hookrelay-worker & worker=$!
 trap 'kill -TERM $api $worker 2>/dev/null; wait' INT TERM EXIT
 
 for _ in $(seq 1 60); do
-  curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
   kill -0 $api 2>/dev/null || { echo "dev: hookrelay-api exited; see its output above" >&2; exit 1; }
   sleep 0.5
 done

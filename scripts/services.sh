@@ -48,6 +48,15 @@ ensure_redis() {
   wait_port 6379 || { log "Redis did not start listening on 127.0.0.1:6379"; exit 1; }
 }
 
+ensure_toolchain() {
+  if ! command -v cargo >/dev/null; then
+    log "cargo not found: install Rust 1.85 or newer with rustup (https://rustup.rs), then run this again"
+    log "(Debian's own cargo package is too old for edition 2024)"
+    exit 1
+  fi
+}
+
+ensure_toolchain
 ensure_postgres
 ensure_redis
 log "PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are up"

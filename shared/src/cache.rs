@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use deadpool_redis::redis::{self, aio::ConnectionManager};
@@ -30,11 +30,25 @@ use crate::schema::subscriptions;
 /// How often each process checks whether subscriptions changed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(200);
 
-#[derive(Default)]
+/// A snapshot older than this is reloaded even if the version did not move: the backstop
+/// for a change whose version bump never reached Redis (Redis was down at that moment).
+pub const FULL_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
+
 struct Snapshot {
     /// The `subs:version` this snapshot was loaded at (`None`: the counter was unset).
     version: Option<i64>,
+    loaded_at: Instant,
     by_id: HashMap<Uuid, Arc<Subscription>>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Self {
+            version: None,
+            loaded_at: Instant::now(),
+            by_id: HashMap::new(),
+        }
+    }
 }
 
 pub struct SubscriptionCache {
@@ -127,6 +141,7 @@ impl SubscriptionCache {
             .context("Failed to load subscriptions")?;
         let snapshot = Arc::new(Snapshot {
             version,
+            loaded_at: Instant::now(),
             by_id: rows.into_iter().map(|s| (s.id, Arc::new(s))).collect(),
         });
         match self.snapshot.write() {
@@ -144,7 +159,8 @@ impl SubscriptionCache {
             .context("Failed to read the subscription version from Redis")
     }
 
-    /// Polls the version counter until `shutdown`, reloading when it moves. Errors are
+    /// Polls the version counter until `shutdown`, reloading when it moves (and at least
+    /// every `FULL_RELOAD_INTERVAL`). Errors are
     /// logged and retried on the next tick; the old snapshot keeps serving meanwhile.
     pub async fn run_refresher(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(REFRESH_INTERVAL);
@@ -155,7 +171,12 @@ impl SubscriptionCache {
                 _ = tick.tick() => {}
             }
             let outcome = match self.version().await {
-                Ok(v) if v == self.current().version => continue,
+                Ok(v)
+                    if v == self.current().version
+                        && self.current().loaded_at.elapsed() < FULL_RELOAD_INTERVAL =>
+                {
+                    continue;
+                }
                 Ok(_) => self.reload().await,
                 Err(e) => Err(e),
             };
