@@ -1,7 +1,7 @@
 //! Logs and metrics set-up, shared by both binaries.
 //!
 //! Logs go to stdout as text or, with `LOG_FORMAT=json`, one JSON object per line;
-//! `RUST_LOG` filters them (default `info`). Metrics use the `metrics` facade with a
+//! `RUST_LOG` filters them (default `info`, with the cron library at `warn`). Metrics use the `metrics` facade with a
 //! Prometheus recorder; each binary renders it at its `/metrics`.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -12,7 +12,7 @@ use crate::config::LogFormat;
 /// Installs the global log subscriber. Safe to call more than once (tests start several
 /// services in one process); later calls do nothing.
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,tokio_cron_scheduler=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
