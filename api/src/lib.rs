@@ -7,12 +7,14 @@
 //! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
 //! - [`subscriptions`]: subscription input validation and storage, with no actix types.
 //! - [`ingest`], [`status`]: ingest checks and queueing, and status assembly, likewise.
+//! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
 pub mod error;
 pub mod extract;
 pub mod handlers;
 pub mod ingest;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -7,15 +7,22 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, Resource, web};
+use utoipa::OpenApi as _;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::detail_response;
 use crate::handlers::{ingest, ops, status, subscriptions};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Open: probes, metrics and documentation.
+    // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
     cfg.service(resource(&["/healthz"]).route(web::get().to(ops::healthz)))
         .service(resource(&["/readyz"]).route(web::get().to(ops::readyz)))
-        .service(resource(&["/metrics"]).route(web::get().to(ops::metrics)));
+        .service(resource(&["/metrics"]).route(web::get().to(ops::metrics)))
+        // Swagger UI compiled into the binary (no CDN), and the document it shows.
+        .service(
+            SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", crate::openapi::ApiDoc::openapi()),
+        )
+        .service(web::redirect("/docs", "/docs/").permanent());
 
     // Subscriptions.
     cfg.service(

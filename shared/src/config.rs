@@ -7,6 +7,29 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Every variable `Config::from_lookup` reads (a unit test keeps this exact). The container
+/// files are checked against it, so they never set a variable nothing reads.
+pub const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "HOST",
+    "PORT",
+    "API_KEYS",
+    "AUTH_DISABLED",
+    "MAX_PAYLOAD_BYTES",
+    "RETRY_SCHEDULE",
+    "DELIVERY_TIMEOUT",
+    "WORKER_CONCURRENCY",
+    "LOG_RETENTION",
+    "PURGE_SCHEDULE",
+    "ALLOW_PRIVATE_TARGETS",
+    "METRICS_ADDR",
+    "LOG_FORMAT",
+    "STARTUP_TIMEOUT",
+    "RECLAIM_IDLE",
+];
+
 /// A configuration value that could not be used. Its `Display` is the one-line reason the
 /// binaries print before exiting non-zero.
 #[derive(Debug, thiserror::Error)]
@@ -334,6 +357,19 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.startup_timeout, Duration::from_secs(30));
         assert_eq!(c.reclaim_idle, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .expect("defaults are valid");
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 
     #[test]

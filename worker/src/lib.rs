@@ -15,6 +15,7 @@
 //! - [`retry`]: the retry schedule (sorted set) and the mover script.
 //! - [`logs`]: batched Postgres writes.
 //! - [`metrics`]: the Prometheus series.
+//! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
 
 pub mod consumer;
 pub mod delivery;
@@ -24,8 +25,10 @@ pub mod http_client;
 pub mod logs;
 pub mod metrics;
 pub mod pipeline;
+pub mod purge;
 pub mod redeliver;
 pub mod retry;
+pub mod scheduler;
 pub mod startup;
 
 pub use startup::Worker;

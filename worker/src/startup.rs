@@ -150,8 +150,13 @@ impl Worker {
             (config.reclaim_idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
         tokio::spawn(Arc::clone(&dispatcher).run_heartbeat(beat, background.child_token()));
         tokio::spawn(Arc::clone(&dispatcher).run_reclaimer(reclaim_every, shutdown.child_token()));
-        // Spot for the scheduled jobs (the purge, CONTRACT §7):
-        // scheduler::spawn(&config, ctx.db.clone(), ctx.redis.clone(), background.child_token());
+        // The scheduled jobs (the purge, CONTRACT §7).
+        crate::scheduler::spawn(
+            &config,
+            ctx.db.clone(),
+            ctx.redis.clone(),
+            shutdown.child_token(),
+        );
 
         Arc::clone(&dispatcher).run_reader(shutdown.clone()).await;
 

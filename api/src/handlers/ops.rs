@@ -1,10 +1,14 @@
 //! Probes and metrics (CONTRACT §8): open routes, no authentication.
 
 use actix_web::{HttpResponse, web};
+use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::{db, redis_client, telemetry};
 use serde_json::json;
 
 use crate::state::AppState;
+
+/// How long `/metrics` waits for the queue depths before answering without fresh ones.
+const DEPTH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
@@ -31,9 +35,24 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(body("unavailable"))
 }
 
-/// Prometheus text format.
+/// Prometheus text format. Queue depths are read from Redis at scrape time (bounded by
+/// `DEPTH_TIMEOUT`; on a timeout or error the gauges keep their last values).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
-pub async fn metrics() -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut redis = state.redis.clone();
+    match tokio::time::timeout(DEPTH_TIMEOUT, queue_depths(&mut redis, &state.keys)).await {
+        Ok(Ok(depths)) => {
+            for (queue, depth) in [
+                ("ready", depths.ready),
+                ("in_flight", depths.in_flight),
+                ("scheduled", depths.scheduled),
+            ] {
+                ::metrics::gauge!("hookrelay_queue_depth", "queue" => queue).set(depth as f64);
+            }
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "could not read queue depths for /metrics"),
+        Err(_) => tracing::debug!("queue depths timed out for /metrics"),
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::metrics_handle().render())

@@ -21,7 +21,7 @@ async fn changed(state: &AppState) {
     }
 }
 
-#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = serde_json::Value,
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = crate::openapi::NewSubscriptionBody,
     responses((status = 201, body = Subscription), (status = 401), (status = 422, body = crate::error::FieldError)))]
 pub async fn create(
     _: Authenticated,
@@ -73,7 +73,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(subscription))
 }
 
-#[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = serde_json::Value,
+#[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = crate::openapi::SubscriptionChangesBody,
     params(("subscription_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Subscription), (status = 401), (status = 404), (status = 422)))]
 pub async fn update(

@@ -1,0 +1,236 @@
+//! The OpenAPI 3.1 document served at `/openapi.json` (and rendered by Swagger UI at
+//! `/docs`), generated from the handlers' `#[utoipa::path]` annotations.
+//!
+//! The annotations say what each route returns on success; `Conventions` then applies
+//! what holds for every route (CONTRACT §2): the bearer scheme on all but the open routes,
+//! and the `{"detail": …}` bodies of errors. `/openapi.json` and `/docs` themselves are
+//! served by utoipa-swagger-ui (wired in `routes`), so their entries are added here by hand.
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::handlers::{ingest, ops, status, subscriptions};
+
+/// Routes that need no `Authorization` header (CONTRACT §2).
+pub const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+
+/// Name of the bearer security scheme in the document.
+const BEARER: &str = "bearer";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hookrelay",
+        description = "A webhook relay: accepts webhooks, fans them out to subscriptions and \
+                       delivers them signed (Standard Webhooks), with retries and attempt logs."
+    ),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics,
+        subscriptions::create, subscriptions::list, subscriptions::get,
+        subscriptions::update, subscriptions::delete, subscriptions::attempts,
+        ingest::fan_out, ingest::targeted,
+        status::get,
+    ),
+    components(schemas(
+        ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody,
+        hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
+        crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
+    )),
+    modifiers(&Conventions),
+    tags(
+        (name = "subscriptions", description = "Where webhooks are delivered, and how"),
+        (name = "ingest", description = "Accepting webhooks"),
+        (name = "status", description = "What happened to a webhook"),
+        (name = "operations", description = "Probes, metrics and this document; no authentication"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Every error body but a validation error's: `{"detail": "Subscription not found"}`.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documentation only: the body is built in `error`")]
+pub struct ErrorDetail {
+    detail: String,
+}
+
+/// A 422 body: `{"detail": [{"loc": ["body", "target_url"], "msg": "…", "type": "…"}]}`.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "documentation only: the body is built in `error`")]
+pub struct ValidationErrors {
+    detail: Vec<crate::error::FieldError>,
+}
+
+/// `POST /subscriptions`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `subscriptions::input`"
+)]
+pub struct NewSubscriptionBody {
+    /// `http` or `https` URL with a host; echoed WHATWG-normalised.
+    target_url: String,
+    /// Signing secret; generated as `whsec_` + base64 of 32 random bytes when omitted.
+    secret: Option<String>,
+    /// Event types; `null` or `[]` means every type, a trailing `*` is a prefix match.
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    /// Extra headers sent with every delivery (not `content-type`, `host`, `webhook-*`, …).
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    /// Defaults to `true`; `false` pauses fan-out deliveries.
+    is_active: Option<bool>,
+}
+
+/// `PATCH /subscriptions/{id}`: only keys present change; `events: null` clears the filter.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `subscriptions::input`"
+)]
+pub struct SubscriptionChangesBody {
+    target_url: Option<String>,
+    secret: Option<String>,
+    events: Option<Vec<String>>,
+    description: Option<String>,
+    headers: Option<std::collections::BTreeMap<String, String>>,
+    is_active: Option<bool>,
+}
+
+/// The conventions every route follows (see the module docs).
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A key from API_KEYS: `Authorization: Bearer <key>`"))
+                    .build(),
+            ),
+        );
+        openapi.paths.paths.insert(
+            "/openapi.json".into(),
+            open_get("operations", "This document", "application/json"),
+        );
+        openapi.paths.paths.insert(
+            "/docs".into(),
+            open_get(
+                "operations",
+                "Swagger UI for this document (redirects to /docs/)",
+                "text/html",
+            ),
+        );
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let open = OPEN_PATHS.contains(&path.as_str());
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if !open {
+                    operation.security =
+                        Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                }
+                for (code, response) in operation.responses.responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    if response.description.is_empty() {
+                        response.description = describe(code).into();
+                    }
+                    let schema = match code.as_str() {
+                        "422" => "ValidationErrors",
+                        c if c.starts_with('4') || c.starts_with('5') => "ErrorDetail",
+                        _ => continue,
+                    };
+                    // The handlers' annotations name status codes; every error has this body.
+                    response.content.clear();
+                    response.content.insert(
+                        "application/json".into(),
+                        RefOr::T(Content::new(Some(Ref::from_schema_name(schema)))),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An open `GET` answering 200 with `content_type`.
+fn open_get(tag: &str, summary: &str, content_type: &str) -> PathItem {
+    PathItem::new(
+        HttpMethod::Get,
+        OperationBuilder::new()
+            .tag(tag)
+            .summary(Some(summary))
+            .response(
+                "200",
+                ResponseBuilder::new()
+                    .description("OK")
+                    .content(
+                        content_type,
+                        Content::new(None::<RefOr<utoipa::openapi::Schema>>),
+                    )
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+/// What an error status means in this api, for responses the annotations left undescribed.
+fn describe(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted: durably queued",
+        "204" => "No Content",
+        "400" => "Invalid JSON body received.",
+        "401" => "Missing or unknown bearer key",
+        "404" => "Not found",
+        "405" => "Method Not Allowed",
+        "409" => "Subscription is inactive",
+        "413" => "Body larger than MAX_PAYLOAD_BYTES",
+        "422" => "Request validation failed",
+        "503" => "A dependency (Redis or Postgres) is unavailable",
+        _ => "See the status code",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_bearer_security() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        assert!(
+            doc["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1")),
+            "{}",
+            doc["openapi"]
+        );
+        assert_eq!(
+            doc["components"]["securitySchemes"][BEARER]["scheme"],
+            "bearer"
+        );
+        assert!(doc["paths"]["/healthz"]["get"]["security"].is_null());
+        assert_eq!(
+            doc["paths"]["/subscriptions"]["post"]["security"][0][BEARER],
+            serde_json::json!([])
+        );
+        let not_found = &doc["paths"]["/status/{webhook_id}"]["get"]["responses"]["404"];
+        assert_eq!(
+            not_found["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ErrorDetail"
+        );
+    }
+}

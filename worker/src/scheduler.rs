@@ -1,0 +1,247 @@
+//! Scheduled jobs: the purge, on `PURGE_SCHEDULE` (cron with seconds, UTC), run by
+//! tokio-cron-scheduler in every worker and done by exactly one of them per scheduled tick.
+//!
+//! Every worker fires at each tick (within the scheduler's half-second polling and the
+//! machines' clock skew) and asks Redis for `keys.purge_lock()` with `ACQUIRE`. The key's
+//! value is `<tick ms>:<token>` while a purge runs (with a lease, so a worker that dies
+//! mid-purge frees it) and `<tick ms>:done` afterwards, remembered for a day. A worker
+//! takes the lock only when no purge is running and no purge has happened for its tick or
+//! a later one — so a worker firing late for a tick already purged does nothing, and two
+//! purges never overlap. Finishing (`FINISH`) is a compare-and-set on the token: a holder
+//! whose lease ran out cannot overwrite whoever came next.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis::{self, aio::ConnectionManager};
+use hookrelay_shared::Config;
+use hookrelay_shared::db::DbPool;
+use hookrelay_shared::keys::Keys;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_util::sync::CancellationToken;
+
+use crate::purge::{Purge, PurgeReport};
+
+/// How long a running purge holds the lock if its worker never finishes it.
+pub const LEASE: Duration = Duration::from_secs(600);
+/// How long a finished tick is remembered: far longer than workers can disagree on it.
+const DONE_MEMORY: Duration = Duration::from_secs(24 * 3600);
+
+/// KEYS: lock. ARGV: tick ms, token, lease ms. 1 = taken; 0 = running or tick done.
+const ACQUIRE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local tick, state = string.match(current, '^(%d+):(.*)$')
+  if state ~= 'done' or tonumber(tick) >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
+return 1
+";
+
+/// KEYS: lock. ARGV: tick ms, token, memory ms. Marks the tick done if we still hold it.
+const FINISH: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] .. ':' .. ARGV[2] then
+  redis.call('SET', KEYS[1], ARGV[1] .. ':done', 'PX', ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// What one worker did at one tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickOutcome {
+    Purged(PurgeReport),
+    /// Another worker has (or had) this tick.
+    Skipped,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TickReport {
+    pub tick: DateTime<Utc>,
+    pub outcome: TickOutcome,
+}
+
+/// Everything one worker's purge schedule needs.
+pub struct PurgeJob {
+    pub schedule: String,
+    pub purge: Purge,
+    pub redis: ConnectionManager,
+    pub keys: Keys,
+    /// Each tick's outcome is sent here too (tests watch it).
+    pub reports: Option<UnboundedSender<TickReport>>,
+}
+
+impl PurgeJob {
+    pub fn from_config(config: &Config, db: DbPool, redis: ConnectionManager) -> Self {
+        Self {
+            schedule: config.purge_schedule.clone(),
+            purge: Purge {
+                db,
+                retention: config.log_retention,
+                budget: LEASE / 2,
+            },
+            redis,
+            keys: Keys::new(&config.redis_key_prefix),
+            reports: None,
+        }
+    }
+}
+
+/// Starts the worker's scheduled jobs in the background; they stop when `shutdown` fires.
+pub fn spawn(config: &Config, db: DbPool, redis: ConnectionManager, shutdown: CancellationToken) {
+    let job = PurgeJob::from_config(config, db, redis);
+    tokio::spawn(async move {
+        if let Err(e) = run(job, shutdown).await {
+            tracing::error!(error = format!("{e:#}"), "the purge scheduler stopped");
+        }
+    });
+}
+
+/// Runs the purge on its schedule until `shutdown`.
+pub async fn run(job: PurgeJob, shutdown: CancellationToken) -> anyhow::Result<()> {
+    metrics::describe_counter!(
+        "hookrelay_purged_rows_total",
+        "Rows deleted by the retention purge, by table"
+    );
+    metrics::describe_counter!(
+        "hookrelay_purge_runs_total",
+        "Scheduled purge ticks in this worker, by result"
+    );
+    for table in ["attempts", "webhooks"] {
+        metrics::counter!("hookrelay_purged_rows_total", "table" => table).increment(0);
+    }
+    let cron = croner::Cron::new(&job.schedule)
+        .with_seconds_required()
+        .with_dom_and_dow()
+        .parse()
+        .context("PURGE_SCHEDULE is not a cron expression")?;
+    let schedule = job.schedule.clone();
+    let ticker = Arc::new(Ticker {
+        job,
+        cron,
+        last: Mutex::new(Utc::now()),
+        stop: shutdown.clone(),
+    });
+    let mut scheduler = JobScheduler::new()
+        .await
+        .context("Failed to create the job scheduler")?;
+    scheduler
+        .add(Job::new_async(schedule.as_str(), move |_, _| {
+            let ticker = Arc::clone(&ticker);
+            Box::pin(async move { ticker.fire().await })
+        })?)
+        .await
+        .context("Failed to schedule the purge")?;
+    scheduler
+        .start()
+        .await
+        .context("Failed to start the job scheduler")?;
+    tracing::info!(schedule = %schedule, "purge scheduled");
+    shutdown.cancelled().await;
+    scheduler
+        .shutdown()
+        .await
+        .context("Failed to stop the job scheduler")?;
+    Ok(())
+}
+
+struct Ticker {
+    job: PurgeJob,
+    cron: croner::Cron,
+    /// The last tick this worker fired for (or when it started).
+    last: Mutex<DateTime<Utc>>,
+    stop: CancellationToken,
+}
+
+impl Ticker {
+    async fn fire(&self) {
+        let now = Utc::now();
+        let tick = self.tick_at(now);
+        let outcome = match self.purge_once(tick, now).await {
+            Ok(Some(report)) => {
+                tracing::info!(
+                    tick = %tick, attempts = report.attempts, webhooks = report.webhooks,
+                    complete = report.complete, "purge finished"
+                );
+                TickOutcome::Purged(report)
+            }
+            Ok(None) => TickOutcome::Skipped,
+            Err(e) => {
+                tracing::error!(tick = %tick, error = format!("{e:#}"), "purge failed");
+                TickOutcome::Failed(format!("{e:#}"))
+            }
+        };
+        let result = match outcome {
+            TickOutcome::Purged(_) => "purged",
+            TickOutcome::Skipped => "skipped",
+            TickOutcome::Failed(_) => "failed",
+        };
+        metrics::counter!("hookrelay_purge_runs_total", "result" => result).increment(1);
+        if let Some(reports) = &self.job.reports {
+            let _ = reports.send(TickReport { tick, outcome });
+        }
+    }
+
+    /// The scheduled time this firing belongs to: the latest occurrence at or before `now`
+    /// (the scheduler fires a little after it), so every worker names the same tick.
+    fn tick_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tick = None;
+        let mut cursor = *last;
+        while let Ok(next) = self.cron.find_next_occurrence(&cursor, false) {
+            if next > now {
+                break;
+            }
+            tick = Some(next);
+            cursor = next;
+        }
+        // Fired before any occurrence we can see (clock stepped back): name it by the second.
+        let tick =
+            tick.unwrap_or_else(|| DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
+        *last = tick;
+        tick
+    }
+
+    /// Purges for `tick` if this worker gets the lock; `None` when another has it.
+    async fn purge_once(
+        &self,
+        tick: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<PurgeReport>> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let tick_ms = tick.timestamp_millis();
+        let lock = self.job.keys.purge_lock();
+        let mut redis = self.job.redis.clone();
+        let taken: i64 = redis::Script::new(ACQUIRE)
+            .key(&lock)
+            .arg(tick_ms)
+            .arg(&token)
+            .arg(LEASE.as_millis() as u64)
+            .invoke_async(&mut redis)
+            .await
+            .context("Failed to take the purge lock")?;
+        if taken != 1 {
+            return Ok(None);
+        }
+        let report = self.job.purge.run(now, &self.stop).await;
+        let finished: redis::RedisResult<i64> = redis::Script::new(FINISH)
+            .key(&lock)
+            .arg(tick_ms)
+            .arg(&token)
+            .arg(DONE_MEMORY.as_millis() as u64)
+            .invoke_async(&mut redis)
+            .await;
+        if let Err(e) = finished {
+            // The lease still expires; the next tick purges again.
+            tracing::warn!(error = %e, "could not mark the purge done");
+        }
+        report.map(Some)
+    }
+}
