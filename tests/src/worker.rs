@@ -52,7 +52,9 @@ impl TestWorker {
         let started = std::time::Instant::now();
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
-            task.await.expect("worker task").expect("worker stopped cleanly");
+            task.await
+                .expect("worker task")
+                .expect("worker stopped cleanly");
         }
         started.elapsed()
     }
@@ -78,7 +80,10 @@ impl WorkerProcess {
             .env_clear()
             .envs(env.vars())
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -109,7 +114,12 @@ impl WorkerProcess {
 
 /// Inserts a subscription straight into Postgres (bypassing the api's URL checks, e.g.
 /// for private targets) and bumps the cache version so every worker reloads.
-pub async fn insert_subscription(env: &TestEnv, target_url: &str, events: Option<&[&str]>, secret: &str) -> Subscription {
+pub async fn insert_subscription(
+    env: &TestEnv,
+    target_url: &str,
+    events: Option<&[&str]>,
+    secret: &str,
+) -> Subscription {
     let now = hookrelay_shared::time::now();
     let row = NewSubscription {
         id: Uuid::new_v4(),
@@ -154,7 +164,12 @@ async fn bump_subscriptions(env: &TestEnv) {
 }
 
 /// Queues a webhook exactly as the api's ingest does; returns its id.
-pub async fn enqueue(env: &TestEnv, subscription_id: Option<Uuid>, event_type: Option<&str>, body: &[u8]) -> Uuid {
+pub async fn enqueue(
+    env: &TestEnv,
+    subscription_id: Option<Uuid>,
+    event_type: Option<&str>,
+    body: &[u8],
+) -> Uuid {
     let webhook = IngestedWebhook {
         webhook_id: Uuid::now_v7(),
         subscription_id,
@@ -194,10 +209,17 @@ pub async fn deliveries(env: &TestEnv, webhook_id: Uuid) -> Vec<Delivery> {
 }
 
 /// Waits until every delivery of the webhook has finished and returns them.
-pub async fn finished_deliveries(env: &TestEnv, webhook_id: Uuid, timeout: Duration) -> Vec<Delivery> {
+pub async fn finished_deliveries(
+    env: &TestEnv,
+    webhook_id: Uuid,
+    timeout: Duration,
+) -> Vec<Delivery> {
     crate::eventually(timeout, "every delivery to finish", || async {
         let rows = deliveries(env, webhook_id).await;
-        let done = !rows.is_empty() && rows.iter().all(|d| d.status == "succeeded" || d.status == "failed");
+        let done = !rows.is_empty()
+            && rows
+                .iter()
+                .all(|d| d.status == "succeeded" || d.status == "failed");
         done.then_some(rows)
     })
     .await

@@ -5,7 +5,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hookrelay_shared::signing;
-use hookrelay_tests::worker::{attempts, deliveries, enqueue, finished_deliveries, insert_subscription, set_active, spawn_worker};
+use hookrelay_tests::worker::{
+    attempts, deliveries, enqueue, finished_deliveries, insert_subscription, set_active,
+    spawn_worker,
+};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -39,11 +42,24 @@ async fn deliveries_are_signed_over_the_exact_bytes_and_verify_with_standard_web
     assert_eq!(got.method, "POST");
     assert_eq!(got.body.as_ref(), body);
     assert_eq!(got.header("content-type"), Some("application/json"));
-    assert_eq!(got.header("webhook-id"), Some(webhook_id.to_string().as_str()));
+    assert_eq!(
+        got.header("webhook-id"),
+        Some(webhook_id.to_string().as_str())
+    );
     assert_eq!(got.header("x-event-type"), Some("order.created"));
-    assert_eq!(got.header("user-agent"), Some(format!("hookrelay/{}", hookrelay_shared::VERSION).as_str()));
-    let sent_at: i64 = got.header("webhook-timestamp").expect("a timestamp").parse().expect("unix seconds");
-    assert!((sent_at - chrono::Utc::now().timestamp()).abs() <= 5, "timestamp {sent_at} is not now");
+    assert_eq!(
+        got.header("user-agent"),
+        Some(format!("hookrelay/{}", hookrelay_shared::VERSION).as_str())
+    );
+    let sent_at: i64 = got
+        .header("webhook-timestamp")
+        .expect("a timestamp")
+        .parse()
+        .expect("unix seconds");
+    assert!(
+        (sent_at - chrono::Utc::now().timestamp()).abs() <= 5,
+        "timestamp {sent_at} is not now"
+    );
     standardwebhooks::Webhook::new(&secret)
         .expect("a whsec_ secret")
         .verify(&got.body, &header_map(&got.headers))
@@ -62,13 +78,30 @@ async fn deliveries_are_signed_over_the_exact_bytes_and_verify_with_standard_web
     // Recorded: one successful attempt, the delivery succeeded, the queued marker gone.
     let rows = finished_deliveries(&env, webhook_id, WAIT).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].status.as_str(), rows[0].attempts, rows[0].last_status_code), ("succeeded", 1, Some(204)));
+    assert_eq!(
+        (
+            rows[0].status.as_str(),
+            rows[0].attempts,
+            rows[0].last_status_code
+        ),
+        ("succeeded", 1, Some(204))
+    );
     let attempts = attempts(&env, webhook_id).await;
     assert_eq!(attempts.len(), 1);
     let attempt = &attempts[0];
-    assert_eq!((attempt.outcome.as_str(), attempt.attempt_number, attempt.status_code), ("Success", 1, Some(204)));
+    assert_eq!(
+        (
+            attempt.outcome.as_str(),
+            attempt.attempt_number,
+            attempt.status_code
+        ),
+        ("Success", 1, Some(204))
+    );
     assert_eq!(attempt.target_url, receiver.url);
-    assert_eq!((attempt.error.as_deref(), attempt.next_retry_at), (None, None));
+    assert_eq!(
+        (attempt.error.as_deref(), attempt.next_retry_at),
+        (None, None)
+    );
     assert_eq!(attempt.response_body.as_deref(), Some(""));
     let mut redis = env.redis().await;
     let marker: i64 = deadpool_redis::redis::cmd("EXISTS")
@@ -76,7 +109,10 @@ async fn deliveries_are_signed_over_the_exact_bytes_and_verify_with_standard_web
         .query_async(&mut redis)
         .await
         .expect("EXISTS");
-    assert_eq!(marker, 0, "the queued marker is deleted once the webhook is stored");
+    assert_eq!(
+        marker, 0,
+        "the queued marker is deleted once the webhook is stored"
+    );
 }
 
 #[tokio::test]
@@ -97,28 +133,47 @@ async fn fan_out_reaches_only_active_subscriptions_whose_filter_matches() {
     let typed = enqueue(&env, None, Some("order.created"), b"{}").await;
     let expected: BTreeSet<_> = [prefix.id, all.id, empty.id, star.id, exact.id].into();
     let rows = finished_deliveries(&env, typed, WAIT).await;
-    assert_eq!(rows.iter().map(|d| d.subscription_id).collect::<BTreeSet<_>>(), expected);
+    assert_eq!(
+        rows.iter()
+            .map(|d| d.subscription_id)
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
     let mut paths = BTreeSet::new();
     for _ in 0..expected.len() {
         paths.insert(receiver.next(WAIT).await.path);
     }
-    let expected_paths: BTreeSet<_> = ["/hook/prefix", "/hook/all", "/hook/empty", "/hook/star", "/hook/exact"]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
+    let expected_paths: BTreeSet<_> = [
+        "/hook/prefix",
+        "/hook/all",
+        "/hook/empty",
+        "/hook/star",
+        "/hook/exact",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
     assert_eq!(paths, expected_paths);
 
     // Without an event type only match-all filters match.
     let untyped = enqueue(&env, None, None, b"{}").await;
     let rows = finished_deliveries(&env, untyped, WAIT).await;
     let expected: BTreeSet<_> = [all.id, empty.id, star.id].into();
-    assert_eq!(rows.iter().map(|d| d.subscription_id).collect::<BTreeSet<_>>(), expected);
+    assert_eq!(
+        rows.iter()
+            .map(|d| d.subscription_id)
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
 
     // A targeted webhook ignores the filter (and the subscription's other events).
     let targeted = enqueue(&env, Some(exact.id), Some("user.deleted"), b"{}").await;
     let rows = finished_deliveries(&env, targeted, WAIT).await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].subscription_id, rows[0].status.as_str()), (exact.id, "succeeded"));
+    assert_eq!(
+        (rows[0].subscription_id, rows[0].status.as_str()),
+        (exact.id, "succeeded")
+    );
 }
 
 #[tokio::test]
@@ -133,7 +188,11 @@ async fn a_webhook_nobody_subscribed_to_is_stored_without_deliveries() {
     eventually(WAIT, "the queued marker to go", || {
         let (key, mut redis) = (env.keys().queued(webhook_id), redis.clone());
         async move {
-            let exists: i64 = deadpool_redis::redis::cmd("EXISTS").arg(key).query_async(&mut redis).await.ok()?;
+            let exists: i64 = deadpool_redis::redis::cmd("EXISTS")
+                .arg(key)
+                .query_async(&mut redis)
+                .await
+                .ok()?;
             (exists == 0).then_some(())
         }
     })
@@ -153,17 +212,26 @@ async fn a_webhook_nobody_subscribed_to_is_stored_without_deliveries() {
 
     // The worker's own endpoints.
     let addr = worker.metrics_addr.expect("metrics are served");
-    let health = reqwest::get(format!("http://{addr}/healthz")).await.expect("GET /healthz");
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("GET /healthz");
     assert_eq!(health.status(), 200);
-    assert_eq!(health.json::<serde_json::Value>().await.expect("JSON"), serde_json::json!({"status": "ok"}));
-    let metrics = reqwest::get(format!("http://{addr}/metrics")).await.expect("GET /metrics");
+    assert_eq!(
+        health.json::<serde_json::Value>().await.expect("JSON"),
+        serde_json::json!({"status": "ok"})
+    );
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics");
     assert_eq!(metrics.status(), 200);
-    eventually(WAIT, "queue depth gauges", || {
-        let addr = addr;
-        async move {
-            let text = reqwest::get(format!("http://{addr}/metrics")).await.ok()?.text().await.ok()?;
-            text.contains("hookrelay_queue_depth").then_some(())
-        }
+    eventually(WAIT, "queue depth gauges", || async move {
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.contains("hookrelay_queue_depth").then_some(())
     })
     .await;
     worker.stop().await;

@@ -88,14 +88,17 @@ impl Dispatcher {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
             }
-            let free = self.slots.available_permits().min(READ_BATCH);
-            if free == 0 {
-                continue;
-            }
-            let Ok(slots) = Arc::clone(&self.slots).try_acquire_many_owned(free as u32) else {
-                continue;
+            // Wait in line for slots: the semaphore is fair, so the reader (which holds
+            // every free slot while it blocks) hands them over when its read returns.
+            let want = (self.ctx.config.worker_concurrency / 4).clamp(1, READ_BATCH);
+            let slots = tokio::select! {
+                () = stop.cancelled() => return,
+                slots = Arc::clone(&self.slots).acquire_many_owned(want as u32) => match slots {
+                    Ok(slots) => slots,
+                    Err(_) => return,
+                },
             };
-            match self.consumer.reclaim(min_idle, free).await {
+            match self.consumer.reclaim(min_idle, want).await {
                 Ok(entries) if !entries.is_empty() => {
                     tracing::info!(
                         entries = entries.len(),

@@ -148,8 +148,12 @@ impl Worker {
         let beat = (config.reclaim_idle / 4).max(Duration::from_millis(100));
         let reclaim_every =
             (config.reclaim_idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
-        tokio::spawn(Arc::clone(&dispatcher).run_heartbeat(beat, background.child_token()));
-        tokio::spawn(Arc::clone(&dispatcher).run_reclaimer(reclaim_every, shutdown.child_token()));
+        let stop_heartbeat = CancellationToken::new();
+        let heartbeat =
+            tokio::spawn(Arc::clone(&dispatcher).run_heartbeat(beat, stop_heartbeat.clone()));
+        let reclaimer = tokio::spawn(
+            Arc::clone(&dispatcher).run_reclaimer(reclaim_every, shutdown.child_token()),
+        );
         // The scheduled jobs (the purge, CONTRACT §7).
         crate::scheduler::spawn(
             &config,
@@ -168,7 +172,10 @@ impl Worker {
                 "attempts still in flight at the drain deadline; their entries will be redelivered"
             );
         }
-        // Dropping every sender lets the writer commit what it has and end.
+        // Dropping every sender lets the writer commit what it has and end; the loops
+        // hold senders too (through the context), so they end first.
+        stop_heartbeat.cancel();
+        let _ = tokio::join!(heartbeat, reclaimer);
         drop(dispatcher);
         drop(ctx);
         tokio::select! {
