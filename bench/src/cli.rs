@@ -1,0 +1,172 @@
+//! The command line: subcommands and `--name value` options, parsed by hand (a handful of
+//! options does not need an argument-parsing crate).
+
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+usage: hookrelay-bench <command> [options]
+
+commands:
+  ingest   POST /ingest with many keep-alive connections for a fixed time; prints
+           requests/s and p50/p99 latency for a bare-HTTP ceiling server, for the api at
+           full speed, and for the api at half its peak rate (open loop); plus api RSS.
+  soak     POST /ingest a fixed number of times as fast as possible; prints api RSS as
+           it goes (the \"RSS after 1M ingests\" figure).
+
+options (ingest):
+  --seconds N        length of each measured run (default 10)
+  --connections N    concurrent keep-alive connections (default 64)
+  --rate N           also run open loop at N requests/s instead of half the measured peak
+  --body-bytes N     size of the JSON body sent (default 256)
+  --no-ceiling       skip the ceiling server
+options (soak):
+  --ingests N        requests to send (default 1000000)
+  --connections N    as above
+  --body-bytes N     as above
+
+Both start a private redis-server (on PATH) and target/release/hookrelay-api (build it
+first: cargo build --release -p hookrelay-api) with AUTH_DISABLED=true and a fresh
+REDIS_KEY_PREFIX. The api's Postgres is $DATABASE_URL, else
+postgres://postgres@127.0.0.1:5432/hookrelay_bench.";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestOptions {
+    pub duration: Duration,
+    pub connections: usize,
+    pub rate: Option<f64>,
+    pub body_bytes: usize,
+    pub ceiling: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoakOptions {
+    pub ingests: u64,
+    pub connections: usize,
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Help,
+    Ingest(IngestOptions),
+    Soak(SoakOptions),
+    /// Internal: the ceiling server, started by `ingest` as a child process.
+    CeilingServer {
+        workers: usize,
+    },
+}
+
+pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut args = args.into_iter();
+    let command = args.next().unwrap_or_else(|| "help".into());
+    let rest: Vec<String> = args.collect();
+    let mut options = Options::new(&rest)?;
+    let parsed = match command.as_str() {
+        "help" | "--help" | "-h" => Command::Help,
+        "ingest" => Command::Ingest(IngestOptions {
+            duration: Duration::from_secs(options.number("seconds", 10)?),
+            connections: options.number("connections", 64)?,
+            rate: options.optional_number("rate")?,
+            body_bytes: options.number("body-bytes", 256)?,
+            ceiling: !options.flag("no-ceiling"),
+        }),
+        "soak" => Command::Soak(SoakOptions {
+            ingests: options.number("ingests", 1_000_000)?,
+            connections: options.number("connections", 64)?,
+            body_bytes: options.number("body-bytes", 256)?,
+        }),
+        "ceiling-server" => Command::CeilingServer {
+            workers: options.number("workers", 2)?,
+        },
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    options.finish()?;
+    Ok(parsed)
+}
+
+/// `--name value` pairs and bare `--flag`s, each to be taken once.
+struct Options {
+    pairs: Vec<(String, Option<String>)>,
+}
+
+impl Options {
+    fn new(args: &[String]) -> Result<Self, String> {
+        let mut pairs = Vec::new();
+        let mut iter = args.iter().peekable();
+        while let Some(arg) = iter.next() {
+            let name = arg
+                .strip_prefix("--")
+                .ok_or_else(|| format!("expected an option, got {arg:?}"))?;
+            let value = iter.next_if(|next| !next.starts_with("--")).cloned();
+            pairs.push((name.to_owned(), value));
+        }
+        Ok(Self { pairs })
+    }
+
+    fn take(&mut self, name: &str) -> Option<Option<String>> {
+        let index = self.pairs.iter().position(|(n, _)| n == name)?;
+        Some(self.pairs.remove(index).1)
+    }
+
+    fn flag(&mut self, name: &str) -> bool {
+        self.take(name).is_some()
+    }
+
+    fn optional_number<T: std::str::FromStr>(&mut self, name: &str) -> Result<Option<T>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(value) => value
+                .and_then(|v| v.parse().ok())
+                .map(Some)
+                .ok_or_else(|| format!("--{name} needs a number")),
+        }
+    }
+
+    fn number<T: std::str::FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
+        Ok(self.optional_number(name)?.unwrap_or(default))
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.pairs.first() {
+            Some((name, _)) => Err(format!("unknown option --{name}")),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn ingest_options_and_defaults() {
+        let Ok(Command::Ingest(options)) =
+            parse(args("ingest --seconds 3 --connections 8 --no-ceiling"))
+        else {
+            panic!("parses");
+        };
+        assert_eq!(options.duration, Duration::from_secs(3));
+        assert_eq!(options.connections, 8);
+        assert_eq!(options.rate, None);
+        assert!(!options.ceiling);
+        assert_eq!(
+            parse(args("soak")),
+            Ok(Command::Soak(SoakOptions {
+                ingests: 1_000_000,
+                connections: 64,
+                body_bytes: 256
+            }))
+        );
+    }
+
+    #[test]
+    fn mistakes_are_reported() {
+        assert!(parse(args("ingest --seconds")).is_err());
+        assert!(parse(args("ingest --bogus 1")).is_err());
+        assert!(parse(args("launch")).is_err());
+    }
+}

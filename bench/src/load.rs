@@ -1,0 +1,245 @@
+//! HTTP load drivers over plain hyper HTTP/1.1 keep-alive connections (no pooling layer
+//! in the way), recording latency in microseconds in an HDR histogram.
+//!
+//! - Closed loop: each connection sends its next request as soon as the previous answer
+//!   arrived, until the deadline: the peak rate.
+//! - Open loop: requests are due at a fixed overall rate, spread evenly over the
+//!   connections; a request sent late because its connection was still waiting for an
+//!   answer counts its latency from when it was *due*, so a stall shows up in the
+//!   percentiles instead of silently lowering the rate (no coordinated omission).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+/// One request shape, sent over and over.
+#[derive(Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub path: &'static str,
+    pub body: Bytes,
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy)]
+pub enum Pace {
+    /// As fast as answers come back, for this long.
+    ClosedLoop(Duration),
+    /// This many requests in all, as fast as answers come back.
+    Count(u64),
+    /// This many requests per second overall, for this long.
+    OpenLoop { rate: f64, duration: Duration },
+}
+
+/// What a run measured.
+pub struct Report {
+    pub elapsed: Duration,
+    /// Latency of every answered request, in microseconds.
+    pub latency: Histogram<u64>,
+    /// Answers with the expected status.
+    pub ok: u64,
+    /// Answers with any other status, and transport errors.
+    pub failed: u64,
+}
+
+impl Report {
+    pub fn requests_per_second(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// One line: rate, p50, p99, max and failures.
+    pub fn summary(&self) -> String {
+        format!(
+            "{:>9.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   max {:>7.2} ms   ({} ok, {} failed)",
+            self.requests_per_second(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99),
+            self.latency.max() as f64 / 1000.0,
+            self.ok,
+            self.failed
+        )
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 µs .. 60 s at 3 significant digits; the bounds are valid, so this cannot fail.
+    Histogram::new_with_bounds(1, 60_000_000, 3)
+        .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
+}
+
+/// Runs `connections` connections against `target` with the given pacing, expecting
+/// `expect` for every answer.
+pub async fn run(
+    target: &Target,
+    connections: usize,
+    pace: Pace,
+    expect: StatusCode,
+) -> anyhow::Result<Report> {
+    let connections = connections.max(1);
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(target.addr).await?);
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .enumerate()
+        .map(|(index, sender)| {
+            let plan = Plan::new(pace, index, connections, started);
+            tokio::spawn(drive(sender, target.clone(), plan, expect))
+        })
+        .collect();
+    let mut report = Report {
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+        ok: 0,
+        failed: 0,
+    };
+    for task in tasks {
+        let part = task.await.context("a load task panicked")?;
+        report
+            .latency
+            .add(&part.latency)
+            .context("Failed to merge latency histograms")?;
+        report.ok += part.ok;
+        report.failed += part.failed;
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("Failed to connect to {addr}"))?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake failed")?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// When one connection sends what.
+struct Plan {
+    pace: Pace,
+    /// First due time (open loop) or start.
+    first: Instant,
+    /// Time between this connection's requests (open loop).
+    interval: Duration,
+    /// Requests this connection sends (count pacing).
+    count: u64,
+}
+
+impl Plan {
+    fn new(pace: Pace, index: usize, connections: usize, started: Instant) -> Self {
+        let n = connections as u64;
+        match pace {
+            Pace::OpenLoop { rate, .. } => {
+                let gap = Duration::from_secs_f64(1.0 / rate);
+                Plan {
+                    pace,
+                    first: started + gap * index as u32,
+                    interval: gap * connections as u32,
+                    count: u64::MAX,
+                }
+            }
+            Pace::Count(total) => Plan {
+                pace,
+                first: started,
+                interval: Duration::ZERO,
+                count: total / n + u64::from((index as u64) < total % n),
+            },
+            Pace::ClosedLoop(_) => Plan {
+                pace,
+                first: started,
+                interval: Duration::ZERO,
+                count: u64::MAX,
+            },
+        }
+    }
+
+    /// When request number `k` of this connection is due, or `None` when it is done.
+    fn due(&self, k: u64) -> Option<Instant> {
+        match self.pace {
+            Pace::ClosedLoop(duration) => (self.first.elapsed() < duration).then(Instant::now),
+            Pace::Count(_) => (k < self.count).then(Instant::now),
+            Pace::OpenLoop { duration, .. } => {
+                let due = self.first + self.interval * u32::try_from(k).ok()?;
+                (due.duration_since(self.first) < duration).then_some(due)
+            }
+        }
+    }
+}
+
+async fn drive(
+    mut sender: SendRequest<Full<Bytes>>,
+    target: Target,
+    plan: Plan,
+    expect: StatusCode,
+) -> Report {
+    let mut report = Report {
+        elapsed: Duration::ZERO,
+        latency: histogram(),
+        ok: 0,
+        failed: 0,
+    };
+    let host = target.addr.to_string();
+    let mut k = 0;
+    while let Some(due) = plan.due(k) {
+        k += 1;
+        // Latency counts from the due time when this connection is behind (the wait was
+        // the server's doing), else from the actual send: tokio's timer wakes up to a
+        // millisecond late, and that slack is the client's, not the server's.
+        let start = if Instant::now() >= due {
+            due
+        } else {
+            tokio::time::sleep_until(due.into()).await;
+            Instant::now()
+        };
+        let request = Request::post(target.path)
+            .header(hyper::header::HOST, &host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(target.body.clone()));
+        let Ok(request) = request else {
+            report.failed += 1;
+            continue;
+        };
+        let answered = async {
+            sender.ready().await?;
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            response.into_body().collect().await?;
+            Ok::<_, hyper::Error>(status)
+        }
+        .await;
+        match answered {
+            Ok(status) if status == expect => {
+                report.ok += 1;
+                let micros = u64::try_from(start.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                report.latency.saturating_record(micros);
+            }
+            Ok(_) => report.failed += 1,
+            // The connection is gone; stop this one rather than spin on errors.
+            Err(_) => {
+                report.failed += 1;
+                break;
+            }
+        }
+    }
+    report
+}

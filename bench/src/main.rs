@@ -1,0 +1,53 @@
+//! `hookrelay-bench`: load benchmarks for hookrelay, run by hand (never in CI).
+//!
+//! - [`cli`]: the subcommands and their options.
+//! - [`load`]: the HTTP load drivers — closed loop (as fast as the connections allow) and
+//!   open loop (a fixed request rate, latency measured from the intended send time).
+//! - [`processes`]: the processes under test — a private `redis-server`, the release
+//!   `hookrelay-api` binary, the bare-HTTP ceiling server — and their memory (RSS).
+//! - [`ceiling`]: the ceiling server itself: answers every request with a 202 and nothing
+//!   else, so its figures are the most this machine can do over HTTP.
+//! - [`ingest`]: the `ingest` and `soak` scenarios, built from the above.
+//!
+//! Every target is on 127.0.0.1; every run is bounded in time or in requests.
+
+mod ceiling;
+mod cli;
+mod ingest;
+mod load;
+mod processes;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args().skip(1)) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("hookrelay-bench: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        cli::Command::Help => {
+            println!("{}", cli::USAGE);
+            Ok(())
+        }
+        // The ceiling server is its own process with its own runtime, like the api.
+        cli::Command::CeilingServer { workers } => ceiling::serve(workers),
+        cli::Command::Ingest(options) => runtime().and_then(|rt| rt.block_on(ingest::run(options))),
+        cli::Command::Soak(options) => runtime().and_then(|rt| rt.block_on(ingest::soak(options))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookrelay-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
