@@ -1,0 +1,208 @@
+//! `/openapi.json` and `/docs` (CONTRACT §8): the document is OpenAPI 3.1 and lists every
+//! route the api serves with its methods — the list is read from the route table in
+//! `api/src/routes.rs`, not from the document — and Swagger UI is served from the binary
+//! with no script or stylesheet from anywhere else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use hookrelay_tests::TestEnv;
+use hookrelay_tests::api::json;
+use serde_json::Value;
+
+/// The routes in `api/src/routes.rs`: each `resource(&["/path", "/path/"])` and the
+/// `web::<method>()` routes that follow it, by the resource's first path.
+fn route_table() -> BTreeMap<String, BTreeSet<String>> {
+    let source =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/routes.rs"))
+            .expect("read api/src/routes.rs");
+    let mut routes = BTreeMap::new();
+    for chunk in source.split("resource(&[").skip(1) {
+        let paths = &chunk[..chunk.find("])").expect("a closing ])")];
+        let path = paths.split('"').nth(1).expect("a path literal").to_owned();
+        let methods: BTreeSet<String> = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| chunk.contains(&format!("web::{m}()")))
+            .map(str::to_owned)
+            .collect();
+        assert!(!methods.is_empty(), "{path} has no methods in routes.rs");
+        routes.insert(path, methods);
+    }
+    assert!(
+        routes.len() >= 9,
+        "parsed too few routes from routes.rs: {routes:?}"
+    );
+    routes
+}
+
+/// The operations of one path item.
+fn methods(item: &Value) -> BTreeSet<String> {
+    item.as_object()
+        .map(|o| {
+            o.keys()
+                .filter(|k| {
+                    ["get", "post", "put", "patch", "delete", "head", "options"]
+                        .contains(&k.as_str())
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_document_lists_every_served_route_with_its_methods() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    // Open: no Authorization header.
+    let (status, doc) = json(
+        api.client
+            .get(api.url("/openapi.json"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(status, 200, "{doc}");
+    let version = doc["openapi"].as_str().expect("an openapi version");
+    assert!(version.starts_with("3.1"), "{version}");
+    let paths = doc["paths"].as_object().expect("paths");
+
+    let mut served = route_table();
+    // Served by utoipa-swagger-ui rather than the route table.
+    served.insert("/openapi.json".into(), ["get".to_owned()].into());
+    served.insert("/docs".into(), ["get".to_owned()].into());
+    for (path, expected) in &served {
+        let item = paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is missing from the document"));
+        assert_eq!(&methods(item), expected, "methods of {path}");
+    }
+    let documented: BTreeSet<&String> = paths.keys().collect();
+    let served_paths: BTreeSet<&String> = served.keys().collect();
+    assert_eq!(
+        documented, served_paths,
+        "the document lists only what is served"
+    );
+
+    // Authentication as CONTRACT §2 says: open routes have no security requirement.
+    let open = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+    for (path, item) in paths {
+        for method in methods(item) {
+            let operation = &item[&method];
+            let secured = operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty());
+            assert_eq!(
+                secured,
+                !open.contains(&path.as_str()),
+                "security of {method} {path}"
+            );
+            assert!(
+                operation["responses"]
+                    .as_object()
+                    .is_some_and(|r| !r.is_empty()),
+                "{method} {path} responses"
+            );
+        }
+    }
+    let scheme = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(
+        (scheme["type"].as_str(), scheme["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    // Bodies the contract defines are described, not left as bare JSON.
+    for schema in [
+        "Subscription",
+        "Attempt",
+        "WebhookStatus",
+        "IngestAccepted",
+        "ErrorDetail",
+        "ValidationErrors",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "schema {schema}"
+        );
+    }
+    let created = &paths["/subscriptions"]["post"]["responses"]["201"]["content"]["application/json"]
+        ["schema"];
+    assert_eq!(
+        created["$ref"], "#/components/schemas/Subscription",
+        "{created}"
+    );
+}
+
+/// Every `src="…"` and `href="…"` in an HTML page.
+fn references(html: &str) -> Vec<String> {
+    ["src=\"", "href=\""]
+        .iter()
+        .flat_map(|attr| {
+            html.split(attr)
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        })
+        .collect()
+}
+
+fn is_external(url: &str) -> bool {
+    let url = url.trim().to_ascii_lowercase();
+    url.starts_with("http://") || url.starts_with("https://") || url.starts_with("//")
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_from_the_binary() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+
+    let redirect = api.client.get(api.url("/docs")).send().await.expect("sent");
+    assert!(redirect.status().is_redirection(), "{}", redirect.status());
+    assert_eq!(
+        redirect.headers().get("location").map(|v| v.as_bytes()),
+        Some(&b"/docs/"[..])
+    );
+
+    let page = api
+        .client
+        .get(api.url("/docs/"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(page.status(), 200);
+    let content_type = page
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = page.text().await.expect("a page");
+    assert!(html.contains("swagger-ui"), "looks like Swagger UI");
+    let refs = references(&html);
+    assert!(refs.iter().any(|r| r.ends_with(".js")), "scripts: {refs:?}");
+    for reference in &refs {
+        assert!(
+            !is_external(reference),
+            "/docs/ loads {reference} from elsewhere"
+        );
+        // Each asset the page loads is served by the api itself.
+        let url = api.url(&format!("/docs/{}", reference.trim_start_matches("./")));
+        let asset = api.client.get(&url).send().await.expect("sent");
+        assert_eq!(asset.status(), 200, "{url}");
+        if reference.ends_with(".js") {
+            let script = asset.text().await.expect("a script");
+            assert!(
+                !script.contains("src=\"http"),
+                "{reference} pulls in a remote script"
+            );
+        }
+    }
+    let initializer = api
+        .client
+        .get(api.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(initializer.status(), 200);
+    let initializer = initializer.text().await.expect("a script");
+    assert!(initializer.contains("/openapi.json"), "{initializer}");
+}
