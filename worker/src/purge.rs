@@ -20,18 +20,20 @@ use tokio_util::sync::CancellationToken;
 /// Rows one statement deletes at most.
 pub const BATCH_SIZE: i64 = 1000;
 
-/// One batch of attempt logs older than `$1` (found through `attempts_timestamp_idx`).
-pub const DELETE_OLD_ATTEMPTS: &str = r#"DELETE FROM attempts WHERE id IN (
-    SELECT id FROM attempts WHERE "timestamp" < $1 LIMIT $2)"#;
+/// One batch of attempt logs older than `$1`, found through `attempts_timestamp_idx` and
+/// deleted through the primary key. `id = ANY(ARRAY(…))` rather than `id IN (…)`: the
+/// planner hashes an `IN` list and scans the whole table to probe it.
+pub const DELETE_OLD_ATTEMPTS: &str = r#"DELETE FROM attempts WHERE id = ANY(ARRAY(
+    SELECT id FROM attempts WHERE "timestamp" < $1 LIMIT $2))"#;
 
 /// One batch of webhooks received before `$1` with no unfinished delivery (found through
 /// `webhooks_received_at_idx`, each checked through `deliveries_unfinished_by_webhook_idx`).
-pub const DELETE_OLD_WEBHOOKS: &str = r#"DELETE FROM webhooks WHERE id IN (
+pub const DELETE_OLD_WEBHOOKS: &str = r#"DELETE FROM webhooks WHERE id = ANY(ARRAY(
     SELECT w.id FROM webhooks w
     WHERE w.received_at < $1
       AND NOT EXISTS (SELECT 1 FROM deliveries d
                       WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying'))
-    LIMIT $2)"#;
+    LIMIT $2))"#;
 
 /// What one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
