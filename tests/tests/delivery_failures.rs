@@ -175,7 +175,17 @@ async fn refused_connections_and_redirects_are_failures() {
     })
     .await;
     let redirect_sub = insert_subscription(&env, &redirecting.url, None, "s").await;
+    // RFC 6761: `.invalid` never resolves.
+    let unknown_sub = insert_subscription(&env, "http://no-such-host.invalid/", None, "s").await;
     let _worker = spawn_worker(env.config()).await;
+
+    let unknown = enqueue(&env, Some(unknown_sub.id), None, b"{}").await;
+    let rows = finished_deliveries(&env, unknown, WAIT).await;
+    let error = rows[0].error.as_deref().expect("an error");
+    assert!(
+        error.starts_with("DNS lookup failed: no-such-host.invalid"),
+        "{error}"
+    );
 
     let refused = enqueue(&env, Some(refused_sub.id), None, b"{}").await;
     let redirected = enqueue(&env, Some(redirect_sub.id), None, b"{}").await;

@@ -37,17 +37,6 @@ async fn main() -> ExitCode {
 
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.
 async fn wait_for_signal(shutdown: CancellationToken) {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = term => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
+    hookrelay_shared::startup::shutdown_signal().await;
     shutdown.cancel();
 }
