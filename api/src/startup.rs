@@ -29,6 +29,8 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate_for_api()?;
+        // Install the Prometheus recorder now: until then every metric records nothing.
+        hookrelay_shared::telemetry::metrics_handle();
         if config.auth_disabled {
             tracing::warn!(
                 "AUTH_DISABLED=true: every route is open to anyone who can reach this port"

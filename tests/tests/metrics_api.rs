@@ -1,0 +1,126 @@
+//! The api's `/metrics` (CONTRACT §8): open, Prometheus text, with ingest counts by route
+//! and outcome, queue depths read from Redis at scrape time, and subscription cache hits
+//! and misses. One test per file: the recorder is process-wide, so counts stay exact under
+//! `cargo test` as well as nextest.
+
+use std::time::Duration;
+
+use hookrelay_tests::{Receiver, TestEnv, eventually};
+use serde_json::json;
+
+/// The value of the sample `name{labels…}` in a Prometheus text page.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let receiver = Receiver::ok().await;
+    let sub = api
+        .create_subscription(&json!({"target_url": receiver.url}))
+        .await;
+    let id = sub["id"].as_str().expect("an id");
+
+    // No worker runs: everything accepted stays ready in the stream.
+    for _ in 0..3 {
+        let response = api
+            .post_json(&format!("/ingest/{id}"), &json!({"n": 1}))
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+    let response = api.post_json("/ingest", &json!({"n": 2})).await;
+    assert_eq!(response.status(), 202);
+    let bad = api
+        .request(reqwest::Method::POST, &format!("/ingest/{id}"))
+        .body("not json")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bad.status(), 400);
+    let unknown = api
+        .post_json(&format!("/ingest/{}", uuid::Uuid::new_v4()), &json!({}))
+        .await;
+    assert_eq!(unknown.status(), 404);
+    // A retry waiting in the schedule.
+    let mut redis = env.redis().await;
+    deadpool_redis::redis::cmd("ZADD")
+        .arg(env.keys().retry_schedule())
+        .arg(i64::MAX / 2)
+        .arg("a-retry")
+        .query_async::<i64>(&mut redis)
+        .await
+        .expect("ZADD");
+
+    // Open, like the probes: no Authorization header.
+    let page = eventually(
+        Duration::from_secs(5),
+        "queue depths on /metrics",
+        || async {
+            let response = api.client.get(api.url("/metrics")).send().await.ok()?;
+            assert_eq!(response.status(), 200);
+            let content_type = response
+                .headers()
+                .get("content-type")?
+                .to_str()
+                .ok()?
+                .to_owned();
+            assert!(content_type.starts_with("text/plain"), "{content_type}");
+            let page = response.text().await.ok()?;
+            (sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]) == Some(4.0))
+                .then_some(page)
+        },
+    )
+    .await;
+
+    let ingest = |route, outcome| {
+        sample(
+            &page,
+            "hookrelay_ingest_total",
+            &[("route", route), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(ingest("targeted", "accepted"), Some(3.0), "{page}");
+    assert_eq!(ingest("fan_out", "accepted"), Some(1.0), "{page}");
+    assert_eq!(ingest("targeted", "rejected"), Some(2.0), "{page}");
+    assert!(
+        sample(
+            &page,
+            "hookrelay_ingest_duration_seconds_count",
+            &[("route", "targeted")]
+        )
+        .is_some(),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "hookrelay_queue_depth", &[("queue", "in_flight")]),
+        Some(0.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "hookrelay_queue_depth", &[("queue", "scheduled")]),
+        Some(1.0),
+        "{page}"
+    );
+    let cache = |result| {
+        sample(
+            &page,
+            "hookrelay_cache_lookups_total",
+            &[("result", result)],
+        )
+    };
+    assert!(cache("hit").is_some_and(|n| n >= 3.0), "{page}");
+    assert!(cache("miss").is_some_and(|n| n >= 1.0), "{page}");
+}

@@ -1,0 +1,150 @@
+//! The worker's `/metrics` at `METRICS_ADDR` (CONTRACT §8): attempts by outcome, the
+//! attempt latency histogram, deliveries finished by final status, queue depths, and the
+//! purge's rows and runs. One test per file: the recorder is process-wide, so counts
+//! stay exact under `cargo test` as well as nextest.
+
+use std::time::Duration;
+
+use diesel_async::SimpleAsyncConnection;
+use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
+use hookrelay_tests::{Receiver, Reply, TestEnv, eventually};
+
+/// The value of the sample `name{labels…}` in a Prometheus text page.
+fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    page.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
+    let mut env = TestEnv::new().await;
+    env.set("METRICS_ADDR", Some("127.0.0.1:0"))
+        .set("RETRY_SCHEDULE", Some(""))
+        .set("LOG_RETENTION", Some("1h"))
+        .set("PURGE_SCHEDULE", Some("*/1 * * * * *"));
+    let old_attempts = 25;
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    conn.batch_execute(&format!(
+        "INSERT INTO attempts SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'http://r.test/', \
+         now() - interval '2 hours', 1, 'Success', 200, NULL, 5, NULL, NULL FROM generate_series(1, {old_attempts});"
+    ))
+    .await
+    .expect("seed old attempts");
+    drop(conn);
+
+    let ok = Receiver::ok().await;
+    let failing = Receiver::start(|_, _| Reply::status(500)).await;
+    let good = insert_subscription(&env, &ok.url, None, "whsec_c2VjcmV0").await;
+    let bad = insert_subscription(&env, &failing.url, None, "whsec_c2VjcmV0").await;
+    let worker = spawn_worker(env.config()).await;
+    let addr = worker.metrics_addr.expect("metrics are served");
+
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("GET /healthz");
+    assert_eq!(health.status(), 200);
+    for subscription in [good.id, bad.id] {
+        let id = enqueue(&env, Some(subscription), Some("order.created"), b"{}").await;
+        finished_deliveries(&env, id, Duration::from_secs(15)).await;
+    }
+
+    let page = eventually(
+        Duration::from_secs(15),
+        "delivery, queue and purge metrics",
+        || async {
+            let page = reqwest::get(format!("http://{addr}/metrics"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let purged = sample(
+                &page,
+                "hookrelay_purged_rows_total",
+                &[("table", "attempts")],
+            )?;
+            let finished = sample(
+                &page,
+                "hookrelay_deliveries_finished_total",
+                &[("status", "failed")],
+            )?;
+            let depth = sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]);
+            (purged >= old_attempts as f64 && finished >= 1.0 && depth.is_some()).then_some(page)
+        },
+    )
+    .await;
+
+    assert_eq!(
+        sample(&page, "hookrelay_attempts_total", &[("outcome", "Success")]),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "hookrelay_attempts_total", &[("outcome", "Failure")]),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "hookrelay_deliveries_finished_total",
+            &[("status", "succeeded")]
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "hookrelay_deliveries_finished_total",
+            &[("status", "failed")]
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, "hookrelay_attempt_duration_seconds_count", &[]),
+        Some(2.0),
+        "{page}"
+    );
+    assert!(
+        sample(
+            &page,
+            "hookrelay_attempt_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        )
+        .is_some(),
+        "{page}"
+    );
+    for queue in ["ready", "in_flight", "scheduled"] {
+        assert!(
+            sample(&page, "hookrelay_queue_depth", &[("queue", queue)]).is_some(),
+            "{queue}: {page}"
+        );
+    }
+    assert!(
+        sample(
+            &page,
+            "hookrelay_purged_rows_total",
+            &[("table", "webhooks")]
+        )
+        .is_some(),
+        "{page}"
+    );
+    assert!(
+        sample(&page, "hookrelay_purge_runs_total", &[("result", "purged")])
+            .is_some_and(|n| n >= 1.0),
+        "{page}"
+    );
+    worker.stop().await;
+}
