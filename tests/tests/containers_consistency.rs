@@ -58,7 +58,7 @@ fn dockerfile() -> Vec<(String, String)> {
 }
 
 #[test]
-fn the_dockerfile_builds_both_binaries_into_a_slim_non_root_image() {
+fn containers_dockerfile_builds_both_binaries_into_a_slim_non_root_image() {
     let bins = binaries();
     assert!(
         bins.contains("hookrelay-api") && bins.contains("hookrelay-worker"),
@@ -134,7 +134,7 @@ fn the_dockerfile_builds_both_binaries_into_a_slim_non_root_image() {
 }
 
 #[test]
-fn dockerignore_keeps_the_build_context_small_but_complete() {
+fn containers_dockerignore_keeps_the_build_context_small_but_complete() {
     let ignored: Vec<String> = read(".dockerignore")
         .lines()
         .map(str::trim)
@@ -200,7 +200,7 @@ fn healthcheck_text(service: &Value) -> String {
 }
 
 #[test]
-fn compose_runs_postgres_redis_api_and_worker() {
+fn containers_compose_runs_postgres_redis_api_and_worker() {
     let compose = yaml("docker-compose.yml");
     let services = &compose["services"];
     let bins = binaries();
@@ -293,7 +293,7 @@ fn compose_runs_postgres_redis_api_and_worker() {
 }
 
 #[test]
-fn the_render_blueprint_wires_api_worker_postgres_and_key_value() {
+fn containers_render_blueprint_wires_api_worker_postgres_and_key_value() {
     let blueprint = yaml("render.yaml");
     let services = blueprint["services"].as_sequence().expect("services");
     let by_type = |t: &str| -> Vec<&Value> {

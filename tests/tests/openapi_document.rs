@@ -50,7 +50,7 @@ fn methods(item: &Value) -> BTreeSet<String> {
 }
 
 #[tokio::test]
-async fn the_document_lists_every_served_route_with_its_methods() {
+async fn openapi_document_lists_every_served_route_with_its_methods() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
     // Open: no Authorization header.
@@ -150,7 +150,7 @@ fn is_external(url: &str) -> bool {
 }
 
 #[tokio::test]
-async fn swagger_ui_is_served_from_the_binary() {
+async fn openapi_swagger_ui_is_served_from_the_binary() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
 

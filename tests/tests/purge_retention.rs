@@ -75,7 +75,7 @@ fn webhook_sql(id: Uuid, age: &str, statuses: &[&str]) -> String {
 }
 
 #[tokio::test]
-async fn old_rows_go_and_recent_or_unfinished_ones_stay() {
+async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
     let mut env = TestEnv::new().await;
     env.set("LOG_RETENTION", Some("1h"))
         .set("PURGE_SCHEDULE", Some(EVERY_SECOND));
