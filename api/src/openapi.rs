@@ -3,18 +3,23 @@
 //!
 //! The annotations say what each route returns on success; `Conventions` then applies
 //! what holds for every route (CONTRACT §2): the bearer scheme on all but the open routes,
-//! and the `{"detail": …}` bodies of errors. `/openapi.json` and `/docs` themselves are
-//! served by utoipa-swagger-ui (wired in `routes`), so their entries are added here by hand.
+//! and the `{"detail": …}` bodies of errors.
 
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::handlers::{ingest, ops, status, subscriptions};
 
 /// Routes that need no `Authorization` header (CONTRACT §2).
-pub const OPEN_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"];
+pub const OPEN_PATHS: &[&str] = &[
+    "/docs/{file}",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+];
 
 /// Name of the bearer security scheme in the document.
 const BEARER: &str = "bearer";
@@ -27,7 +32,7 @@ const BEARER: &str = "bearer";
                        delivers them signed (Standard Webhooks), with retries and attempt logs."
     ),
     paths(
-        ops::healthz, ops::readyz, ops::metrics,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::docs, ops::swagger_ui,
         subscriptions::create, subscriptions::list, subscriptions::get,
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
         ingest::fan_out, ingest::targeted,
@@ -112,18 +117,6 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
-        openapi.paths.paths.insert(
-            "/openapi.json".into(),
-            open_get("operations", "This document", "application/json"),
-        );
-        openapi.paths.paths.insert(
-            "/docs".into(),
-            open_get(
-                "operations",
-                "Swagger UI for this document (redirects to /docs/)",
-                "text/html",
-            ),
-        );
         for (path, item) in openapi.paths.paths.iter_mut() {
             let open = OPEN_PATHS.contains(&path.as_str());
             for operation in [
@@ -162,27 +155,6 @@ impl Modify for Conventions {
             }
         }
     }
-}
-
-/// An open `GET` answering 200 with `content_type`.
-fn open_get(tag: &str, summary: &str, content_type: &str) -> PathItem {
-    PathItem::new(
-        HttpMethod::Get,
-        OperationBuilder::new()
-            .tag(tag)
-            .summary(Some(summary))
-            .response(
-                "200",
-                ResponseBuilder::new()
-                    .description("OK")
-                    .content(
-                        content_type,
-                        Content::new(None::<RefOr<utoipa::openapi::Schema>>),
-                    )
-                    .build(),
-            )
-            .build(),
-    )
 }
 
 /// What an error status means in this api, for responses the annotations left undescribed.

@@ -8,7 +8,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, Resource, web};
 use utoipa::OpenApi as _;
-use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::detail_response;
 use crate::handlers::{ingest, ops, status, subscriptions};
@@ -18,11 +17,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource(&["/healthz"]).route(web::get().to(ops::healthz)))
         .service(resource(&["/readyz"]).route(web::get().to(ops::readyz)))
         .service(resource(&["/metrics"]).route(web::get().to(ops::metrics)))
-        // Swagger UI compiled into the binary (no CDN), and the document it shows.
         .service(
-            SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", crate::openapi::ApiDoc::openapi()),
+            resource(&["/openapi.json"])
+                .app_data(web::Data::new(crate::openapi::ApiDoc::openapi()))
+                .route(web::get().to(ops::openapi)),
         )
-        .service(web::redirect("/docs", "/docs/").permanent());
+        .service(resource(&["/docs"]).route(web::get().to(ops::docs)))
+        // Swagger UI's files, compiled into the binary (no CDN), showing /openapi.json.
+        .service(
+            resource(&["/docs/{file:.*}"])
+                .app_data(web::Data::new(utoipa_swagger_ui::Config::from(
+                    "/openapi.json",
+                )))
+                .route(web::get().to(ops::swagger_ui)),
+        );
 
     // Subscriptions.
     cfg.service(

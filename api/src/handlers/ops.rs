@@ -1,10 +1,12 @@
-//! Probes and metrics (CONTRACT §8): open routes, no authentication.
+//! Probes, metrics and documentation (CONTRACT §8): open routes, no authentication.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::{db, redis_client, telemetry};
 use serde_json::json;
 
+use crate::error::detail_response;
 use crate::state::AppState;
 
 /// How long `/metrics` waits for the queue depths before answering without fresh ones.
@@ -56,4 +58,47 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(telemetry::metrics_handle().render())
+}
+
+/// This document (built once per server worker in `routes`).
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this api", content_type = "application/json")))]
+pub async fn openapi(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(doc.get_ref())
+}
+
+/// Swagger UI lives at `/docs/`, where its relative asset paths resolve.
+#[utoipa::path(get, path = "/docs", tag = "operations",
+    responses((status = 308, description = "Redirect to `/docs/`, Swagger UI for this document (served from the binary)")))]
+pub async fn docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+        .finish()
+}
+
+/// Swagger UI's files (`index.html` for `/docs/`), compiled into the binary by
+/// utoipa-swagger-ui's `vendored` feature, so the UI works with no internet access.
+#[utoipa::path(get, path = "/docs/{file}", tag = "operations",
+    params(("file" = String, Path, description = "A Swagger UI file; empty for index.html")),
+    responses((status = 200, description = "The file", content_type = "text/html"), (status = 404)))]
+pub async fn swagger_ui(
+    file: web::Path<String>,
+    config: web::Data<utoipa_swagger_ui::Config<'static>>,
+) -> HttpResponse {
+    match utoipa_swagger_ui::serve(&file, config.into_inner()) {
+        Ok(Some(file)) => {
+            let mut response = HttpResponse::Ok();
+            if file.gzpipped {
+                response.insert_header(actix_web::http::header::ContentEncoding::Gzip);
+            }
+            response
+                .content_type(file.content_type)
+                .body(file.bytes.into_owned())
+        }
+        Ok(None) => detail_response(StatusCode::NOT_FOUND, "Not Found"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not serve a Swagger UI file");
+            detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
 }
