@@ -35,7 +35,7 @@ const ACQUIRE: &str = r"
 local current = redis.call('GET', KEYS[1])
 if current then
   local tick, state = string.match(current, '^(%d+):(.*)$')
-  if state ~= 'done' or tonumber(tick) >= tonumber(ARGV[1]) then return 0 end
+  if not tick or state ~= 'done' or tonumber(tick) >= tonumber(ARGV[1]) then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
 return 1
@@ -186,25 +186,15 @@ impl Ticker {
         }
     }
 
-    /// The scheduled time this firing belongs to: the latest occurrence at or before `now`
-    /// (the scheduler fires a little after it), so every worker names the same tick.
+    /// The scheduled time this firing belongs to (see [`latest_occurrence`]).
     fn tick_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let mut last = self
             .last
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut tick = None;
-        let mut cursor = *last;
-        while let Ok(next) = self.cron.find_next_occurrence(&cursor, false) {
-            if next > now {
-                break;
-            }
-            tick = Some(next);
-            cursor = next;
-        }
         // Fired before any occurrence we can see (clock stepped back): name it by the second.
-        let tick =
-            tick.unwrap_or_else(|| DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
+        let tick = latest_occurrence(&self.cron, *last, now)
+            .unwrap_or_else(|| DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
         *last = tick;
         tick
     }
@@ -243,5 +233,69 @@ impl Ticker {
             tracing::warn!(error = %e, "could not mark the purge done");
         }
         report.map(Some)
+    }
+}
+
+/// The latest occurrence of `cron` after `after` and at or before `now`: the tick a firing
+/// at `now` belongs to, since the scheduler fires a little after each occurrence. Every
+/// worker with the same schedule names the same tick, whatever its firing delay.
+fn latest_occurrence(
+    cron: &croner::Cron,
+    after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let mut tick = None;
+    let mut cursor = after;
+    while let Ok(next) = cron.find_next_occurrence(&cursor, false) {
+        if next > now {
+            break;
+        }
+        tick = Some(next);
+        cursor = next;
+    }
+    tick
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("a timestamp")
+    }
+
+    #[test]
+    fn a_late_firing_belongs_to_the_tick_before_it() {
+        let hourly = croner::Cron::new("0 0 * * * *")
+            .with_seconds_required()
+            .parse()
+            .expect("a schedule");
+        let started = at("2026-11-22T09:30:00Z");
+        for fired in [
+            "2026-11-22T10:00:00Z",
+            "2026-11-22T10:00:00.499Z",
+            "2026-11-22T10:59:59Z",
+        ] {
+            assert_eq!(
+                latest_occurrence(&hourly, started, at(fired)),
+                Some(at("2026-11-22T10:00:00Z")),
+                "{fired}"
+            );
+        }
+        // Missed ticks collapse into the latest; nothing before the first occurrence.
+        assert_eq!(
+            latest_occurrence(&hourly, started, at("2026-11-22T12:00:01Z")),
+            Some(at("2026-11-22T12:00:00Z"))
+        );
+        assert_eq!(
+            latest_occurrence(&hourly, started, at("2026-11-22T09:59:59Z")),
+            None
+        );
+        // The tick just handled is not named again.
+        let tick = at("2026-11-22T10:00:00Z");
+        assert_eq!(
+            latest_occurrence(&hourly, tick, at("2026-11-22T10:00:00.9Z")),
+            None
+        );
     }
 }
