@@ -236,3 +236,30 @@ async fn a_webhook_nobody_subscribed_to_is_stored_without_deliveries() {
     .await;
     worker.stop().await;
 }
+
+#[tokio::test]
+async fn worker_concurrency_caps_the_attempts_in_flight() {
+    let mut env = TestEnv::new().await;
+    env.set("WORKER_CONCURRENCY", Some("2"));
+    let hold = Duration::from_millis(400);
+    let mut receiver =
+        Receiver::start(move |_, _| hookrelay_tests::Reply::status(204).delayed(hold)).await;
+    let sub = insert_subscription(&env, &receiver.url, None, "s").await;
+    let _worker = spawn_worker(env.config()).await;
+    for n in 0..6 {
+        enqueue(&env, Some(sub.id), None, format!("[{n}]").as_bytes()).await;
+    }
+    let mut arrivals = Vec::new();
+    for _ in 0..6 {
+        arrivals.push(receiver.next(WAIT).await.at);
+    }
+    // With two permits, the third request can only start once the first has been answered.
+    for i in 2..arrivals.len() {
+        let gap = arrivals[i] - arrivals[i - 2];
+        assert!(
+            gap >= chrono::TimeDelta::milliseconds(390),
+            "request {i} came {gap} after request {}",
+            i - 2
+        );
+    }
+}

@@ -126,16 +126,17 @@ async fn a_slow_receiver_times_out_without_holding_up_others() {
     let mut env = TestEnv::new().await;
     env.set("DELIVERY_TIMEOUT", Some("1s"))
         .set("RETRY_SCHEDULE", Some(""));
-    let slow = Receiver::start(|_, _| Reply::status(200).delayed(Duration::from_secs(3))).await;
+    let mut slow = Receiver::start(|_, _| Reply::status(200).delayed(Duration::from_secs(3))).await;
     let mut fast = Receiver::ok().await;
     let slow_sub = insert_subscription(&env, &slow.url, None, "s").await;
     let fast_sub = insert_subscription(&env, &fast.url, None, "s").await;
     let _worker = spawn_worker(env.config()).await;
 
     let stuck = enqueue(&env, Some(slow_sub.id), None, b"{}").await;
+    slow.next(WAIT).await;
     // Deliveries to another receiver go through while the slow one holds its request.
     let quick = enqueue(&env, Some(fast_sub.id), None, b"{}").await;
-    let got = fast.next(Duration::from_millis(900)).await;
+    let got = fast.next(WAIT).await;
     assert_eq!(got.header("webhook-id"), Some(quick.to_string().as_str()));
 
     let rows = finished_deliveries(&env, stuck, WAIT).await;
@@ -148,6 +149,13 @@ async fn a_slow_receiver_times_out_without_holding_up_others() {
     assert_eq!(
         (attempts[0].outcome.as_str(), attempts[0].status_code),
         ("Failure", None)
+    );
+    let slow_finished =
+        attempts[0].timestamp + chrono::TimeDelta::milliseconds(attempts[0].duration_ms);
+    assert!(
+        got.at < slow_finished,
+        "the fast delivery ({}) waited for the slow one (finished {slow_finished})",
+        got.at
     );
     assert!(
         (900..2_000).contains(&attempts[0].duration_ms),
