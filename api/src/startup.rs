@@ -31,6 +31,7 @@ impl Application {
         config.validate_for_api()?;
         // Install the Prometheus recorder now: until then every metric records nothing.
         hookrelay_shared::telemetry::metrics_handle();
+        crate::handlers::ops::register_metrics();
         if config.auth_disabled {
             tracing::warn!(
                 "AUTH_DISABLED=true: every route is open to anyone who can reach this port"

@@ -34,6 +34,27 @@ async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
         .await;
     let id = sub["id"].as_str().expect("an id");
 
+    // Every ingest series exists from the start, at zero.
+    let page = api
+        .client
+        .get(api.url("/metrics"))
+        .send()
+        .await
+        .expect("sent")
+        .text()
+        .await
+        .expect("a page");
+    for route in ["targeted", "fan_out"] {
+        for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
+            let labels = [("route", route), ("outcome", outcome)];
+            assert_eq!(
+                sample(&page, "hookrelay_ingest_total", &labels),
+                Some(0.0),
+                "{route} {outcome}: {page}"
+            );
+        }
+    }
+
     // No worker runs: everything accepted stays ready in the stream.
     for _ in 0..3 {
         let response = api

@@ -37,6 +37,38 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(body("unavailable"))
 }
 
+/// Describes the api's series and starts its counters at zero, so that rates and alerts
+/// work from the first scrape rather than from the first request of each kind. Called
+/// once at start-up, after the recorder is installed.
+pub fn register_metrics() {
+    ::metrics::describe_counter!(
+        "hookrelay_ingest_total",
+        "Ingest requests by route (targeted, fan_out) and outcome (accepted, replayed, rejected, unavailable)"
+    );
+    ::metrics::describe_histogram!(
+        "hookrelay_ingest_duration_seconds",
+        ::metrics::Unit::Seconds,
+        "Time to answer an ingest request"
+    );
+    ::metrics::describe_gauge!(
+        "hookrelay_queue_depth",
+        "Stream entries ready and in flight, and retries scheduled (read at scrape time)"
+    );
+    ::metrics::describe_counter!(
+        "hookrelay_cache_lookups_total",
+        "Subscription cache lookups by result (hit, miss)"
+    );
+    for route in ["targeted", "fan_out"] {
+        for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
+            ::metrics::counter!("hookrelay_ingest_total", "route" => route, "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for result in ["hit", "miss"] {
+        ::metrics::counter!("hookrelay_cache_lookups_total", "result" => result).increment(0);
+    }
+}
+
 /// Prometheus text format. Queue depths are read from Redis at scrape time (bounded by
 /// `DEPTH_TIMEOUT`; on a timeout or error the gauges keep their last values).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
