@@ -25,6 +25,27 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds histogram samples into buckets every `UPKEEP_INTERVAL`. `build_recorder` (unlike
+/// the exporter's own `install`) runs no upkeep task: without one, every sample stays in
+/// memory until the next scrape, so a process nobody scrapes grows by each request it
+/// serves (~20 bytes per ingest, measured). A plain thread, so it needs no runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the metrics upkeep thread; histograms drain only when scraped");
+    }
+}
+
 /// Installs the process-wide Prometheus recorder once and returns its handle; later calls
 /// return the same handle, so in-process tests can start several services.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -36,6 +57,7 @@ pub fn metrics_handle() -> PrometheusHandle {
                 .unwrap_or_else(|_| PrometheusBuilder::new())
                 .build_recorder();
             let handle = recorder.handle();
+            spawn_upkeep(handle.clone());
             // Fails only if another recorder was installed first; then ours just records
             // nothing and the handle renders an empty page, which tests would notice.
             let _ = metrics::set_global_recorder(recorder);
