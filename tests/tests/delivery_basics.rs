@@ -26,7 +26,7 @@ fn header_map(headers: &[(String, String)]) -> HeaderMap {
 }
 
 #[tokio::test]
-async fn deliveries_are_signed_over_the_exact_bytes_and_verify_with_standard_webhooks() {
+async fn delivery_is_signed_over_the_exact_bytes_and_verifies_with_standard_webhooks() {
     let env = TestEnv::new().await;
     let mut receiver = Receiver::ok().await;
     let secret = signing::generate_secret();
@@ -116,7 +116,7 @@ async fn deliveries_are_signed_over_the_exact_bytes_and_verify_with_standard_web
 }
 
 #[tokio::test]
-async fn fan_out_reaches_only_active_subscriptions_whose_filter_matches() {
+async fn fan_out_delivery_reaches_only_active_subscriptions_whose_filter_matches() {
     let env = TestEnv::new().await;
     let mut receiver = Receiver::ok().await;
     let url = |name: &str| format!("{}/{name}", receiver.url);
@@ -177,7 +177,7 @@ async fn fan_out_reaches_only_active_subscriptions_whose_filter_matches() {
 }
 
 #[tokio::test]
-async fn a_webhook_nobody_subscribed_to_is_stored_without_deliveries() {
+async fn a_webhook_nobody_subscribed_to_is_stored_without_a_delivery() {
     let env = TestEnv::new().await;
     let mut env_metrics = env.config();
     env_metrics.metrics_addr = Some("127.0.0.1:0".parse().expect("an address"));
@@ -238,7 +238,7 @@ async fn a_webhook_nobody_subscribed_to_is_stored_without_deliveries() {
 }
 
 #[tokio::test]
-async fn worker_concurrency_caps_the_attempts_in_flight() {
+async fn worker_concurrency_caps_the_delivery_attempts_in_flight() {
     let mut env = TestEnv::new().await;
     env.set("WORKER_CONCURRENCY", Some("2"));
     let hold = Duration::from_millis(400);

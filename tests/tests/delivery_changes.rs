@@ -27,7 +27,7 @@ async fn ingest(api: &hookrelay_tests::TestApi, subscription_id: &str) -> Uuid {
 }
 
 #[tokio::test]
-async fn a_patched_url_and_secret_apply_to_the_next_attempt() {
+async fn a_patched_url_and_secret_apply_to_the_next_delivery_attempt() {
     let mut env = TestEnv::new().await;
     env.set("RETRY_SCHEDULE", Some("1500ms,1500ms"));
     let mut old = Receiver::start(|_, _| Reply::status(500)).await;

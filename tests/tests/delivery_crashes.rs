@@ -73,7 +73,7 @@ async fn a_worker_killed_mid_delivery_loses_nothing() {
 }
 
 #[tokio::test]
-async fn sigterm_finishes_the_attempt_in_flight_and_exits_zero() {
+async fn sigterm_finishes_the_delivery_in_flight_and_exits_zero() {
     let env = TestEnv::new().await; // DELIVERY_TIMEOUT=2s
     let mut receiver =
         Receiver::start(|_, _| Reply::status(204).delayed(Duration::from_millis(1000))).await;
@@ -91,7 +91,7 @@ async fn sigterm_finishes_the_attempt_in_flight_and_exits_zero() {
 }
 
 #[tokio::test]
-async fn two_workers_deliver_each_webhook_exactly_once() {
+async fn two_workers_make_one_delivery_of_each_webhook() {
     let env = TestEnv::new().await;
     let mut receiver = Receiver::ok().await;
     let sub = insert_subscription(&env, &receiver.url, None, "s").await;
@@ -120,7 +120,7 @@ async fn two_workers_deliver_each_webhook_exactly_once() {
 }
 
 #[tokio::test]
-async fn a_lost_consumer_group_is_recreated() {
+async fn a_lost_consumer_group_is_recreated_and_delivery_continues() {
     let env = TestEnv::new().await;
     let mut receiver = Receiver::ok().await;
     let sub = insert_subscription(&env, &receiver.url, None, "s").await;

@@ -17,7 +17,7 @@ fn ms(d: chrono::TimeDelta) -> i64 {
 }
 
 #[tokio::test]
-async fn retries_follow_the_schedule_and_stop_at_the_first_success() {
+async fn delivery_retries_follow_the_schedule_and_stop_at_the_first_success() {
     let env = TestEnv::new().await; // RETRY_SCHEDULE=200ms,400ms
     let mut receiver = Receiver::start(|n, _| {
         if n < 2 {
@@ -88,7 +88,7 @@ async fn retries_follow_the_schedule_and_stop_at_the_first_success() {
 }
 
 #[tokio::test]
-async fn an_exhausted_schedule_ends_in_failure_with_the_last_error() {
+async fn an_exhausted_schedule_ends_the_delivery_in_failure_with_the_last_error() {
     let env = TestEnv::new().await;
     let long_body = "x".repeat(RESPONSE_BODY_LIMIT * 3);
     let receiver = Receiver::start(move |_, _| Reply::status(500).body(long_body.clone())).await;
@@ -122,7 +122,7 @@ async fn an_exhausted_schedule_ends_in_failure_with_the_last_error() {
 }
 
 #[tokio::test]
-async fn a_slow_receiver_times_out_without_holding_up_others() {
+async fn a_slow_receiver_times_out_without_holding_up_other_delivery() {
     let mut env = TestEnv::new().await;
     env.set("DELIVERY_TIMEOUT", Some("1s"))
         .set("RETRY_SCHEDULE", Some(""));
@@ -165,7 +165,7 @@ async fn a_slow_receiver_times_out_without_holding_up_others() {
 }
 
 #[tokio::test]
-async fn refused_connections_and_redirects_are_failures() {
+async fn refused_connections_dns_failures_and_redirects_are_delivery_failures() {
     let mut env = TestEnv::new().await;
     env.set("RETRY_SCHEDULE", Some(""));
     // A port nothing listens on: bind one, then let it go.
@@ -228,7 +228,7 @@ async fn refused_connections_and_redirects_are_failures() {
 }
 
 #[tokio::test]
-async fn private_targets_are_refused_at_once_when_not_allowed() {
+async fn delivery_to_private_targets_is_refused_at_once_when_not_allowed() {
     let mut env = TestEnv::new().await;
     env.set("ALLOW_PRIVATE_TARGETS", Some("false"));
     let mut receiver = Receiver::ok().await;
