@@ -30,6 +30,9 @@ pub struct Consumer {
     redis: ConnectionManager,
     blocking: deadpool_redis::Pool,
     owned: Mutex<HashSet<String>>,
+    /// Where the next XAUTOCLAIM scan starts: XAUTOCLAIM looks at a bounded part of the
+    /// pending list per call, so successive calls walk it all before starting over.
+    reclaim_cursor: Mutex<String>,
 }
 
 /// Whether a Redis error means the consumer group (or the whole stream) is gone.
@@ -47,6 +50,7 @@ impl Consumer {
             redis,
             blocking,
             owned: Mutex::default(),
+            reclaim_cursor: Mutex::new("0-0".into()),
         })
     }
 
@@ -118,18 +122,20 @@ impl Consumer {
     /// Takes over up to `count` entries that have been idle longer than `min_idle`
     /// (their worker died or lost them). Entries we already own are left out.
     pub async fn reclaim(&self, min_idle: Duration, count: usize) -> anyhow::Result<Vec<StreamId>> {
+        let cursor = self.cursor().clone();
         let reply: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
             .arg(self.keys.stream())
             .arg(CONSUMER_GROUP)
             .arg(&self.name)
             .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
+            .arg(&cursor)
             .arg("COUNT")
             .arg(count)
             .query_async(&mut self.redis.clone())
             .await;
         match reply {
             Ok(reply) => {
+                *self.cursor() = reply.next_stream_id.clone();
                 let owned = self.owned();
                 Ok(reply
                     .claimed
@@ -138,6 +144,7 @@ impl Consumer {
                     .collect())
             }
             Err(e) if is_missing_group(&e) => {
+                *self.cursor() = "0-0".into();
                 self.repair(&e).await;
                 Ok(Vec::new())
             }
@@ -192,6 +199,12 @@ impl Consumer {
 
     pub fn untrack(&self, id: &str) {
         self.owned().remove(id);
+    }
+
+    fn cursor(&self) -> MutexGuard<'_, String> {
+        self.reclaim_cursor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn owned(&self) -> MutexGuard<'_, HashSet<String>> {
