@@ -35,7 +35,9 @@ pub async fn lookup(
     keys: &Keys,
     webhook_id: Uuid,
 ) -> Result<Option<WebhookStatus>, ApiError> {
-    if let Some(status) = stored(db, webhook_id).await? {
+    // A Postgres failure is not the answer yet: a queued webhook is known to Redis alone.
+    let first = stored(db, webhook_id).await;
+    if let Ok(Some(status)) = first {
         return Ok(Some(status));
     }
     let marker = tokio::time::timeout(
@@ -48,6 +50,7 @@ pub async fn lookup(
     if let Some(marker) = marker {
         return Ok(Some(view::from_marker(webhook_id, marker)));
     }
+    first?;
     // No marker: unknown — or a worker stored the webhook and deleted the marker after
     // our first read. Postgres decides.
     stored(db, webhook_id).await
