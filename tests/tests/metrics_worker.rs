@@ -73,13 +73,23 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
                 "hookrelay_purged_rows_total",
                 &[("table", "attempts")],
             )?;
-            let finished = sample(
-                &page,
-                "hookrelay_deliveries_finished_total",
-                &[("status", "failed")],
-            )?;
+            // A delivery is counted finished after its state is committed, which is what
+            // `finished_deliveries` waited for: poll for the counts too.
+            let finished = ["succeeded", "failed"]
+                .iter()
+                .map(|status| {
+                    sample(
+                        &page,
+                        "hookrelay_deliveries_finished_total",
+                        &[("status", status)],
+                    )
+                })
+                .sum::<Option<f64>>()?;
             let depth = sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]);
-            (purged >= old_attempts as f64 && finished >= 1.0 && depth.is_some()).then_some(page)
+            // Rows are counted batch by batch, the run once it has finished.
+            let runs = sample(&page, "hookrelay_purge_runs_total", &[("result", "purged")]);
+            (purged >= old_attempts as f64 && finished >= 2.0 && depth.is_some() && runs.is_some())
+                .then_some(page)
         },
     )
     .await;
