@@ -87,8 +87,8 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
                 .sum::<Option<f64>>()?;
             let depth = sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]);
             // Rows are counted batch by batch, the run once it has finished.
-            let runs = sample(&page, "hookrelay_purge_runs_total", &[("result", "purged")]);
-            (purged >= old_attempts as f64 && finished >= 2.0 && depth.is_some() && runs.is_some())
+            let runs = sample(&page, "hookrelay_purge_runs_total", &[("result", "purged")])?;
+            (purged >= old_attempts as f64 && finished >= 2.0 && depth.is_some() && runs >= 1.0)
                 .then_some(page)
         },
     )

@@ -111,8 +111,12 @@ pub async fn run(job: PurgeJob, shutdown: CancellationToken) -> anyhow::Result<(
         "hookrelay_purge_runs_total",
         "Scheduled purge ticks in this worker, by result"
     );
+    // Every series exists from start-up, so alerts on them work before the first purge.
     for table in ["attempts", "webhooks"] {
         metrics::counter!("hookrelay_purged_rows_total", "table" => table).increment(0);
+    }
+    for result in ["purged", "skipped", "failed"] {
+        metrics::counter!("hookrelay_purge_runs_total", "result" => result).increment(0);
     }
     let cron = croner::Cron::new(&job.schedule)
         .with_seconds_required()
