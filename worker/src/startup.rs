@@ -143,7 +143,10 @@ impl Worker {
             ctx: Arc::clone(&ctx),
             consumer,
             tracker: tracker.clone(),
-            slots: Arc::new(Semaphore::new(config.worker_concurrency)),
+            // Entries spend part of their life waiting for Postgres commits, when they
+            // hold no attempt permit; twice as many entries as permits keeps the permits
+            // busy. Attempts in flight stay capped by the permits alone.
+            slots: Arc::new(Semaphore::new(config.worker_concurrency.saturating_mul(2))),
         });
         let beat = (config.reclaim_idle / 4).max(Duration::from_millis(100));
         let reclaim_every =
