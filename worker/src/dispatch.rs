@@ -2,10 +2,11 @@
 //! ones by reclaiming), run each as its own task, and acknowledge it once its handler
 //! has committed every effect.
 //!
-//! Two bounds keep a burst from swamping the process: at most `WORKER_CONCURRENCY`
+//! Two bounds keep a burst from swamping the process: at most 2 × `WORKER_CONCURRENCY`
 //! entries are owned at once (entry slots, taken before reading, so COUNT never exceeds
-//! free capacity), and at most `WORKER_CONCURRENCY` attempts are in flight (the
-//! semaphore in `pipeline`). Entries are not processed in lockstep: a slow receiver
+//! free capacity; twice the permits because an entry also spends time waiting for its
+//! Postgres commit, when it holds no permit), and at most `WORKER_CONCURRENCY` attempts
+//! are in flight (the semaphore in `pipeline`). Entries are not processed in lockstep: a slow receiver
 //! holds only its own entry's task.
 
 use std::sync::Arc;
