@@ -17,9 +17,6 @@ use std::time::Duration;
 use hookrelay_shared::targets::{self, TargetError};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// Idle connections kept per host; enough for a busy receiver at full concurrency.
-const MAX_IDLE_PER_HOST: usize = 64;
-
 /// A target address that `ALLOW_PRIVATE_TARGETS=false` forbids. Its text names the
 /// address, and it is what the attempt's `error` says.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,16 +28,20 @@ pub struct RefusedAddress(pub String);
 #[error("DNS lookup failed: {0}")]
 pub struct DnsFailure(pub String);
 
-/// Builds the delivery client.
+/// Builds the delivery client. It keeps up to `max_in_flight` (`WORKER_CONCURRENCY`) idle
+/// connections per host: with fewer, a receiver taking every attempt in flight sees
+/// connections closed after each burst and opened again for the next (measured: with 64
+/// kept at 256 in flight, `connect` and `shutdown` were 4% of the worker's CPU).
 pub fn build(
     delivery_timeout: Duration,
     allow_private_targets: bool,
+    max_in_flight: usize,
 ) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(delivery_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
+        .pool_max_idle_per_host(max_in_flight)
         .pool_idle_timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
         .dns_resolver(GuardedResolver {

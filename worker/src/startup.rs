@@ -66,7 +66,11 @@ impl Worker {
         let cache = SubscriptionCache::load(db.clone(), redis.clone(), keys)
             .await
             .context("Failed to load subscriptions")?;
-        let client = http_client::build(config.delivery_timeout, config.allow_private_targets)?;
+        let client = http_client::build(
+            config.delivery_timeout,
+            config.allow_private_targets,
+            config.worker_concurrency,
+        )?;
         let metrics_server = match config.metrics_addr {
             Some(addr) => Some(metrics_server(addr)?),
             None => None,
