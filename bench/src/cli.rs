@@ -12,6 +12,9 @@ commands:
            full speed, and for the api at half its peak rate (open loop); plus api RSS.
   soak     POST /ingest a fixed number of times as fast as possible; prints api RSS as
            it goes (the \"RSS after 1M ingests\" figure).
+  deliver  ingest to arrival through the api and a worker to a local sink answering 204:
+           deliveries/s for each fan-out, then p50/p99 ingest-to-arrival at a fixed
+           rate; lost and duplicate deliveries; worker RSS.
 
 options (ingest):
   --seconds N        length of each measured run (default 10)
@@ -23,11 +26,18 @@ options (soak):
   --ingests N        requests to send (default 1000000)
   --connections N    as above
   --body-bytes N     as above
+options (deliver):
+  --deliveries N     deliveries per throughput run: N / fan-out webhooks (default 100000)
+  --fan-outs A,B     subscriptions per webhook, one throughput run each (default 1,10)
+  --rate N           webhooks/s of the latency run (default 1000)
+  --seconds N        length of the latency run (default 10)
+  --connections N    ingest connections (default 32)
+  --worker-concurrency N   the worker's WORKER_CONCURRENCY (default 256)
 
-Both start a private redis-server (on PATH) and target/release/hookrelay-api (build it
-first: cargo build --release -p hookrelay-api) with AUTH_DISABLED=true and a fresh
-REDIS_KEY_PREFIX. The api's Postgres is $DATABASE_URL, else
-postgres://postgres@127.0.0.1:5432/hookrelay_bench.";
+All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver:
+also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
+AUTH_DISABLED=true and a fresh REDIS_KEY_PREFIX, and a fresh database (dropped at the end)
+on the Postgres server of $DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestOptions {
@@ -46,10 +56,21 @@ pub struct SoakOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct DeliverOptions {
+    pub deliveries: u64,
+    pub fan_outs: Vec<usize>,
+    pub rate: f64,
+    pub duration: Duration,
+    pub connections: usize,
+    pub worker_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
     Ingest(IngestOptions),
     Soak(SoakOptions),
+    Deliver(DeliverOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -74,6 +95,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             ingests: options.number("ingests", 1_000_000)?,
             connections: options.number("connections", 64)?,
             body_bytes: options.number("body-bytes", 256)?,
+        }),
+        "deliver" => Command::Deliver(DeliverOptions {
+            deliveries: options.number("deliveries", 100_000)?,
+            fan_outs: options.list("fan-outs", vec![1, 10])?,
+            rate: options.number("rate", 1_000.0)?,
+            duration: Duration::from_secs(options.number("seconds", 10)?),
+            connections: options.number("connections", 32)?,
+            worker_concurrency: options.number("worker-concurrency", 256)?,
         }),
         "ceiling-server" => Command::CeilingServer {
             workers: options.number("workers", 2)?,
@@ -126,6 +155,25 @@ impl Options {
         Ok(self.optional_number(name)?.unwrap_or(default))
     }
 
+    /// A comma-separated list of numbers.
+    fn list<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        default: Vec<T>,
+    ) -> Result<Vec<T>, String> {
+        match self.take(name) {
+            None => Ok(default),
+            Some(value) => value
+                .as_deref()
+                .unwrap_or_default()
+                .split(',')
+                .map(|n| n.trim().parse().ok())
+                .collect::<Option<Vec<T>>>()
+                .filter(|list| !list.is_empty())
+                .ok_or_else(|| format!("--{name} needs numbers separated by commas")),
+        }
+    }
+
     fn finish(self) -> Result<(), String> {
         match self.pairs.first() {
             Some((name, _)) => Err(format!("unknown option --{name}")),
@@ -161,6 +209,19 @@ mod tests {
                 body_bytes: 256
             }))
         );
+    }
+
+    #[test]
+    fn deliver_options() {
+        let Ok(Command::Deliver(options)) = parse(args("deliver --fan-outs 1,5,20 --rate 500"))
+        else {
+            panic!("parses");
+        };
+        assert_eq!(options.fan_outs, vec![1, 5, 20]);
+        assert_eq!(options.rate, 500.0);
+        assert_eq!(options.deliveries, 100_000);
+        assert!(parse(args("deliver --fan-outs")).is_err());
+        assert!(parse(args("deliver --fan-outs 1,x")).is_err());
     }
 
     #[test]

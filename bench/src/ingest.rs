@@ -14,7 +14,7 @@ use hyper::StatusCode;
 
 use crate::cli::{IngestOptions, SoakOptions};
 use crate::load::{self, Pace, Report, Target};
-use crate::processes::{self, Service};
+use crate::processes::{self, Database, Deployment, Service, cpu_per, cpu_times};
 
 /// Run before each measurement and thrown away: connections, caches and the allocator
 /// settle first.
@@ -30,18 +30,17 @@ fn body(size: usize) -> Bytes {
 }
 
 fn target(service: &Service, path: &'static str, body: &Bytes) -> Target {
-    Target {
-        addr: service.addr,
-        path,
-        body: body.clone(),
-    }
+    Target::new(service.addr, path, body.clone())
 }
 
+/// A warm-up, then the measured closed-loop run; with the CPU time each of `servers`
+/// spent per answered request during the measured run.
 async fn closed_loop(
     target: &Target,
     connections: usize,
     duration: Duration,
-) -> anyhow::Result<Report> {
+    servers: &[(&str, &Service)],
+) -> anyhow::Result<(Report, String)> {
     load::run(
         target,
         connections,
@@ -49,25 +48,23 @@ async fn closed_loop(
         StatusCode::ACCEPTED,
     )
     .await?;
-    load::run(
+    let before = cpu_times(servers)?;
+    let report = load::run(
         target,
         connections,
         Pace::ClosedLoop(duration),
         StatusCode::ACCEPTED,
     )
-    .await
-}
-
-fn memory(api: &Service) -> anyhow::Result<String> {
-    let (rss, peak) = api.memory_kib()?;
-    Ok(format!(
-        "RSS {:.1} MiB (peak {:.1} MiB)",
-        rss as f64 / 1024.0,
-        peak as f64 / 1024.0
-    ))
+    .await?;
+    let cpu = cpu_per(servers, &before, report.ok, "request")?;
+    Ok((report, cpu))
 }
 
 pub async fn run(options: IngestOptions) -> anyhow::Result<()> {
+    Database::around(async |database| measure(&options, database).await).await
+}
+
+async fn measure(options: &IngestOptions, database: &Database) -> anyhow::Result<()> {
     let body = body(options.body_bytes);
     println!(
         "ingest benchmark: {} connections, {} s per run, {}-byte body, {} cores",
@@ -78,24 +75,33 @@ pub async fn run(options: IngestOptions) -> anyhow::Result<()> {
     );
     let ceiling = if options.ceiling {
         let server = processes::ceiling().await?;
-        let report = closed_loop(
+        let (report, cpu) = closed_loop(
             &target(&server, "/ingest", &body),
             options.connections,
             options.duration,
+            &[("server", &server)],
         )
         .await?;
         println!("ceiling, bare HTTP 202        {}", report.summary());
+        println!("                              {cpu}");
         Some(report)
     } else {
         None
     };
 
     let redis = processes::redis().await?;
-    let api = processes::api(&redis).await?;
-    println!("api started                   {}", memory(&api)?);
+    let api = Deployment::new(&redis, database).api().await?;
+    println!("api started                   {}", api.memory()?);
     let ingest = target(&api, "/ingest", &body);
-    let peak = closed_loop(&ingest, options.connections, options.duration).await?;
+    let (peak, cpu) = closed_loop(
+        &ingest,
+        options.connections,
+        options.duration,
+        &[("api", &api), ("redis", &redis)],
+    )
+    .await?;
     println!("api POST /ingest, peak        {}", peak.summary());
+    println!("                              {cpu}");
     if let Some(ceiling) = &ceiling {
         println!(
             "                              {:.0}% of the ceiling",
@@ -118,21 +124,25 @@ pub async fn run(options: IngestOptions) -> anyhow::Result<()> {
     )
     .await?;
     println!("api at {rate:>7.0} req/s, open loop {}", paced.summary());
-    println!("api after the runs            {}", memory(&api)?);
+    println!("api after the runs            {}", api.memory()?);
     Ok(())
 }
 
 pub async fn soak(options: SoakOptions) -> anyhow::Result<()> {
+    Database::around(async |database| measure_soak(&options, database).await).await
+}
+
+async fn measure_soak(options: &SoakOptions, database: &Database) -> anyhow::Result<()> {
     let body = body(options.body_bytes);
     let redis = processes::redis().await?;
-    let api = processes::api(&redis).await?;
+    let api = Deployment::new(&redis, database).api().await?;
     println!(
         "soak: {} ingests over {} connections, {}-byte body",
         options.ingests,
         options.connections,
         body.len()
     );
-    println!("{:>9} ingests   {}", 0, memory(&api)?);
+    println!("{:>9} ingests   {}", 0, api.memory()?);
     let ingest = target(&api, "/ingest", &body);
     let step = (options.ingests / 10).max(1);
     let mut sent = 0;
@@ -150,7 +160,7 @@ pub async fn soak(options: SoakOptions) -> anyhow::Result<()> {
         failed += report.failed;
         println!(
             "{sent:>9} ingests   {}   last step {:.0} req/s, p99 {:.2} ms",
-            memory(&api)?,
+            api.memory()?,
             report.requests_per_second(),
             report.percentile_ms(0.99)
         );

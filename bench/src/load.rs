@@ -24,8 +24,50 @@ use tokio::net::TcpStream;
 #[derive(Clone)]
 pub struct Target {
     pub addr: SocketAddr,
-    pub path: &'static str,
+    pub path: String,
     pub body: Bytes,
+    /// Sent as `X-Event-Type`.
+    pub event_type: Option<String>,
+    /// Wrap each body as `{"sent_us":<Unix µs at sending>,"data":<body>}`, so that a
+    /// receiver of the delivered webhook can tell how long it took to arrive.
+    pub stamp: bool,
+}
+
+impl Target {
+    pub fn new(addr: SocketAddr, path: impl Into<String>, body: Bytes) -> Self {
+        Self {
+            addr,
+            path: path.into(),
+            body,
+            event_type: None,
+            stamp: false,
+        }
+    }
+
+    fn request(&self, host: &str) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
+        let body = if self.stamp {
+            let mut stamped = format!(r#"{{"sent_us":{},"data":"#, unix_micros()).into_bytes();
+            stamped.extend_from_slice(&self.body);
+            stamped.push(b'}');
+            Bytes::from(stamped)
+        } else {
+            self.body.clone()
+        };
+        let mut request = Request::post(self.path.as_str())
+            .header(hyper::header::HOST, host)
+            .header(hyper::header::CONTENT_TYPE, "application/json");
+        if let Some(event_type) = &self.event_type {
+            request = request.header("x-event-type", event_type);
+        }
+        request.body(Full::new(body))
+    }
+}
+
+/// Microseconds since the Unix epoch: a clock that this process and the sink share.
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// How requests are paced.
@@ -73,7 +115,7 @@ impl Report {
     }
 }
 
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     // 1 µs .. 60 s at 3 significant digits; the bounds are valid, so this cannot fail.
     Histogram::new_with_bounds(1, 60_000_000, 3)
         .unwrap_or_else(|_| unreachable!("valid histogram bounds"))
@@ -120,7 +162,7 @@ pub async fn run(
     Ok(report)
 }
 
-async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
+pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
     let stream = TcpStream::connect(addr)
         .await
         .with_context(|| format!("Failed to connect to {addr}"))?;
@@ -209,11 +251,7 @@ async fn drive(
             tokio::time::sleep_until(due.into()).await;
             Instant::now()
         };
-        let request = Request::post(target.path)
-            .header(hyper::header::HOST, &host)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(target.body.clone()));
-        let Ok(request) = request else {
+        let Ok(request) = target.request(&host) else {
             report.failed += 1;
             continue;
         };

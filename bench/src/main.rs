@@ -7,15 +7,19 @@
 //!   `hookrelay-api` binary, the bare-HTTP ceiling server — and their memory (RSS).
 //! - [`ceiling`]: the ceiling server itself: answers every request with a 202 and nothing
 //!   else, so its figures are the most this machine can do over HTTP.
+//! - [`sink`]: where delivered webhooks arrive; counts them and their latency.
 //! - [`ingest`]: the `ingest` and `soak` scenarios, built from the above.
+//! - [`deliver`]: the `deliver` scenario (ingest to arrival through a worker).
 //!
 //! Every target is on 127.0.0.1; every run is bounded in time or in requests.
 
 mod ceiling;
 mod cli;
+mod deliver;
 mod ingest;
 mod load;
 mod processes;
+mod sink;
 
 use std::process::ExitCode;
 
@@ -36,6 +40,9 @@ fn main() -> ExitCode {
         cli::Command::CeilingServer { workers } => ceiling::serve(workers),
         cli::Command::Ingest(options) => runtime().and_then(|rt| rt.block_on(ingest::run(options))),
         cli::Command::Soak(options) => runtime().and_then(|rt| rt.block_on(ingest::soak(options))),
+        cli::Command::Deliver(options) => {
+            runtime().and_then(|rt| rt.block_on(deliver::run(options)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,8 @@
 //! The processes under test, each a child that is killed when dropped:
 //! - a private `redis-server` on a free port with persistence off, so the benchmark
 //!   neither fills nor depends on anyone else's Redis;
-//! - the release `hookrelay-api` binary (the sibling of this one in `target/release`),
-//!   a separate process so its RSS is its own;
+//! - the release `hookrelay-api` and `hookrelay-worker` binaries (siblings of this one in
+//!   `target/release`), separate processes so that each RSS is its own;
 //! - the ceiling server (this binary's hidden `ceiling-server` command).
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, SimpleAsyncConnection as _};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
@@ -29,8 +30,40 @@ impl Service {
         self.child.id().context("the process has exited")
     }
 
+    /// CPU time used so far, user and system together (`utime` + `stime` of
+    /// /proc/<pid>/stat). Per request, it is a steadier figure than a rate on a machine
+    /// where other work competes for the cores.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?))
+            .context("Failed to read /proc/<pid>/stat (Linux only)")?;
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |index: usize| -> anyhow::Result<u64> {
+            fields
+                .get(index)
+                .and_then(|v| v.parse().ok())
+                .context("unexpected /proc/<pid>/stat")
+        };
+        // utime and stime are fields 14 and 15 of stat(5), counted in clock ticks of
+        // 1/100 s (USER_HZ on Linux).
+        Ok(Duration::from_millis(10 * (ticks(11)? + ticks(12)?)))
+    }
+
+    /// "RSS 14.2 MiB (peak 15.0 MiB)".
+    pub fn memory(&self) -> anyhow::Result<String> {
+        let (rss, peak) = self.memory_kib()?;
+        Ok(format!(
+            "RSS {:.1} MiB (peak {:.1} MiB)",
+            rss as f64 / 1024.0,
+            peak as f64 / 1024.0
+        ))
+    }
+
     /// Resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM` of /proc/<pid>/status).
-    pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))
             .context("Failed to read /proc/<pid>/status (Linux only)")?;
         let field = |name: &str| -> anyhow::Result<u64> {
@@ -48,6 +81,29 @@ impl Service {
         };
         Ok((field("VmRSS:")?, field("VmHWM:")?))
     }
+}
+
+/// The CPU time of each of `servers` so far, to pass to [`cpu_per`] later.
+pub fn cpu_times(servers: &[(&str, &Service)]) -> anyhow::Result<Vec<Duration>> {
+    servers.iter().map(|(_, s)| s.cpu_time()).collect()
+}
+
+/// "CPU per <unit>: api 31 µs, redis 15 µs" since `before`.
+pub fn cpu_per(
+    servers: &[(&str, &Service)],
+    before: &[Duration],
+    count: u64,
+    unit: &str,
+) -> anyhow::Result<String> {
+    let mut parts = Vec::with_capacity(servers.len());
+    for ((name, server), before) in servers.iter().zip(before) {
+        let spent = server.cpu_time()?.saturating_sub(*before);
+        parts.push(format!(
+            "{name} {:.1} µs",
+            spent.as_secs_f64() * 1e6 / count.max(1) as f64
+        ));
+    }
+    Ok(format!("CPU per {unit}: {}", parts.join(", ")))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -113,51 +169,145 @@ pub async fn redis() -> anyhow::Result<Service> {
     })
 }
 
-/// The release api binary next to this one.
-fn api_binary() -> anyhow::Result<PathBuf> {
-    let path = std::env::current_exe()?.with_file_name("hookrelay-api");
+/// A release binary of this workspace, next to this one.
+fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
     if !path.exists() {
         bail!(
-            "{} not found: build it first with `cargo build --release -p hookrelay-api`",
+            "{} not found: build it first with `cargo build --release --workspace --bins`",
             path.display()
         );
     }
     Ok(path)
 }
 
-/// Starts the api against `redis` with authentication off and a fresh key prefix; its
-/// log goes to a file in the temp directory.
-pub async fn api(redis: &Service) -> anyhow::Result<Service> {
-    let port = free_port()?;
-    let database_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/hookrelay_bench".into());
-    let log_path = std::env::temp_dir().join(format!("hookrelay-bench-api-{port}.log"));
-    let log = std::fs::File::create(&log_path)?;
-    let mut child = Command::new(api_binary()?)
-        .env("AUTH_DISABLED", "true")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("REDIS_URL", format!("redis://{}", redis.addr))
-        .env(
-            "REDIS_KEY_PREFIX",
-            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+/// A database of its own for one benchmark run, on the server of `$DATABASE_URL` (else
+/// postgres://postgres@127.0.0.1:5432): the processes create it at start, `drop` removes
+/// it. Runs never share tables, so one run's rows (and, where autovacuum is off, their
+/// dead versions) cannot slow the next.
+pub struct Database {
+    pub name: String,
+    pub url: String,
+}
+
+impl Database {
+    fn fresh() -> anyhow::Result<Self> {
+        let server = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut url = url::Url::parse(&server).context("DATABASE_URL is not a URL")?;
+        let name = format!("hookrelay_bench_{}", uuid::Uuid::new_v4().simple());
+        url.set_path(&format!("/{name}"));
+        Ok(Self {
+            name,
+            url: url.into(),
+        })
+    }
+
+    /// Runs `scenario` with a fresh database, then drops the database whatever the
+    /// outcome (the scenario's processes are stopped by then: they are dropped with it).
+    pub async fn around<T>(
+        scenario: impl AsyncFnOnce(&Database) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let database = Self::fresh()?;
+        let result = scenario(&database).await;
+        database.drop().await?;
+        result
+    }
+
+    /// Drops the database (after the processes using it have been stopped).
+    async fn drop(self) -> anyhow::Result<()> {
+        let mut admin = url::Url::parse(&self.url)?;
+        admin.set_path("/postgres");
+        let mut conn = AsyncPgConnection::establish(admin.as_str())
+            .await
+            .context("Failed to connect to Postgres to drop the benchmark database")?;
+        conn.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ))
+        .await
+        .with_context(|| format!("Failed to drop database {}", self.name))
+    }
+}
+
+/// What the api and worker under test share: their Redis, key prefix and database.
+pub struct Deployment<'a> {
+    pub redis: &'a Service,
+    pub database: &'a Database,
+    /// `REDIS_KEY_PREFIX`, fresh for each deployment.
+    pub prefix: String,
+    /// `ALLOW_PRIVATE_TARGETS`: the delivery benchmark's sink is on 127.0.0.1.
+    pub allow_private_targets: bool,
+}
+
+impl<'a> Deployment<'a> {
+    pub fn new(redis: &'a Service, database: &'a Database) -> Self {
+        Self {
+            redis,
+            database,
+            prefix: format!("bench-{}", uuid::Uuid::new_v4().simple()),
+            allow_private_targets: false,
+        }
+    }
+
+    /// `binary` with this deployment's environment, told by `listen` where to serve
+    /// `/healthz` (a free local address), its log in a file in the temp directory.
+    async fn start(
+        &self,
+        binary: &str,
+        listen: fn(SocketAddr) -> (&'static str, String),
+        extra_env: &[(&str, String)],
+    ) -> anyhow::Result<Service> {
+        let port = free_port()?;
+        let log_path = std::env::temp_dir().join(format!("hookrelay-bench-{binary}-{port}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = Command::new(sibling_binary(binary)?)
+            .envs([listen(local(port))])
+            .env("REDIS_URL", format!("redis://{}", self.redis.addr))
+            .env("REDIS_KEY_PREFIX", &self.prefix)
+            .env("DATABASE_URL", &self.database.url)
+            .env(
+                "ALLOW_PRIVATE_TARGETS",
+                self.allow_private_targets.to_string(),
+            )
+            .env("RUST_LOG", "warn")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("Failed to start {binary}"))?;
+        wait_until_up(binary, &mut child, async || healthy(local(port)).await)
+            .await
+            .with_context(|| format!("see {}", log_path.display()))?;
+        Ok(Service {
+            addr: local(port),
+            child,
+        })
+    }
+
+    /// The release api, with authentication off.
+    pub async fn api(&self) -> anyhow::Result<Service> {
+        self.start(
+            "hookrelay-api",
+            |addr| ("PORT", addr.port().to_string()),
+            &[
+                ("AUTH_DISABLED", "true".into()),
+                ("HOST", "127.0.0.1".into()),
+            ],
         )
-        .env("DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("Failed to start hookrelay-api")?;
-    wait_until_up("hookrelay-api", &mut child, async || {
-        healthy(local(port)).await
-    })
-    .await
-    .with_context(|| format!("see {}", log_path.display()))?;
-    Ok(Service {
-        addr: local(port),
-        child,
-    })
+        .await
+    }
+
+    /// The release worker; its address is that of its `/metrics` and `/healthz`.
+    pub async fn worker(&self, extra_env: &[(&str, String)]) -> anyhow::Result<Service> {
+        self.start(
+            "hookrelay-worker",
+            |addr| ("METRICS_ADDR", addr.to_string()),
+            extra_env,
+        )
+        .await
+    }
 }
 
 /// `GET /healthz` answers 200.
