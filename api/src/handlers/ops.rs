@@ -1,12 +1,11 @@
 //! Probes, metrics and documentation (CONTRACT §8): open routes, no authentication.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::{db, redis_client, telemetry};
 use serde_json::json;
 
-use crate::error::detail_response;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// How long `/metrics` waits for the queue depths before answering without fresh ones.
@@ -99,13 +98,21 @@ pub async fn openapi(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
     HttpResponse::Ok().json(doc.get_ref())
 }
 
-/// Swagger UI lives at `/docs/`, where its relative asset paths resolve.
+/// Swagger UI's page, answered at `/docs` itself (not a redirect: a client that does not
+/// follow redirects sees the page too). Its asset paths are relative (`./swagger-ui.css`),
+/// so the page names `/docs/` as its base, where `swagger_ui` serves them.
 #[utoipa::path(get, path = "/docs", tag = "operations",
-    responses((status = 308, description = "Redirect to `/docs/`, Swagger UI for this document (served from the binary)")))]
-pub async fn docs() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
-        .finish()
+    responses((status = 200, description = "Swagger UI for this document, served from the binary", content_type = "text/html")))]
+pub async fn docs(
+    config: web::Data<utoipa_swagger_ui::Config<'static>>,
+) -> Result<HttpResponse, ApiError> {
+    let file = swagger_file("", config)?;
+    // utoipa-swagger-ui's `gzip` feature is off: the page is plain HTML.
+    let page =
+        String::from_utf8_lossy(&file.bytes).replacen("<head>", r#"<head><base href="/docs/">"#, 1);
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .body(page))
 }
 
 /// Swagger UI's files (`index.html` for `/docs/`), compiled into the binary by
@@ -116,21 +123,19 @@ pub async fn docs() -> HttpResponse {
 pub async fn swagger_ui(
     file: web::Path<String>,
     config: web::Data<utoipa_swagger_ui::Config<'static>>,
-) -> HttpResponse {
-    match utoipa_swagger_ui::serve(&file, config.into_inner()) {
-        Ok(Some(file)) => {
-            let mut response = HttpResponse::Ok();
-            if file.gzpipped {
-                response.insert_header(actix_web::http::header::ContentEncoding::Gzip);
-            }
-            response
-                .content_type(file.content_type)
-                .body(file.bytes.into_owned())
-        }
-        Ok(None) => detail_response(StatusCode::NOT_FOUND, "Not Found"),
-        Err(e) => {
-            tracing::error!(error = %e, "could not serve a Swagger UI file");
-            detail_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-        }
-    }
+) -> Result<HttpResponse, ApiError> {
+    let file = swagger_file(&file, config)?;
+    Ok(HttpResponse::Ok()
+        .content_type(file.content_type)
+        .body(file.bytes.into_owned()))
+}
+
+/// One of Swagger UI's files.
+fn swagger_file(
+    path: &str,
+    config: web::Data<utoipa_swagger_ui::Config<'static>>,
+) -> Result<utoipa_swagger_ui::SwaggerFile<'static>, ApiError> {
+    utoipa_swagger_ui::serve(path, config.into_inner())
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("Failed to serve a Swagger UI file: {e}")))?
+        .ok_or(ApiError::NotFound("Not Found"))
 }
