@@ -92,7 +92,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `STARTUP_TIMEOUT`, default `30s` (both): how long to wait for Postgres and Redis.
     pub startup_timeout: Duration,
-    /// `RECLAIM_IDLE`, default `DELIVERY_TIMEOUT + 20s` (worker): how long a queue entry
+    /// `RECLAIM_IDLE`, default `DELIVERY_TIMEOUT + 20s` or twice `DELIVERY_TIMEOUT`,
+    /// whichever is longer (worker): how long a queue entry
     /// may sit unacknowledged, without its owner's heartbeat, before another worker takes
     /// it over. Must exceed `DELIVERY_TIMEOUT`.
     pub reclaim_idle: Duration,
@@ -120,6 +121,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// A `postgres://` (or `postgresql://`) URL naming a database: the binaries create that
+/// database when it is missing, so a URL without one is a configuration error, not an
+/// outage to wait out.
+fn check_database_url(value: &str) -> Result<(), String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(format!(
+            "the scheme is {:?}; expected postgres:// or postgresql://",
+            url.scheme()
+        ));
+    }
+    if url.path().trim_start_matches('/').is_empty() {
+        return Err("names no database (postgres://user@host:5432/<database>)".into());
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads the process environment, after loading `.env` if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -145,11 +163,23 @@ impl Config {
             let value = var(name, default);
             parse_duration(&value).map_err(|reason| invalid(name, &value, reason))
         };
+        let positive_duration = |name: &'static str, default: &str| {
+            let value = var(name, default);
+            match parse_duration(&value) {
+                Ok(d) if d.is_zero() => {
+                    Err(invalid(name, &value, "must be longer than zero".into()))
+                }
+                Ok(d) => Ok(d),
+                Err(reason) => Err(invalid(name, &value, reason)),
+            }
+        };
+        // Only the two words: a switch such as AUTH_DISABLED must not flip on a value
+        // that merely looks truthy.
         let boolean = |name: &'static str| {
             let value = var(name, "false");
             match value.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Ok(true),
-                "false" | "0" | "no" => Ok(false),
+                "true" => Ok(true),
+                "false" => Ok(false),
                 _ => Err(invalid(name, &value, "expected true or false".into())),
             }
         };
@@ -185,14 +215,18 @@ impl Config {
                 )
             })?;
 
+        // Set but empty: no retries (one attempt). Otherwise every item is a duration; an
+        // empty item (`1s,,2s`) is a typo, not a delay to skip.
         let schedule_value = get("RETRY_SCHEDULE").unwrap_or_else(|| "10s,30s,1m,5m,15m".into());
-        let retry_schedule = schedule_value
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(parse_duration)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|r| invalid("RETRY_SCHEDULE", &schedule_value, r))?;
+        let retry_schedule = if schedule_value.trim().is_empty() {
+            Vec::new()
+        } else {
+            schedule_value
+                .split(',')
+                .map(parse_duration)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|r| invalid("RETRY_SCHEDULE", &schedule_value, r))?
+        };
 
         let concurrency_value = var("WORKER_CONCURRENCY", "256");
         let worker_concurrency = number::<usize>(&concurrency_value)
@@ -242,25 +276,29 @@ impl Config {
             }
         };
 
-        let delivery_timeout = duration("DELIVERY_TIMEOUT", "10s")?;
-        if delivery_timeout.is_zero() {
-            return Err(invalid(
-                "DELIVERY_TIMEOUT",
-                "0",
-                "must be longer than zero".into(),
-            ));
-        }
+        let delivery_timeout = positive_duration("DELIVERY_TIMEOUT", "10s")?;
+        // Long enough that a live worker's heartbeat (every quarter of it) always lands
+        // in time, even for attempts that use their whole timeout.
         let default_reclaim = format!(
             "{}ms",
-            (delivery_timeout + Duration::from_secs(20)).as_millis()
+            (delivery_timeout + Duration::from_secs(20))
+                .max(delivery_timeout * 2)
+                .as_millis()
         );
 
+        let database_url = var(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/hookrelay",
+        );
+        check_database_url(&database_url)
+            .map_err(|reason| invalid("DATABASE_URL", &database_url, reason))?;
+        let redis_url = var("REDIS_URL", "redis://127.0.0.1:6379");
+        deadpool_redis::redis::Client::open(redis_url.as_str())
+            .map_err(|e| invalid("REDIS_URL", &redis_url, e.to_string()))?;
+
         let config = Config {
-            database_url: var(
-                "DATABASE_URL",
-                "postgres://postgres@127.0.0.1:5432/hookrelay",
-            ),
-            redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
+            database_url,
+            redis_url,
             redis_key_prefix,
             host: var("HOST", "0.0.0.0"),
             port,
@@ -276,7 +314,7 @@ impl Config {
             retry_schedule,
             delivery_timeout,
             worker_concurrency,
-            log_retention: duration("LOG_RETENTION", "72h")?,
+            log_retention: positive_duration("LOG_RETENTION", "72h")?,
             purge_schedule,
             allow_private_targets: boolean("ALLOW_PRIVATE_TARGETS")?,
             metrics_addr,
@@ -296,13 +334,6 @@ impl Config {
                  still being delivered would be taken over by another worker",
                 self.reclaim_idle, self.delivery_timeout
             )));
-        }
-        if self.log_retention.is_zero() {
-            return Err(ConfigError::Invalid {
-                var: "LOG_RETENTION",
-                value: "0".into(),
-                reason: "must be longer than zero".into(),
-            });
         }
         Ok(())
     }
@@ -401,6 +432,48 @@ mod tests {
         assert!(err.to_string().contains("METRICS_ADDR"), "{err}");
         let err = config(&[("LOG_FORMAT", "xml")]).expect_err("bad format");
         assert!(err.to_string().contains("LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn malformed_values_are_refused_with_the_value_as_given() {
+        for (var, value) in [
+            ("DATABASE_URL", "notaurl"),
+            ("DATABASE_URL", "mysql://root@127.0.0.1/hookrelay"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432"),
+            ("REDIS_URL", "notaurl"),
+            ("RETRY_SCHEDULE", "1s,,2s"),
+            ("RETRY_SCHEDULE", "1s,"),
+            ("AUTH_DISABLED", "yes"),
+            ("ALLOW_PRIVATE_TARGETS", "1"),
+            ("DELIVERY_TIMEOUT", "0s"),
+            ("LOG_RETENTION", "0h"),
+        ] {
+            let line = config(&[(var, value)])
+                .expect_err(&format!("{var}={value} is refused"))
+                .to_string();
+            assert!(
+                line.starts_with(&format!("invalid {var}={value:?}: ")),
+                "{var}={value}: {line}"
+            );
+        }
+        let c = config(&[
+            ("AUTH_DISABLED", "TRUE"),
+            ("ALLOW_PRIVATE_TARGETS", "False"),
+        ])
+        .expect("booleans ignore case");
+        assert!(c.auth_disabled && !c.allow_private_targets);
+        let c = config(&[(
+            "DATABASE_URL",
+            "postgresql://u:p@db.internal/hr?sslmode=require",
+        )])
+        .expect("a full URL");
+        assert!(c.database_url.ends_with("sslmode=require"));
+    }
+
+    #[test]
+    fn the_default_reclaim_idle_leaves_room_for_a_long_timeout() {
+        let c = config(&[("DELIVERY_TIMEOUT", "1h")]).expect("valid");
+        assert_eq!(c.reclaim_idle, Duration::from_secs(7_200));
     }
 
     #[test]

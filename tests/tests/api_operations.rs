@@ -221,22 +221,30 @@ async fn the_api_refuses_to_start_without_keys() {
 #[tokio::test]
 async fn invalid_configuration_is_one_line_naming_the_variable() {
     let env = TestEnv::new().await;
-    for (name, value) in [
-        ("RETRY_SCHEDULE", "10s,soon"),
-        ("PORT", "eighty"),
-        ("PURGE_SCHEDULE", "hourly"),
-    ] {
-        let output = tokio::process::Command::new(binary("hookrelay-api"))
-            .env_clear()
-            .envs(env.vars())
-            .env(name, value)
-            .output()
-            .await
-            .expect("run hookrelay-api");
-        assert!(!output.status.success(), "{name}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
+    for program in ["hookrelay-api", "hookrelay-worker"] {
+        for (name, value) in [
+            ("RETRY_SCHEDULE", "10s,soon"),
+            ("PORT", "eighty"),
+            ("PURGE_SCHEDULE", "hourly"),
+            // Malformed, not unreachable: refused at once, not waited out for
+            // STARTUP_TIMEOUT.
+            ("DATABASE_URL", "notaurl"),
+        ] {
+            let run = tokio::process::Command::new(binary(program))
+                .env_clear()
+                .envs(env.vars())
+                .env(name, value)
+                .kill_on_drop(true)
+                .output();
+            let output = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+                .await
+                .unwrap_or_else(|_| panic!("{program} with {name}={value} did not exit at once"))
+                .expect("run the binary");
+            assert!(!output.status.success(), "{program} {name}");
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(stderr.trim().lines().count(), 1, "{program}: {stderr}");
+            assert!(stderr.contains(name) && stderr.contains(value), "{stderr}");
+        }
     }
 }
 
