@@ -1,9 +1,12 @@
 //! The only place Redis key, stream and group names are built.
 //!
-//! Every key is `{<REDIS_KEY_PREFIX>}:<name>`. The braces make the prefix a Redis Cluster
-//! hash tag, so all of one deployment's keys live in one slot and the Lua scripts that
-//! touch several of them at once (ingest, retry scheduling, retry promotion) stay legal on
-//! a cluster. Two deployments with different prefixes share nothing.
+//! Every key is `<REDIS_KEY_PREFIX>:{<REDIS_KEY_PREFIX>}:<name>`, e.g.
+//! `hookrelay:{hookrelay}:ingest`. It starts with the prefix, as CONTRACT §1 promises (so
+//! `SCAN MATCH hookrelay:*` finds a deployment's keys), and carries the prefix again in
+//! braces as the Redis Cluster hash tag: all of one deployment's keys live in one slot, so
+//! the Lua scripts that touch several of them at once (ingest, retry scheduling, retry
+//! promotion) stay legal on a cluster, while different deployments spread over slots. Two
+//! deployments with different prefixes share nothing.
 //!
 //! | key | type | written by | removed by |
 //! |---|---|---|---|
@@ -28,14 +31,20 @@ pub const QUEUED_MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct Keys {
+    /// `<prefix>:{<prefix>}`: what every key starts with.
     tag: String,
 }
 
 impl Keys {
     pub fn new(prefix: &str) -> Self {
         Self {
-            tag: format!("{{{prefix}}}"),
+            tag: format!("{prefix}:{{{prefix}}}"),
         }
+    }
+
+    /// A pattern that matches every key of this deployment (for SCAN or KEYS).
+    pub fn pattern(&self) -> String {
+        format!("{}:*", self.tag)
     }
 
     /// The stream of work: ingested webhooks and retries that have come due.
@@ -74,7 +83,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_key_carries_the_prefix_as_a_hash_tag() {
+    fn every_key_starts_with_the_prefix_and_carries_it_as_a_hash_tag() {
         let keys = Keys::new("tenant-a");
         let id = Uuid::nil();
         for key in [
@@ -85,7 +94,13 @@ mod tests {
             keys.subscriptions_version(),
             keys.purge_lock(),
         ] {
-            assert!(key.starts_with("{tenant-a}:"), "{key}");
+            assert!(key.starts_with("tenant-a:"), "{key}");
+            // Redis Cluster hashes the text between the first `{` and the next `}`.
+            let tag = key
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(tag, _)| tag);
+            assert_eq!(tag, Some("tenant-a"), "{key}");
         }
     }
 }

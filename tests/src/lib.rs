@@ -111,7 +111,7 @@ impl TestEnv {
 impl Drop for TestEnv {
     fn drop(&mut self) {
         // Best effort: the prefix is unique, so leftovers never disturb another test.
-        let pattern = format!("{{{}}}:*", self.prefix);
+        let pattern = hookrelay_shared::keys::Keys::new(&self.prefix).pattern();
         let _ = std::thread::spawn(move || -> deadpool_redis::redis::RedisResult<()> {
             let client = deadpool_redis::redis::Client::open(redis_url())?;
             let mut conn = client.get_connection()?;
