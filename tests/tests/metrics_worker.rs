@@ -53,6 +53,42 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
         .await
         .expect("GET /healthz");
     assert_eq!(health.status(), 200);
+    // Before any attempt, every outcome and final status is already a series at zero.
+    let page = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("a page");
+    for outcome in ["Success", "Failed Attempt", "Failure"] {
+        let value = sample(&page, "hookrelay_attempts_total", &[("outcome", outcome)]);
+        assert_eq!(value, Some(0.0), "{outcome} before any attempt:\n{page}");
+    }
+    for status in ["succeeded", "failed"] {
+        let value = sample(
+            &page,
+            "hookrelay_deliveries_finished_total",
+            &[("status", status)],
+        );
+        assert_eq!(value, Some(0.0), "{status} before any delivery:\n{page}");
+    }
+    // Other paths and methods answer like the api does.
+    let client = reqwest::Client::new();
+    let missing = client
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 404);
+    let body: serde_json::Value = missing.json().await.expect("JSON");
+    assert_eq!(body["detail"], "Not Found");
+    let wrong = client
+        .post(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(wrong.status(), 405);
+
     for subscription in [good.id, bad.id] {
         let id = enqueue(&env, Some(subscription), Some("order.created"), b"{}").await;
         finished_deliveries(&env, id, Duration::from_secs(15)).await;

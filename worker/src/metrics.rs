@@ -1,5 +1,5 @@
 //! The worker's Prometheus metrics (CONTRACT §8), recorded through the `metrics` facade
-//! and rendered at `METRICS_ADDR/metrics` by `startup`:
+//! and served at `METRICS_ADDR` (`/metrics`, `/healthz`) by [`serve`]:
 //!
 //! - `hookrelay_attempts_total{outcome}`: attempts by outcome (`Success`, `Failed Attempt`, `Failure`);
 //! - `hookrelay_attempt_duration_seconds`: attempt latency histogram;
@@ -7,18 +7,97 @@
 //! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight` and retries `scheduled`,
 //!   refreshed every `DEPTH_INTERVAL`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context as _;
 use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::models::DeliveryStatus;
+use hookrelay_shared::models::attempt::Outcome;
 use hookrelay_shared::queue::queue_depths;
+use hookrelay_shared::telemetry;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::DeliveryOutcome;
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Installs the recorder, describes the series and starts the counters at zero, so rates
+/// and alerts work from the first scrape rather than from the first attempt of each kind.
+pub fn register() {
+    telemetry::metrics_handle();
+    metrics::describe_counter!(
+        "hookrelay_attempts_total",
+        "Delivery attempts by outcome (Success, Failed Attempt, Failure)"
+    );
+    metrics::describe_histogram!(
+        "hookrelay_attempt_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from sending an attempt to its outcome"
+    );
+    metrics::describe_counter!(
+        "hookrelay_deliveries_finished_total",
+        "Deliveries that ended, by final status (succeeded, failed)"
+    );
+    metrics::describe_gauge!(
+        "hookrelay_queue_depth",
+        "Stream entries ready and in flight, and retries scheduled"
+    );
+    for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
+        metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
+    }
+    for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {
+        metrics::counter!("hookrelay_deliveries_finished_total", "status" => status.as_str())
+            .increment(0);
+    }
+}
+
+/// Binds `addr` for `/healthz` and `/metrics`. Like the api, other paths answer 404 and
+/// other methods 405, with a JSON `detail`.
+pub fn serve(addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
+    let handle = telemetry::metrics_handle();
+    let server = HttpServer::new(move || {
+        let handle = handle.clone();
+        let method_not_allowed = || async {
+            HttpResponse::MethodNotAllowed().json(json!({"detail": "Method Not Allowed"}))
+        };
+        App::new()
+            .service(
+                web::resource("/healthz")
+                    .route(
+                        web::get()
+                            .to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }),
+                    )
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/metrics")
+                    .route(web::get().to(move || {
+                        let body = handle.render();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("text/plain; version=0.0.4")
+                                .body(body)
+                        }
+                    }))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(json!({"detail": "Not Found"}))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .bind(addr)
+    .with_context(|| format!("Failed to bind METRICS_ADDR {addr}"))?;
+    let bound = server.addrs().first().copied().unwrap_or(addr);
+    Ok((server.run(), bound))
+}
 
 pub fn attempt(outcome: &DeliveryOutcome, duration: Duration) {
     metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.attempt_outcome().as_str())

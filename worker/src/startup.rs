@@ -15,13 +15,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
 use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::{self, DbPool};
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::{Config, redis_client, telemetry};
+use hookrelay_shared::{Config, redis_client};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -72,7 +71,10 @@ impl Worker {
             config.worker_concurrency,
         )?;
         let metrics_server = match config.metrics_addr {
-            Some(addr) => Some(metrics_server(addr)?),
+            Some(addr) => {
+                metrics::register();
+                Some(metrics::serve(addr)?)
+            }
             None => None,
         };
         Ok(Worker {
@@ -199,36 +201,4 @@ impl Worker {
         tracing::info!("worker stopped");
         Ok(())
     }
-}
-
-/// Binds the metrics listener: `/healthz` and `/metrics`.
-fn metrics_server(addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, SocketAddr)> {
-    let handle = telemetry::metrics_handle();
-    let server = HttpServer::new(move || {
-        let handle = handle.clone();
-        App::new()
-            .route(
-                "/healthz",
-                web::get()
-                    .to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "ok"})) }),
-            )
-            .route(
-                "/metrics",
-                web::get().to(move || {
-                    let body = handle.render();
-                    async move {
-                        HttpResponse::Ok()
-                            .content_type("text/plain; version=0.0.4")
-                            .body(body)
-                    }
-                }),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(1)
-    .bind(addr)
-    .with_context(|| format!("Failed to bind METRICS_ADDR {addr}"))?;
-    let bound = server.addrs().first().copied().unwrap_or(addr);
-    Ok((server.run(), bound))
 }
