@@ -1,8 +1,8 @@
 //! `/subscriptions` end to end (CONTRACT §3), through HTTP against the real api,
 //! Postgres and Redis.
 
-use hookrelay_tests::TestEnv;
 use hookrelay_tests::api::json;
+use hookrelay_tests::{TestApi, TestEnv};
 use serde_json::{Value, json};
 
 fn assert_timestamp(value: &Value) {
@@ -305,4 +305,89 @@ async fn a_given_secret_is_kept_and_attempts_of_an_unknown_id_are_empty() {
     )
     .await;
     assert_eq!(status, 422);
+}
+
+/// Sends `fields` as a POST body (with a `target_url` added when it has none) and as a
+/// PATCH of `path`. Both must be a 422 with exactly one error, at `loc`: that error, for
+/// each method.
+async fn refused_by_post_and_patch(
+    api: &TestApi,
+    path: &str,
+    fields: &Value,
+    loc: &Value,
+) -> [(&'static str, Value); 2] {
+    let mut body = fields.clone();
+    if body.get("target_url").is_none() {
+        body["target_url"] = json!("https://example.com/");
+    }
+    let post = json(api.post_json("/subscriptions", &body).await).await;
+    let patch = json(api.patch_json(path, fields).await).await;
+    [("POST", post), ("PATCH", patch)].map(|(method, (status, error))| {
+        assert_eq!(status, 422, "{method} {fields}: {error}");
+        assert_eq!(
+            error["detail"].as_array().map(Vec::len),
+            Some(1),
+            "{method} {fields}: {error}"
+        );
+        let first = error["detail"][0].clone();
+        assert_eq!(&first["loc"], loc, "{method} {fields}: {error}");
+        (method, first)
+    })
+}
+
+/// Postgres text and jsonb refuse U+0000, so a NUL anywhere in a stored string is a 422
+/// naming the field (never a 500, and never a URL the parser quietly changed).
+#[tokio::test]
+async fn nul_characters_in_any_stored_string_are_a_422() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let sub = api
+        .create_subscription(&json!({"target_url": "https://example.com/"}))
+        .await;
+    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
+
+    let cases = [
+        (
+            json!({"target_url": "https://example.com/a\u{0}b"}),
+            json!(["body", "target_url"]),
+        ),
+        (
+            json!({"target_url": "\u{0}https://example.com/"}),
+            json!(["body", "target_url"]),
+        ),
+        (
+            json!({"target_url": "https://example.com/?q=\u{0}"}),
+            json!(["body", "target_url"]),
+        ),
+        (json!({"secret": "a\u{0}b"}), json!(["body", "secret"])),
+        (
+            json!({"description": "a\u{0}b"}),
+            json!(["body", "description"]),
+        ),
+        (
+            json!({"events": ["ok", "a\u{0}b"]}),
+            json!(["body", "events", 1]),
+        ),
+        (
+            json!({"headers": {"x-a\u{0}": "v"}}),
+            json!(["body", "headers", "x-a\u{0}"]),
+        ),
+        (
+            json!({"headers": {"x-a": "v\u{0}"}}),
+            json!(["body", "headers", "x-a"]),
+        ),
+    ];
+    for (fields, loc) in cases {
+        for (method, error) in refused_by_post_and_patch(&api, &path, &fields, &loc).await {
+            assert!(
+                error["msg"].as_str().expect("msg").contains("NUL"),
+                "{method} {fields}: {error}"
+            );
+            assert_eq!(error["type"], "string_nul", "{method} {fields}: {error}");
+        }
+    }
+
+    // Nothing was stored or changed.
+    let (_, list) = json(api.get("/subscriptions").await).await;
+    assert_eq!(list, json!([sub]));
 }

@@ -29,6 +29,13 @@ const RESERVED_HEADERS: &[&str] = &[
     "proxy-connection",
 ];
 
+/// Postgres `text` and `jsonb` cannot hold U+0000, and JSON strings can: every string
+/// that is stored is checked for it, so it is a 422 instead of a failed insert (a 500).
+const NUL_ERROR: (&str, &str) = (
+    "String should not contain NUL characters (\\u0000)",
+    "string_nul",
+);
+
 /// The most entries an `events` filter may have, and the longest description.
 const MAX_EVENT_FILTERS: usize = 1000;
 const MAX_DESCRIPTION_CHARS: usize = 4096;
@@ -68,8 +75,15 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A string field. One with a NUL is refused here even where later parsing would drop
+    /// or escape it (the URL parser does both), so no stored field ever silently changes.
     fn string(&mut self, field: &str) -> Option<String> {
         match self.present(field)? {
+            Value::String(s) if s.contains('\0') => {
+                let (msg, kind) = NUL_ERROR;
+                self.error(field, msg, kind);
+                None
+            }
             Value::String(s) => Some(s.clone()),
             _ => {
                 self.error(field, "Input should be a valid string", "string_type");
@@ -122,6 +136,9 @@ impl<'a> Fields<'a> {
         let mut events = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             let error = match item {
+                Value::String(s) if s.contains('\0') => {
+                    FieldError::new(&["body", "events"], NUL_ERROR.0, NUL_ERROR.1)
+                }
                 Value::String(s) => match validate_filter_entry(s) {
                     Ok(()) => {
                         events.push(s.clone());
@@ -204,6 +221,9 @@ impl<'a> Fields<'a> {
 
 /// Why a custom header cannot be used, if it cannot.
 fn header_problem(name: &str, value: &str) -> Option<(&'static str, &'static str)> {
+    if name.contains('\0') || value.contains('\0') {
+        return Some(NUL_ERROR);
+    }
     let lower = name.to_ascii_lowercase();
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Some(("Header name is not a valid HTTP header name", "value_error"));
@@ -352,6 +372,27 @@ mod tests {
             .expect_err("private");
         assert!(errors[0].msg.contains("valid URL") && errors[0].msg.contains("127.0.0.1"));
         assert!(parse_new(&object(json!({"target_url": "http://127.0.0.1:9/"})), true).is_ok());
+    }
+
+    #[test]
+    fn nul_is_refused_in_every_stored_string() {
+        let body = object(json!({
+            "target_url": "https://example.com/\u{0}", "secret": "\u{0}", "description": "\u{0}",
+            "events": ["\u{0}"], "headers": {"x-\u{0}": "v", "x-v": "\u{0}"},
+        }));
+        let errors = parse_new(&body, false).expect_err("invalid");
+        assert_eq!(
+            locs(&errors),
+            [
+                r#"["body","target_url"]"#,
+                r#"["body","secret"]"#,
+                r#"["body","events",0]"#,
+                r#"["body","description"]"#,
+                r#"["body","headers","x-\u0000"]"#,
+                r#"["body","headers","x-v"]"#,
+            ]
+        );
+        assert!(errors.iter().all(|e| e.kind == "string_nul"), "{errors:?}");
     }
 
     #[test]
