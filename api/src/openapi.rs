@@ -76,7 +76,8 @@ pub struct ValidationErrors {
 pub struct NewSubscriptionBody {
     /// `http` or `https` URL with a host; echoed WHATWG-normalised.
     target_url: String,
-    /// Signing secret; generated as `whsec_` + base64 of 32 random bytes when omitted.
+    /// Signing secret; generated as `whsec_` + base64 of 32 random bytes when omitted. A
+    /// secret starting with `whsec_` must continue with the key in standard, padded base64.
     secret: Option<String>,
     /// Event types; `null` or `[]` means every type, a trailing `*` is a prefix match.
     events: Option<Vec<String>>,

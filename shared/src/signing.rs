@@ -10,13 +10,39 @@ use sha2::Sha256;
 /// The prefix of generated secrets; the rest is base64 of the raw key.
 pub const SECRET_PREFIX: &str = "whsec_";
 
+/// A secret that starts with `whsec_` but holds no key after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "A secret starting with whsec_ must continue with a non-empty key in standard base64 \
+     with padding, like whsec_YWJjZA=="
+)]
+pub struct InvalidSecret;
+
+/// The key a `whsec_` secret holds: `None` when the secret has no such prefix, otherwise
+/// the base64-decoded rest, which must be non-empty standard base64 with padding (what
+/// Standard Webhooks verifiers decode). The one place that decides what a valid `whsec_`
+/// secret is: the api refuses to store any other, and [`signing_key`] decodes with it.
+pub fn prefixed_key(secret: &str) -> Option<Result<Vec<u8>, InvalidSecret>> {
+    let encoded = secret.strip_prefix(SECRET_PREFIX)?;
+    let key = BASE64.decode(encoded).ok().filter(|key| !key.is_empty());
+    Some(key.ok_or(InvalidSecret))
+}
+
+/// Whether a secret may be stored: any string but a `whsec_` one without a valid key.
+pub fn validate_secret(secret: &str) -> Result<(), InvalidSecret> {
+    prefixed_key(secret).transpose().map(drop)
+}
+
 /// The HMAC key of a subscription secret: the base64-decoded part after `whsec_` when the
-/// secret has that prefix (and decodes), the secret's UTF-8 bytes otherwise.
+/// secret has that prefix, the secret's UTF-8 bytes otherwise (CONTRACT §5).
 pub fn signing_key(secret: &str) -> Vec<u8> {
-    secret
-        .strip_prefix(SECRET_PREFIX)
-        .and_then(|encoded| BASE64.decode(encoded).ok())
-        .unwrap_or_else(|| secret.as_bytes().to_vec())
+    match prefixed_key(secret) {
+        Some(Ok(key)) => key,
+        // Only rows stored before the api refused invalid `whsec_` secrets get here with
+        // the prefix; they keep the whole string's bytes as their key, as before (but for a
+        // bare `whsec_`, once an empty key).
+        Some(Err(InvalidSecret)) | None => secret.as_bytes().to_vec(),
+    }
 }
 
 /// The `webhook-signature` header value: `v1,<base64(HMAC-SHA256(key, "id.timestamp.body"))>`.
@@ -58,7 +84,27 @@ mod tests {
     #[test]
     fn secrets_without_the_prefix_are_used_as_bytes() {
         assert_eq!(signing_key("plain-secret"), b"plain-secret");
-        // A whsec_ secret whose tail is not base64 is still usable, as bytes.
+        assert_eq!(validate_secret("plain-secret"), Ok(()));
+        assert_eq!(prefixed_key("plain-secret"), None);
+    }
+
+    #[test]
+    fn a_whsec_secret_needs_non_empty_padded_standard_base64() {
+        assert_eq!(prefixed_key("whsec_YWJjZA=="), Some(Ok(b"abcd".to_vec())));
+        assert_eq!(validate_secret("whsec_YWJjZA=="), Ok(()));
+        for invalid in [
+            "whsec_",
+            "whsec_YWJjZA",      // unpadded
+            "whsec_YWJjZA=",     // wrongly padded
+            "whsec_YWJjZB==",    // non-canonical trailing bits
+            "whsec_YW Jj",       // whitespace
+            "whsec_YWJj\n",      // a line break
+            "whsec_-_-_",        // URL-safe alphabet
+            "whsec_notbase64!!", // not base64 at all
+        ] {
+            assert_eq!(validate_secret(invalid), Err(InvalidSecret), "{invalid:?}");
+        }
+        // Rows stored before validation keep their old key: the whole string's bytes.
         assert_eq!(signing_key("whsec_not base64!"), b"whsec_not base64!");
     }
 

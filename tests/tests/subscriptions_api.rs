@@ -391,3 +391,38 @@ async fn nul_characters_in_any_stored_string_are_a_422() {
     let (_, list) = json(api.get("/subscriptions").await).await;
     assert_eq!(list, json!([sub]));
 }
+
+/// CONTRACT §5 signs with the base64-decoded part after `whsec_`, so a `whsec_` secret
+/// without a valid key there would be signed in a way no receiver can verify: a 422.
+#[tokio::test]
+async fn a_whsec_secret_must_hold_a_padded_base64_key() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let url = "https://example.com/";
+    let sub = api.create_subscription(&json!({"target_url": url})).await;
+    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
+
+    for secret in ["whsec_", "whsec_YWJjZA", "whsec_notbase64!!", "whsec_YW Jj"] {
+        let fields = json!({"secret": secret});
+        let loc = json!(["body", "secret"]);
+        for (method, error) in refused_by_post_and_patch(&api, &path, &fields, &loc).await {
+            let msg = error["msg"].as_str().expect("msg");
+            assert!(
+                msg.contains("whsec_") && msg.contains("base64") && msg.contains("padding"),
+                "{method} {secret}: {msg}"
+            );
+        }
+    }
+    let (_, list) = json(api.get("/subscriptions").await).await;
+    assert_eq!(list, json!([sub]), "nothing invalid was stored");
+
+    // A padded key, and secrets without the prefix, are accepted as before.
+    for secret in ["whsec_YWJjZA==", "whsec-like but plain", "YWJjZA"] {
+        let created = api
+            .create_subscription(&json!({"target_url": url, "secret": secret}))
+            .await;
+        assert_eq!(created["secret"], secret);
+        let (status, patched) = json(api.patch_json(&path, &json!({"secret": secret})).await).await;
+        assert_eq!((status, &patched["secret"]), (200, &json!(secret)));
+    }
+}

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use hookrelay_shared::events::validate_filter_entry;
 use hookrelay_shared::models::SubscriptionChanges;
-use hookrelay_shared::signing::generate_secret;
+use hookrelay_shared::signing::{generate_secret, validate_secret};
 use hookrelay_shared::targets::{TargetError, parse_target_url};
 use serde_json::{Map, Value};
 
@@ -115,6 +115,10 @@ impl<'a> Fields<'a> {
                 "String should have at least 1 character",
                 "string_too_short",
             );
+            return None;
+        }
+        if let Err(e) = validate_secret(&secret) {
+            self.error("secret", e.to_string(), "value_error");
             return None;
         }
         Some(secret)
