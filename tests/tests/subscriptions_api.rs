@@ -307,6 +307,17 @@ async fn a_given_secret_is_kept_and_attempts_of_an_unknown_id_are_empty() {
     assert_eq!(status, 422);
 }
 
+/// An api with one subscription to `https://example.com/`: the subscription and its path.
+async fn one_subscription() -> (TestEnv, TestApi, Value, String) {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let sub = api
+        .create_subscription(&json!({"target_url": "https://example.com/"}))
+        .await;
+    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
+    (env, api, sub, path)
+}
+
 /// Sends `fields` as a POST body (with a `target_url` added when it has none) and as a
 /// PATCH of `path`. Both must be a 422 with exactly one error, at `loc`: that error, for
 /// each method.
@@ -339,12 +350,7 @@ async fn refused_by_post_and_patch(
 /// naming the field (never a 500, and never a URL the parser quietly changed).
 #[tokio::test]
 async fn nul_characters_in_any_stored_string_are_a_422() {
-    let env = TestEnv::new().await;
-    let api = env.spawn_api().await;
-    let sub = api
-        .create_subscription(&json!({"target_url": "https://example.com/"}))
-        .await;
-    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
+    let (_env, api, sub, path) = one_subscription().await;
 
     let cases = [
         (
@@ -396,11 +402,8 @@ async fn nul_characters_in_any_stored_string_are_a_422() {
 /// without a valid key there would be signed in a way no receiver can verify: a 422.
 #[tokio::test]
 async fn a_whsec_secret_must_hold_a_padded_base64_key() {
-    let env = TestEnv::new().await;
-    let api = env.spawn_api().await;
+    let (_env, api, sub, path) = one_subscription().await;
     let url = "https://example.com/";
-    let sub = api.create_subscription(&json!({"target_url": url})).await;
-    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
 
     for secret in ["whsec_", "whsec_YWJjZA", "whsec_notbase64!!", "whsec_YW Jj"] {
         let fields = json!({"secret": secret});
@@ -425,4 +428,58 @@ async fn a_whsec_secret_must_hold_a_padded_base64_key() {
         let (status, patched) = json(api.patch_json(&path, &json!({"secret": secret})).await).await;
         assert_eq!((status, &patched["secret"]), (200, &json!(secret)));
     }
+}
+
+/// Custom headers are sent as stored: one header per name ignoring case, none that change
+/// how the request is sent, values an HTTP receiver gets exactly as stored.
+#[tokio::test]
+async fn custom_headers_are_refused_unless_sent_exactly_as_stored() {
+    let (_env, api, sub, path) = one_subscription().await;
+
+    let cases = [
+        (json!({"X-A": "1", "x-a": "2"}), "x-a", "repeats X-A"),
+        (
+            json!({"X-Tenant": "1", "x-TENANT": "2"}),
+            "x-TENANT",
+            "case-insensitive",
+        ),
+        (
+            json!({"expect": "100-continue"}),
+            "expect",
+            "cannot be overridden",
+        ),
+        (
+            json!({"Expect": "100-continue"}),
+            "Expect",
+            "cannot be overridden",
+        ),
+        (json!({"x-a": "é"}), "x-a", "visible ASCII"),
+        (json!({"x-a": "a\u{7f}"}), "x-a", "visible ASCII"),
+        (json!({"x-a": "a\nb"}), "x-a", "visible ASCII"),
+        (json!({"x-a": " v"}), "x-a", "start or end"),
+        (json!({"x-a": "v "}), "x-a", "start or end"),
+        (json!({"x-a": "v\t"}), "x-a", "start or end"),
+    ];
+    for (headers, name, msg) in cases {
+        let fields = json!({"headers": headers});
+        let loc = json!(["body", "headers", name]);
+        for (method, error) in refused_by_post_and_patch(&api, &path, &fields, &loc).await {
+            assert!(
+                error["msg"].as_str().expect("msg").contains(msg),
+                "{method} {headers}: {error}"
+            );
+            assert_eq!(error["type"], "value_error", "{method} {headers}: {error}");
+        }
+    }
+    let (_, list) = json(api.get("/subscriptions").await).await;
+    assert_eq!(list, json!([sub]), "nothing invalid was stored");
+
+    // Spaces and tabs inside a value, and an empty value, are fine; names keep their case.
+    let headers = json!({"X-Tenant": "a b\tc", "x-empty": "", "Authorization": "Bearer t"});
+    let created = api
+        .create_subscription(&json!({"target_url": "https://example.com/", "headers": headers}))
+        .await;
+    assert_eq!(created["headers"], headers);
+    let (status, patched) = json(api.patch_json(&path, &json!({"headers": headers})).await).await;
+    assert_eq!((status, &patched["headers"]), (200, &headers));
 }

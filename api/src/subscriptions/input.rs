@@ -1,37 +1,18 @@
 //! Validation of subscription bodies (CONTRACT §3). Every bad field is reported at once,
 //! with its `loc`, in the 422 list. Unknown fields are ignored.
 
-use std::collections::BTreeMap;
-
-use actix_web::http::header::{HeaderName, HeaderValue};
 use hookrelay_shared::events::validate_filter_entry;
 use hookrelay_shared::models::SubscriptionChanges;
 use hookrelay_shared::signing::{generate_secret, validate_secret};
 use hookrelay_shared::targets::{TargetError, parse_target_url};
 use serde_json::{Map, Value};
 
+use super::headers;
 use crate::error::FieldError;
-
-/// Header names hookrelay sets on every delivery, or that belong to the HTTP connection.
-const RESERVED_HEADERS: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "x-event-type",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-connection",
-];
 
 /// Postgres `text` and `jsonb` cannot hold U+0000, and JSON strings can: every string
 /// that is stored is checked for it, so it is a 422 instead of a failed insert (a 500).
-const NUL_ERROR: (&str, &str) = (
+pub(super) const NUL_ERROR: (&str, &str) = (
     "String should not contain NUL characters (\\u0000)",
     "string_nul",
 );
@@ -183,25 +164,13 @@ impl<'a> Fields<'a> {
             self.error("headers", "Input should be a valid dictionary", "dict_type");
             return None;
         };
-        let mut headers = BTreeMap::new();
-        let mut ok = true;
-        for (name, value) in map {
-            let problem = match value {
-                Value::String(value) => header_problem(name, value),
-                _ => Some(("Input should be a valid string", "string_type")),
-            };
-            match problem {
-                None => {
-                    headers.insert(name.clone(), value.clone());
-                }
-                Some((msg, kind)) => {
-                    ok = false;
-                    self.errors
-                        .push(FieldError::new(&["body", "headers"], msg, kind).at(name.as_str()));
-                }
+        match headers::validate(map) {
+            Ok(headers) => Some(headers),
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
             }
         }
-        ok.then(|| Value::Object(headers.into_iter().collect()))
     }
 
     fn boolean(&mut self, field: &str) -> Option<bool> {
@@ -221,30 +190,6 @@ impl<'a> Fields<'a> {
             Err(self.errors)
         }
     }
-}
-
-/// Why a custom header cannot be used, if it cannot.
-fn header_problem(name: &str, value: &str) -> Option<(&'static str, &'static str)> {
-    if name.contains('\0') || value.contains('\0') {
-        return Some(NUL_ERROR);
-    }
-    let lower = name.to_ascii_lowercase();
-    if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Some(("Header name is not a valid HTTP header name", "value_error"));
-    }
-    if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
-        return Some((
-            "Header is set by hookrelay itself and cannot be overridden",
-            "value_error",
-        ));
-    }
-    if HeaderValue::from_str(value).is_err() {
-        return Some((
-            "Header value must be visible ASCII without line breaks",
-            "value_error",
-        ));
-    }
-    None
 }
 
 /// Validates a `POST /subscriptions` body.

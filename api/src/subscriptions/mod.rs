@@ -1,5 +1,7 @@
-//! Subscriptions without actix: turning request JSON into validated changes ([`input`])
-//! and reading and writing them in Postgres ([`store`]).
+//! Subscriptions without actix: turning request JSON into validated changes ([`input`],
+//! with the rules for custom delivery headers in [`headers`]) and reading and writing them
+//! in Postgres ([`store`]).
 
+pub mod headers;
 pub mod input;
 pub mod store;
