@@ -68,6 +68,10 @@ pub struct ValidationErrors {
 }
 
 /// `POST /subscriptions`. Unknown fields are ignored.
+///
+/// Documentation only, so the field types say what the api accepts: `Option` where `null`
+/// is accepted (nullable), `required = false` where a field may be left out but not be
+/// `null`.
 #[derive(ToSchema)]
 #[expect(
     dead_code,
@@ -83,24 +87,32 @@ pub struct NewSubscriptionBody {
     events: Option<Vec<String>>,
     description: Option<String>,
     /// Extra headers sent with every delivery (not `content-type`, `host`, `webhook-*`, …).
-    headers: Option<std::collections::BTreeMap<String, String>>,
+    #[schema(required = false)]
+    headers: std::collections::BTreeMap<String, String>,
     /// Defaults to `true`; `false` pauses fan-out deliveries.
-    is_active: Option<bool>,
+    #[schema(required = false, default = true)]
+    is_active: bool,
 }
 
 /// `PATCH /subscriptions/{id}`: only keys present change; `events: null` clears the filter.
+/// Only `events` and `description` may be `null` (see [`NewSubscriptionBody`]).
 #[derive(ToSchema)]
 #[expect(
     dead_code,
     reason = "documentation only: bodies are validated in `subscriptions::input`"
 )]
 pub struct SubscriptionChangesBody {
-    target_url: Option<String>,
-    secret: Option<String>,
+    #[schema(required = false)]
+    target_url: String,
+    #[schema(required = false)]
+    secret: String,
+    /// `null` clears the filter.
     events: Option<Vec<String>>,
     description: Option<String>,
-    headers: Option<std::collections::BTreeMap<String, String>>,
-    is_active: Option<bool>,
+    #[schema(required = false)]
+    headers: std::collections::BTreeMap<String, String>,
+    #[schema(required = false)]
+    is_active: bool,
 }
 
 /// The conventions every route follows (see the module docs).

@@ -1,7 +1,8 @@
 //! `/openapi.json` and `/docs` (CONTRACT §8): the document is OpenAPI 3.1 and lists every
 //! route the api serves with its methods — the list is read from the route table in
 //! `api/src/routes.rs`, not from the document — and Swagger UI is served from the binary
-//! with no script or stylesheet from anywhere else.
+//! with no script or stylesheet from anywhere else. The subscription schemas say which
+//! fields take `null` and which are always present, as the api behaves.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -141,6 +142,101 @@ async fn openapi_document_lists_every_served_route_with_its_methods() {
         created["$ref"], "#/components/schemas/Subscription",
         "{created}"
     );
+}
+
+/// Whether an OpenAPI 3.1 schema admits `null`: `"type": [.., "null"]`, or a `oneOf` /
+/// `anyOf` with a `{"type": "null"}` branch.
+fn nullable(schema: &Value) -> bool {
+    let null_type = |s: &Value| match &s["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(types) => types.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    null_type(schema)
+        || ["oneOf", "anyOf"]
+            .iter()
+            .filter_map(|k| schema[*k].as_array())
+            .flatten()
+            .any(null_type)
+}
+
+/// A component schema's properties that admit `null`, and its `required` list.
+fn nulls_and_required(doc: &Value, name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let schema = &doc["components"]["schemas"][name];
+    let properties = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{name} has properties: {schema}"));
+    let nulls = properties
+        .iter()
+        .filter(|(_, p)| nullable(p))
+        .map(|(k, _)| k.clone())
+        .collect();
+    let required = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(str::to_owned))
+        .collect();
+    (nulls, required)
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let (_, doc) = json(api.get("/openapi.json").await).await;
+    let url = "https://example.com/";
+    let sub = api
+        .create_subscription(&serde_json::json!({"target_url": url}))
+        .await;
+    let path = format!("/subscriptions/{}", sub["id"].as_str().expect("id"));
+
+    // Request bodies: a property is nullable exactly when sending `null` for it succeeds.
+    let (post_nulls, post_required) = nulls_and_required(&doc, "NewSubscriptionBody");
+    let (patch_nulls, patch_required) = nulls_and_required(&doc, "SubscriptionChangesBody");
+    assert_eq!(post_nulls, names(&["secret", "events", "description"]));
+    assert_eq!(post_required, names(&["target_url"]));
+    assert_eq!(patch_nulls, names(&["events", "description"]));
+    assert_eq!(patch_required, names(&[]));
+    let properties = doc["components"]["schemas"]["NewSubscriptionBody"]["properties"]
+        .as_object()
+        .expect("properties");
+    for field in properties.keys().filter(|f| *f != "target_url") {
+        let body = serde_json::json!({"target_url": url, field.as_str(): null});
+        let status = api.post_json("/subscriptions", &body).await.status();
+        let expected = if post_nulls.contains(field) { 201 } else { 422 };
+        assert_eq!(status, expected, "POST {body}");
+    }
+    for field in properties.keys() {
+        let body = serde_json::json!({field.as_str(): null});
+        let status = api.patch_json(&path, &body).await.status();
+        let expected = if patch_nulls.contains(field) {
+            200
+        } else {
+            422
+        };
+        assert_eq!(status, expected, "PATCH {body}");
+    }
+
+    // The response: every field is always present (required); those that can be null
+    // (events and description, null here) are nullable.
+    let (response_nulls, required) = nulls_and_required(&doc, "Subscription");
+    let (_, got) = json(api.get(&path).await).await;
+    let fields: BTreeSet<String> = got
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(required, fields, "{got}");
+    assert_eq!(response_nulls, names(&["events", "description"]));
+    for field in &response_nulls {
+        assert!(got[field.as_str()].is_null(), "{field} in {got}");
+    }
 }
 
 /// Every `src="…"` and `href="…"` in an HTML page.

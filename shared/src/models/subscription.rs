@@ -19,7 +19,10 @@ pub struct Subscription {
     /// Signing secret (`whsec_` + base64 of the key, or any string used as raw bytes).
     pub secret: String,
     /// `null` or `[]`: every event type; entries ending in `*` are prefix matches.
+    // Always present, possibly null: required and nullable in the schema.
+    #[schema(required = true)]
     pub events: Option<Vec<String>>,
+    #[schema(required = true)]
     pub description: Option<String>,
     /// Extra headers sent with every delivery.
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
