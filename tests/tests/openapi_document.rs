@@ -239,6 +239,25 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     }
 }
 
+#[tokio::test]
+async fn openapi_response_schemas_require_every_field_they_always_send() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let (_, doc) = json(api.get("/openapi.json").await).await;
+    // Serialised from structs without skipped fields: every property is always present,
+    // null or not, so every property is required.
+    for name in ["Subscription", "Attempt", "WebhookStatus", "DeliveryView"] {
+        let properties: BTreeSet<String> = doc["components"]["schemas"][name]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{name} has properties"))
+            .keys()
+            .cloned()
+            .collect();
+        let (_, required) = nulls_and_required(&doc, name);
+        assert_eq!(required, properties, "{name}");
+    }
+}
+
 /// Every `src="…"` and `href="…"` in an HTML page.
 fn references(html: &str) -> Vec<String> {
     ["src=\"", "href=\""]

@@ -47,11 +47,13 @@ pub struct DeliveryView {
     pub target_url: String,
     pub status: DeliveryStatus,
     pub attempts: i32,
+    #[schema(required = true)]
     pub last_status_code: Option<i32>,
     /// The latest error; `subscription deleted` when ended by DELETE.
+    #[schema(required = true)]
     pub error: Option<String>,
     #[serde(serialize_with = "time::serialize_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<DateTime<Utc>>,
 }
 
@@ -74,23 +76,27 @@ impl From<Delivery> for DeliveryView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookStatus {
     pub webhook_id: Uuid,
+    #[schema(required = true)]
     pub event_type: Option<String>,
     #[serde(serialize_with = "time::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
     pub received_at: DateTime<Utc>,
     pub status: AggregateStatus,
     /// The subscription of the newest attempt, or the targeted one.
+    #[schema(required = true)]
     pub subscription_id: Option<Uuid>,
     /// Attempts of all deliveries together.
     pub total_attempts: i64,
     /// Outcome of the newest attempt.
-    #[schema(example = "Success")]
+    #[schema(required = true, example = "Success")]
     pub final_outcome: Option<String>,
     #[serde(serialize_with = "time::serialize_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_attempt_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub last_status_code: Option<i32>,
     /// Error of the newest attempt.
+    #[schema(required = true)]
     pub error: Option<String>,
     /// At most 20, newest first.
     pub recent_attempts: Vec<Attempt>,

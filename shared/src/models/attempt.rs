@@ -47,12 +47,15 @@ pub struct Attempt {
     /// `Success`, `Failed Attempt` or `Failure`.
     #[schema(example = "Success")]
     pub outcome: String,
+    #[schema(required = true)]
     pub status_code: Option<i32>,
+    #[schema(required = true)]
     pub error: Option<String>,
     pub duration_ms: i64,
     /// At most the first 4096 bytes of the response.
+    #[schema(required = true)]
     pub response_body: Option<String>,
     #[serde(serialize_with = "crate::time::serialize_opt")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<DateTime<Utc>>,
 }
