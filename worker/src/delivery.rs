@@ -179,7 +179,7 @@ async fn read_prefix(mut response: reqwest::Response) -> String {
 }
 
 /// The first `RESPONSE_BODY_LIMIT` bytes as text: a character cut at the limit is
-/// dropped, invalid bytes become U+FFFD, and the result never exceeds the limit.
+/// dropped, invalid bytes and NUL become U+FFFD, and the result never exceeds the limit.
 pub fn truncate_body(bytes: &[u8]) -> String {
     let mut prefix = &bytes[..bytes.len().min(RESPONSE_BODY_LIMIT)];
     if let Err(e) = std::str::from_utf8(prefix)
@@ -187,7 +187,7 @@ pub fn truncate_body(bytes: &[u8]) -> String {
     {
         prefix = &prefix[..e.valid_up_to()];
     }
-    let mut text = String::from_utf8_lossy(prefix).into_owned();
+    let mut text = storable_text(String::from_utf8_lossy(prefix).into_owned());
     if text.len() > RESPONSE_BODY_LIMIT {
         let mut end = RESPONSE_BODY_LIMIT;
         while !text.is_char_boundary(end) {
@@ -196,6 +196,17 @@ pub fn truncate_body(bytes: &[u8]) -> String {
         text.truncate(end);
     }
     text
+}
+
+/// Text from outside (a receiver's body, an error message that may quote one) as a
+/// Postgres `text` column takes it: NUL is the one character `text` cannot hold, and a
+/// row with one is refused, so it becomes U+FFFD.
+pub fn storable_text(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
 }
 
 /// Says what went wrong, in the words an operator would use.
@@ -309,8 +320,8 @@ pub fn attempt_row(
     };
     let (error, next_retry_at) = match outcome {
         DeliveryOutcome::Delivered => (None, None),
-        DeliveryOutcome::Retry { at, reason } => (Some(reason.clone()), Some(*at)),
-        DeliveryOutcome::Failed { reason } => (Some(reason.clone()), None),
+        DeliveryOutcome::Retry { at, reason } => (Some(storable_text(reason.clone())), Some(*at)),
+        DeliveryOutcome::Failed { reason } => (Some(storable_text(reason.clone())), None),
     };
     Attempt {
         id: Uuid::now_v7(),

@@ -102,6 +102,32 @@ fn bodies_keep_at_most_the_limit() {
     assert!(truncate_body(&binary).len() <= RESPONSE_BODY_LIMIT);
 }
 
+#[test]
+fn stored_text_never_holds_nul() {
+    assert_eq!(truncate_body(b"abc\0def"), "abc\u{FFFD}def");
+    // Each one-byte NUL becomes three bytes; the limit still holds.
+    let nuls = vec![0; RESPONSE_BODY_LIMIT];
+    let text = truncate_body(&nuls);
+    assert!(!text.contains('\0') && text.len() <= RESPONSE_BODY_LIMIT);
+    let failed = Exchange::Failed {
+        error: "request failed: bad header \0".into(),
+        retryable: true,
+    };
+    let report = AttemptReport {
+        target_url: "https://example.com/".into(),
+        started_at: at(0),
+        finished_at: at(0),
+        duration: Duration::ZERO,
+        exchange: failed,
+    };
+    let outcome = decide(&report.exchange, 1, report.finished_at, &[]);
+    let row = attempt_row(&report, Uuid::nil(), Uuid::nil(), 1, &outcome);
+    assert_eq!(
+        row.error.as_deref(),
+        Some("request failed: bad header \u{FFFD}")
+    );
+}
+
 fn subscription(headers: serde_json::Value) -> Subscription {
     Subscription {
         id: Uuid::nil(),

@@ -5,44 +5,34 @@
 //! (up to `MAX_BATCH`) in one transaction, so Postgres sees a few round trips per batch
 //! rather than one per attempt. Each record carries a oneshot that fires once its batch
 //! is committed: callers acknowledge Redis only after that, which is what makes a crash
-//! at any point recoverable. On a Postgres error the writer logs, backs off and retries
-//! the same batch, so an outage pauses deliveries and nothing is lost.
+//! at any point recoverable.
+//!
+//! Postgres errors come in two kinds. While Postgres cannot be reached (no connection, a
+//! connection that broke) the writer logs, backs off and retries the same batch, so an
+//! outage pauses deliveries and nothing is lost. When Postgres answers and refuses the
+//! batch — a data error, which retrying the same rows can never get past — the writer
+//! writes the batch's records one at a time instead, so a refused record holds back
+//! only itself: its caller gets [`NotCommitted::Refused`] and leaves its stream entry
+//! unacknowledged, to be reclaimed and run again later.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Bool, Int4, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
-use hookrelay_shared::schema::{attempts, deliveries, webhooks};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use self::transaction::{WriteError, write_batch};
+
+mod transaction;
+
 /// Records per transaction at most.
 const MAX_BATCH: usize = 500;
-/// Rows per INSERT statement (Postgres allows 65,535 bind parameters per statement).
-const ROWS_PER_INSERT: usize = 2_000;
 /// Records waiting for the writer at most; senders wait when it is full.
 const CHANNEL_CAPACITY: usize = 8_192;
-
-/// Sets delivery state from a batch of changes, never touching a delivery that has
-/// already finished (DELETE /subscriptions ends them concurrently).
-const UPDATE_DELIVERIES: &str = "
-UPDATE deliveries d SET
-    status = u.status,
-    attempts = GREATEST(d.attempts, u.attempts),
-    last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
-    error = u.error,
-    next_retry_at = u.next_retry_at,
-    updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[], $7::text[], $8::timestamptz[])
-    AS u(webhook_id, subscription_id, status, attempts, attempted, code, error, next_retry_at)
-WHERE d.webhook_id = u.webhook_id
-  AND d.subscription_id = u.subscription_id
-  AND d.status IN ('pending', 'retrying')";
 
 /// A change of one delivery's state.
 #[derive(Debug, Clone)]
@@ -59,24 +49,47 @@ pub struct DeliveryUpdate {
     pub next_retry_at: Option<DateTime<Utc>>,
 }
 
+/// What a caller waits for: its record's result, once its batch is done.
+type Done<T> = oneshot::Sender<Result<T, NotCommitted>>;
+
 enum Record {
     Webhook {
         webhook: NewWebhook,
         deliveries: Vec<Delivery>,
-        done: oneshot::Sender<bool>,
+        done: Done<bool>,
     },
     Update {
         attempt: Option<Attempt>,
         update: DeliveryUpdate,
-        done: oneshot::Sender<()>,
+        done: Done<()>,
     },
 }
 
-/// The writer went away (shutdown gave up on a Postgres that did not answer): the
-/// record may not be durable, so the caller must not acknowledge its entry.
+impl Record {
+    /// Whom the record is about, for the log line of a refused one.
+    fn about(&self) -> (Uuid, Option<Uuid>, Option<i32>) {
+        match self {
+            Self::Webhook { webhook, .. } => (webhook.id, None, None),
+            Self::Update { update, .. } => (
+                update.webhook_id,
+                Some(update.subscription_id),
+                Some(update.attempts),
+            ),
+        }
+    }
+}
+
+/// The record is not durable, so the caller must not acknowledge its entry (it will be
+/// reclaimed and run again).
 #[derive(Debug, thiserror::Error)]
-#[error("the attempt log writer stopped before the record was committed")]
-pub struct WriterGone;
+pub enum NotCommitted {
+    /// Shutdown gave up on a Postgres that did not answer.
+    #[error("the attempt log writer stopped before the record was committed")]
+    WriterGone,
+    /// Postgres refused this record (the writer logged it).
+    #[error("Postgres refused the record: {0}")]
+    Refused(String),
+}
 
 /// The sending side; cheap to clone.
 #[derive(Clone)]
@@ -99,17 +112,13 @@ impl LogWriter {
         &self,
         webhook: NewWebhook,
         deliveries: Vec<Delivery>,
-    ) -> Result<bool, WriterGone> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Record::Webhook {
-                webhook,
-                deliveries,
-                done,
-            })
-            .await
-            .map_err(|_| WriterGone)?;
-        wait.await.map_err(|_| WriterGone)
+    ) -> Result<bool, NotCommitted> {
+        self.send(|done| Record::Webhook {
+            webhook,
+            deliveries,
+            done,
+        })
+        .await
     }
 
     /// Records an attempt (if any) and the delivery state it leads to.
@@ -117,17 +126,22 @@ impl LogWriter {
         &self,
         attempt: Option<Attempt>,
         update: DeliveryUpdate,
-    ) -> Result<(), WriterGone> {
+    ) -> Result<(), NotCommitted> {
+        self.send(|done| Record::Update {
+            attempt,
+            update,
+            done,
+        })
+        .await
+    }
+
+    async fn send<T>(&self, record: impl FnOnce(Done<T>) -> Record) -> Result<T, NotCommitted> {
         let (done, wait) = oneshot::channel();
         self.tx
-            .send(Record::Update {
-                attempt,
-                update,
-                done,
-            })
+            .send(record(done))
             .await
-            .map_err(|_| WriterGone)?;
-        wait.await.map_err(|_| WriterGone)
+            .map_err(|_| NotCommitted::WriterGone)?;
+        wait.await.map_err(|_| NotCommitted::WriterGone)?
     }
 }
 
@@ -136,26 +150,7 @@ async fn run(db: DbPool, mut rx: mpsc::Receiver<Record>, abandon: CancellationTo
     // Whatever accumulated while the previous batch was being written forms the next:
     // no added latency when idle, large batches under load.
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(100);
-        let stored = loop {
-            match write_batch(&db, &batch).await {
-                Ok(stored) => break Some(stored),
-                Err(e) => {
-                    tracing::warn!(
-                        error = format!("{e:#}"),
-                        records = batch.len(),
-                        retry_in_ms = delay.as_millis(),
-                        "could not write attempt logs to Postgres; deliveries wait until it answers"
-                    );
-                    tokio::select! {
-                        () = abandon.cancelled() => break None,
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        let Some(mut stored) = stored else {
+        let Some(mut committed) = commit(&db, &batch, &abandon).await else {
             tracing::warn!(
                 records = batch.len(),
                 "gave up writing attempt logs at shutdown; their entries will be redelivered"
@@ -163,119 +158,106 @@ async fn run(db: DbPool, mut rx: mpsc::Receiver<Record>, abandon: CancellationTo
             return;
         };
         metrics::counter!("hookrelay_log_batches_total").increment(1);
-        for record in batch.drain(..) {
+        for (i, record) in batch.drain(..).enumerate() {
+            let refused = committed.refused.remove(&i).map(NotCommitted::Refused);
             match record {
                 // The first record of a webhook gets `true`, a duplicate in the same batch `false`.
                 Record::Webhook { webhook, done, .. } => {
-                    let _ = done.send(stored.remove(&webhook.id));
+                    let _ = done.send(match refused {
+                        Some(e) => Err(e),
+                        None => Ok(committed.stored.remove(&webhook.id)),
+                    });
                 }
                 Record::Update { done, .. } => {
-                    let _ = done.send(());
+                    let _ = done.send(refused.map_or(Ok(()), Err));
                 }
             }
         }
     }
 }
 
-/// Commits one batch; returns the ids of webhooks that were not stored before.
-async fn write_batch(db: &DbPool, batch: &[Record]) -> anyhow::Result<HashSet<Uuid>> {
-    let mut conn = db
-        .get()
-        .await
-        .map_err(|e| anyhow::anyhow!("no Postgres connection: {e}"))?;
-    let mut new_webhooks = Vec::new();
-    let mut new_deliveries = Vec::new();
-    let mut new_attempts = Vec::new();
-    let mut updates = Vec::new();
-    for record in batch {
-        match record {
-            Record::Webhook {
-                webhook,
-                deliveries,
-                ..
-            } => {
-                new_webhooks.push(webhook);
-                new_deliveries.extend(deliveries.iter());
-            }
-            Record::Update {
-                attempt, update, ..
-            } => {
-                new_attempts.extend(attempt.iter());
-                updates.push(update);
+/// What committing a batch came to.
+#[derive(Default)]
+struct Committed {
+    /// Webhooks that were not stored before.
+    stored: HashSet<Uuid>,
+    /// The records Postgres refused, by position in the batch, with its reason.
+    refused: HashMap<usize, String>,
+}
+
+/// Commits `batch`, waiting out outages. A batch Postgres refuses is written again one
+/// record at a time, so that only the records it refuses are held back. `None`:
+/// `abandon` fired while Postgres could not be reached.
+async fn commit(db: &DbPool, batch: &[Record], abandon: &CancellationToken) -> Option<Committed> {
+    let error = match write_patiently(db, batch, abandon).await? {
+        Ok(stored) => {
+            return Some(Committed {
+                stored,
+                refused: HashMap::new(),
+            });
+        }
+        Err(error) => error,
+    };
+    let mut committed = Committed::default();
+    if let [record] = batch {
+        committed.refused.insert(0, refuse(record, &error));
+        return Some(committed);
+    }
+    tracing::warn!(
+        records = batch.len(),
+        error = %error,
+        "Postgres refused a batch of attempt logs; writing its records one at a time"
+    );
+    for (i, record) in batch.iter().enumerate() {
+        match write_patiently(db, std::slice::from_ref(record), abandon).await? {
+            Ok(stored) => committed.stored.extend(stored),
+            Err(error) => {
+                committed.refused.insert(i, refuse(record, &error));
             }
         }
     }
-    let conn: &mut AsyncPgConnection = &mut conn;
-    let stored = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let mut stored = HashSet::new();
-            for chunk in new_webhooks.chunks(ROWS_PER_INSERT) {
-                let rows: Vec<&NewWebhook> = chunk.to_vec();
-                let ids: Vec<Uuid> = diesel::insert_into(webhooks::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .returning(webhooks::id)
-                    .get_results(conn)
-                    .await?;
-                stored.extend(ids);
-            }
-            for chunk in new_deliveries.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(deliveries::table)
-                    .values(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
-            for chunk in new_attempts.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(attempts::table)
-                    .values(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
-            if !updates.is_empty() {
-                update_deliveries(conn, &updates).await?;
-            }
-            Ok(stored)
-        })
-        .await?;
-    Ok(stored)
+    Some(committed)
 }
 
-async fn update_deliveries(
-    conn: &mut AsyncPgConnection,
-    updates: &[&DeliveryUpdate],
-) -> diesel::QueryResult<usize> {
-    diesel::sql_query(UPDATE_DELIVERIES)
-        .bind::<Array<diesel::sql_types::Uuid>, _>(
-            updates.iter().map(|u| u.webhook_id).collect::<Vec<_>>(),
-        )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(
-            updates
-                .iter()
-                .map(|u| u.subscription_id)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(
-            updates
-                .iter()
-                .map(|u| u.status.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Int4>, _>(updates.iter().map(|u| u.attempts).collect::<Vec<_>>())
-        .bind::<Array<Bool>, _>(updates.iter().map(|u| u.attempted).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Int4>>, _>(
-            updates
-                .iter()
-                .map(|u| u.last_status_code)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            updates.iter().map(|u| u.error.clone()).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Timestamptz>>, _>(
-            updates.iter().map(|u| u.next_retry_at).collect::<Vec<_>>(),
-        )
-        .execute(conn)
-        .await
+/// Logs a refused record, once (a later run of its entry makes a new record), and
+/// returns the reason for its caller.
+fn refuse(record: &Record, error: &diesel::result::Error) -> String {
+    let (webhook_id, subscription_id, attempt) = record.about();
+    tracing::error!(
+        %webhook_id,
+        subscription_id = subscription_id.map(tracing::field::display),
+        attempt,
+        error = %error,
+        "Postgres refused an attempt log record; its entry stays unacknowledged and runs again after reclaim"
+    );
+    error.to_string()
+}
+
+/// Writes `records` until Postgres commits (`Ok`) or refuses them (`Err`), backing off
+/// while it cannot be reached. `None`: `abandon` fired while waiting.
+async fn write_patiently(
+    db: &DbPool,
+    records: &[Record],
+    abandon: &CancellationToken,
+) -> Option<Result<HashSet<Uuid>, diesel::result::Error>> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match write_batch(db, records).await {
+            Ok(stored) => return Some(Ok(stored)),
+            Err(WriteError::Refused(e)) => return Some(Err(e)),
+            Err(WriteError::Unavailable(e)) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    records = records.len(),
+                    retry_in_ms = delay.as_millis(),
+                    "could not write attempt logs to Postgres; deliveries wait until it answers"
+                );
+                tokio::select! {
+                    () = abandon.cancelled() => return None,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
 }
