@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use hookrelay_shared::Config;
 
 pub use api::TestApi;
-pub use receiver::{Receiver, Reply};
+pub use receiver::{RawReply, Receiver, Reply};
 pub use wait::eventually;
 
 /// The bearer key every test api accepts.

@@ -31,6 +31,14 @@ pub struct AttemptRequest<'a> {
 pub enum Exchange {
     /// The receiver answered (any status).
     Response { status: u16, body: String },
+    /// The receiver answered `status`, but its body did not arrive (the whole-request
+    /// timeout ran out while it trickled in, the connection broke): a failed attempt.
+    /// `body` is what arrived before.
+    Incomplete {
+        status: u16,
+        body: String,
+        error: String,
+    },
     /// No usable answer. `retryable: false` for refused targets, which fail at once.
     Failed { error: String, retryable: bool },
 }
@@ -101,9 +109,13 @@ pub async fn send(
             match sent {
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    Exchange::Response {
-                        status,
-                        body: read_prefix(response).await,
+                    match read_prefix(response).await {
+                        Ok(body) => Exchange::Response { status, body },
+                        Err((body, e)) => Exchange::Incomplete {
+                            status,
+                            body,
+                            error: describe_error(&e, timeout),
+                        },
                     }
                 }
                 Err(e) => classify_error(&e, timeout),
@@ -165,17 +177,19 @@ fn is_reserved(name: &HeaderName) -> bool {
     ) || name.starts_with("webhook-")
 }
 
-/// Reads at most `RESPONSE_BODY_LIMIT` bytes of the body, never buffering more.
-async fn read_prefix(mut response: reqwest::Response) -> String {
+/// Reads at most `RESPONSE_BODY_LIMIT` bytes of the body, never buffering more (the rest
+/// of a longer body is not read, and is no error). A read that fails before (the client's
+/// whole-request timeout covers the body too) is an error, with what arrived so far.
+async fn read_prefix(mut response: reqwest::Response) -> Result<String, (String, reqwest::Error)> {
     let mut prefix = Vec::new();
     while prefix.len() < RESPONSE_BODY_LIMIT {
         match response.chunk().await {
             Ok(Some(chunk)) => prefix.extend_from_slice(&chunk),
-            // A body cut short still tells what the receiver said so far.
-            Ok(None) | Err(_) => break,
+            Ok(None) => break,
+            Err(e) => return Err((truncate_body(&prefix), e)),
         }
     }
-    truncate_body(&prefix)
+    Ok(truncate_body(&prefix))
 }
 
 /// The first `RESPONSE_BODY_LIMIT` bytes as text: a character cut at the limit is
@@ -209,35 +223,46 @@ pub fn storable_text(text: String) -> String {
     }
 }
 
-/// Says what went wrong, in the words an operator would use.
+/// A request that got no usable answer.
 fn classify_error(err: &reqwest::Error, timeout: Duration) -> Exchange {
-    let retry = |error: String| Exchange::Failed {
-        error,
-        retryable: true,
-    };
+    Exchange::Failed {
+        error: describe_error(err, timeout),
+        // A refused address fails at once; everything else may work next time.
+        retryable: http_client::find_cause::<RefusedAddress>(err).is_none(),
+    }
+}
+
+/// Says what went wrong, in the words an operator would use.
+fn describe_error(err: &reqwest::Error, timeout: Duration) -> String {
     if let Some(refused) = http_client::find_cause::<RefusedAddress>(err) {
-        return Exchange::Failed {
-            error: refused.to_string(),
-            retryable: false,
-        };
+        return refused.to_string();
     }
     if err.is_timeout() {
-        return retry(format!("timed out after {}", human_duration(timeout)));
+        return format!("timed out after {}", human_duration(timeout));
     }
     if let Some(dns) = http_client::find_cause::<DnsFailure>(err) {
-        return retry(dns.to_string());
+        return dns.to_string();
     }
     if http_client::has_io_kind(err, std::io::ErrorKind::ConnectionRefused) {
-        return retry("connection refused".into());
+        return "connection refused".into();
     }
     if http_client::has_io_kind(err, std::io::ErrorKind::ConnectionReset) {
-        return retry("connection reset by the receiver".into());
+        return "connection reset by the receiver".into();
+    }
+    if err.is_body() || err.is_decode() {
+        // reqwest and hyper each wrap the cause in words of their own; only the innermost
+        // says what happened (`end of file before message length reached`).
+        let mut root: &(dyn std::error::Error + 'static) = err;
+        while let Some(source) = root.source() {
+            root = source;
+        }
+        return format!("response body failed: {root}");
     }
     let chain = error_chain(err);
     if err.is_connect() {
-        return retry(format!("connection failed: {chain}"));
+        return format!("connection failed: {chain}");
     }
-    retry(format!("request failed: {chain}"))
+    format!("request failed: {chain}")
 }
 
 /// `outer: inner: root`, without repeating the same text twice.
@@ -279,6 +304,7 @@ pub fn decide(
             format!("HTTP {status} (redirects are not followed)")
         }
         Exchange::Response { status, .. } => format!("HTTP {status}"),
+        Exchange::Incomplete { error, .. } => error.clone(),
         Exchange::Failed {
             error,
             retryable: false,
@@ -315,7 +341,9 @@ pub fn attempt_row(
     outcome: &DeliveryOutcome,
 ) -> Attempt {
     let (status_code, response_body) = match &report.exchange {
-        Exchange::Response { status, body } => (Some(i32::from(*status)), Some(body.clone())),
+        Exchange::Response { status, body } | Exchange::Incomplete { status, body, .. } => {
+            (Some(i32::from(*status)), Some(body.clone()))
+        }
         Exchange::Failed { .. } => (None, None),
     };
     let (error, next_retry_at) = match outcome {

@@ -68,6 +68,38 @@ fn redirects_are_failures() {
 }
 
 #[test]
+fn a_2xx_whose_body_did_not_arrive_is_a_failed_attempt() {
+    let report = AttemptReport {
+        target_url: "https://example.com/".into(),
+        started_at: at(0),
+        finished_at: at(3_000_000),
+        duration: Duration::from_secs(3),
+        exchange: Exchange::Incomplete {
+            status: 200,
+            body: "partial".into(),
+            error: "timed out after 3s".into(),
+        },
+    };
+    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]));
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Retry {
+            at: at(13_000_000),
+            reason: "timed out after 3s".into()
+        }
+    );
+    let row = attempt_row(&report, Uuid::nil(), Uuid::nil(), 1, &outcome);
+    assert_eq!(
+        (
+            row.outcome.as_str(),
+            row.status_code,
+            row.response_body.as_deref()
+        ),
+        ("Failed Attempt", Some(200), Some("partial"))
+    );
+}
+
+#[test]
 fn refused_targets_fail_at_once() {
     let refused = Exchange::Failed {
         error: "refused non-global address 127.0.0.1".into(),
