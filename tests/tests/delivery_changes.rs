@@ -80,6 +80,11 @@ async fn a_patched_url_and_secret_apply_to_the_next_delivery_attempt() {
     let attempts = attempts(&env, webhook_id).await;
     assert_eq!(attempts[0].target_url, old.url);
     assert_eq!(attempts[1].target_url, new.url);
+    // The delivery names the URL its attempts now go to, not the one it was fanned out to.
+    assert_eq!(rows[0].target_url, new.url);
+    let (status, body) = json(api.get(&format!("/status/{webhook_id}")).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["deliveries"][0]["target_url"], new.url.as_str());
 }
 
 #[tokio::test]

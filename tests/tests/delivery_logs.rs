@@ -80,6 +80,7 @@ fn succeeded(webhook_id: Uuid, subscription_id: Uuid, body: &str) -> (Attempt, D
         last_status_code: Some(200),
         error: None,
         next_retry_at: None,
+        target_url: Some(attempt.target_url.clone()),
     };
     (attempt, update)
 }

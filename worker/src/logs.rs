@@ -47,6 +47,9 @@ pub struct DeliveryUpdate {
     pub last_status_code: Option<i32>,
     pub error: Option<String>,
     pub next_retry_at: Option<DateTime<Utc>>,
+    /// The URL the attempt went to; `None` when the delivery ends without an attempt
+    /// (the row keeps the URL it had).
+    pub target_url: Option<String>,
 }
 
 /// What a caller waits for: its record's result, once its batch is done.

@@ -117,6 +117,7 @@ pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
         last_status_code: row.status_code,
         error: row.error.clone(),
         next_retry_at: row.next_retry_at,
+        target_url: Some(row.target_url.clone()),
     };
     ctx.logs
         .record(Some(row), update)
@@ -156,6 +157,7 @@ pub async fn end_deleted(
         last_status_code: None,
         error: Some(SUBSCRIPTION_DELETED.into()),
         next_retry_at: None,
+        target_url: None,
     };
     ctx.logs
         .record(None, update)

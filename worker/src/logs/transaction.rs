@@ -16,7 +16,8 @@ use super::{DeliveryUpdate, Record};
 const ROWS_PER_INSERT: usize = 2_000;
 
 /// Sets delivery state from a batch of changes, never touching a delivery that has
-/// already finished (DELETE /subscriptions ends them concurrently).
+/// already finished (DELETE /subscriptions ends them concurrently). `target_url` follows
+/// the attempts: a PATCHed URL shows once an attempt went there.
 const UPDATE_DELIVERIES: &str = "
 UPDATE deliveries d SET
     status = u.status,
@@ -24,9 +25,10 @@ UPDATE deliveries d SET
     last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
     error = u.error,
     next_retry_at = u.next_retry_at,
+    target_url = COALESCE(u.target_url, d.target_url),
     updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[], $7::text[], $8::timestamptz[])
-    AS u(webhook_id, subscription_id, status, attempts, attempted, code, error, next_retry_at)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[], $7::text[], $8::timestamptz[], $9::text[])
+    AS u(webhook_id, subscription_id, status, attempts, attempted, code, error, next_retry_at, target_url)
 WHERE d.webhook_id = u.webhook_id
   AND d.subscription_id = u.subscription_id
   AND d.status IN ('pending', 'retrying')";
@@ -164,6 +166,12 @@ async fn update_deliveries(
         )
         .bind::<Array<Nullable<Timestamptz>>, _>(
             updates.iter().map(|u| u.next_retry_at).collect::<Vec<_>>(),
+        )
+        .bind::<Array<Nullable<Text>>, _>(
+            updates
+                .iter()
+                .map(|u| u.target_url.as_deref())
+                .collect::<Vec<_>>(),
         )
         .execute(conn)
         .await
