@@ -1,6 +1,7 @@
 //! Subscription changes during delivery (CONTRACT §3): a PATCH applies to every attempt
-//! that starts more than a second later, and after a DELETE no further attempt is made
-//! and the delivery ends `failed` / `subscription deleted`. Through the real api.
+//! that starts more than a second later; after a DELETE no further attempt is made and
+//! the delivery ends `failed` / `subscription deleted`, and likewise after a PATCH to
+//! `is_active: false` (`subscription inactive`). Through the real api.
 
 use std::time::Duration;
 
@@ -87,11 +88,43 @@ async fn a_patched_url_and_secret_apply_to_the_next_delivery_attempt() {
     assert_eq!(body["deliveries"][0]["target_url"], new.url.as_str());
 }
 
-#[tokio::test]
-async fn after_a_delete_no_attempt_is_made_and_the_delivery_fails() {
+/// A change that stops deliveries to a subscription (CONTRACT §3): DELETE, or a PATCH
+/// to `is_active: false` (the lead's decision: an attempt that would start while the
+/// subscription is inactive is not made, and the delivery ends `failed`).
+#[derive(Clone, Copy)]
+enum Stop {
+    Delete,
+    Deactivate,
+}
+
+impl Stop {
+    async fn apply(self, api: &hookrelay_tests::TestApi, id: &str) {
+        let path = format!("/subscriptions/{id}");
+        let status = match self {
+            Self::Delete => api.delete(&path).await.status(),
+            Self::Deactivate => api
+                .patch_json(&path, &json!({"is_active": false}))
+                .await
+                .status(),
+        };
+        assert!(status.is_success(), "{status}");
+    }
+
+    /// The error the delivery ends with.
+    fn error(self) -> &'static str {
+        match self {
+            Self::Delete => "subscription deleted",
+            Self::Deactivate => "subscription inactive",
+        }
+    }
+}
+
+/// The first attempt fails, `stop` comes before the retry is due: the retry is taken
+/// from the schedule and dropped without an attempt, and the delivery fails.
+async fn no_retry_after(stop: Stop) {
     let mut env = TestEnv::new().await;
     env.set("RETRY_SCHEDULE", Some("1500ms,1500ms"));
-    let mut receiver = Receiver::start(|_, _| Reply::status(503)).await;
+    let mut receiver = Receiver::start(|_, _| Reply::status(500)).await;
     let api = env.spawn_api().await;
     let _worker = spawn_worker(env.config()).await;
     let sub = api
@@ -106,10 +139,7 @@ async fn after_a_delete_no_attempt_is_made_and_the_delivery_fails() {
         (!attempts(&env, webhook_id).await.is_empty()).then_some(())
     })
     .await;
-    assert_eq!(
-        api.delete(&format!("/subscriptions/{id}")).await.status(),
-        204
-    );
+    stop.apply(&api, id).await;
 
     // The scheduled retry comes due, is taken and dropped: the schedule and the stream empty.
     let keys = env.keys();
@@ -129,43 +159,65 @@ async fn after_a_delete_no_attempt_is_made_and_the_delivery_fails() {
         }
     })
     .await;
-    assert!(receiver.drain().is_empty(), "no attempt after DELETE");
+    assert!(receiver.drain().is_empty(), "no attempt after the change");
     assert_eq!(attempts(&env, webhook_id).await.len(), 1);
 
     let rows = finished_deliveries(&env, webhook_id, WAIT).await;
     assert_eq!(
         (rows[0].status.as_str(), rows[0].error.as_deref()),
-        ("failed", Some("subscription deleted"))
+        ("failed", Some(stop.error()))
     );
     let (status, body) = json(api.get(&format!("/status/{webhook_id}")).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "failed");
-    assert_eq!(body["deliveries"][0]["error"], "subscription deleted");
+    assert_eq!(body["deliveries"][0]["status"], "failed");
+    assert_eq!(body["deliveries"][0]["error"], stop.error());
 }
 
 #[tokio::test]
-async fn a_webhook_for_a_subscription_deleted_before_delivery_fails_without_an_attempt() {
+async fn after_a_delete_no_attempt_is_made_and_the_delivery_fails() {
+    no_retry_after(Stop::Delete).await;
+}
+
+#[tokio::test]
+async fn after_deactivation_no_retry_is_made_and_the_delivery_fails_inactive() {
+    no_retry_after(Stop::Deactivate).await;
+}
+
+/// A targeted webhook queued while no worker runs, then `stop`: when a worker picks it
+/// up, no attempt is made and the delivery fails.
+async fn no_attempt_when_stopped_before_delivery(stop: Stop) {
     let env = TestEnv::new().await;
-    let receiver = Receiver::ok().await;
+    let mut receiver = Receiver::ok().await;
     let api = env.spawn_api().await;
     let sub = api
         .create_subscription(&json!({"target_url": receiver.url}))
         .await;
     let id = sub["id"].as_str().expect("id");
-    // Queued while no worker runs, then the subscription goes.
     let webhook_id = ingest(&api, id).await;
-    assert_eq!(
-        api.delete(&format!("/subscriptions/{id}")).await.status(),
-        204
-    );
+    stop.apply(&api, id).await;
     let _worker = spawn_worker(env.config()).await;
 
     let rows = finished_deliveries(&env, webhook_id, WAIT).await;
     assert_eq!(
         (rows[0].status.as_str(), rows[0].error.as_deref()),
-        ("failed", Some("subscription deleted"))
+        ("failed", Some(stop.error()))
     );
     assert!(attempts(&env, webhook_id).await.is_empty());
+    assert!(
+        receiver.drain().is_empty(),
+        "no request reached the receiver"
+    );
     let (_, body) = json(api.get(&format!("/status/{webhook_id}")).await).await;
     assert_eq!(body["status"], "failed", "{body}");
+}
+
+#[tokio::test]
+async fn a_webhook_for_a_subscription_deleted_before_delivery_fails_without_an_attempt() {
+    no_attempt_when_stopped_before_delivery(Stop::Delete).await;
+}
+
+#[tokio::test]
+async fn a_webhook_for_a_subscription_deactivated_before_delivery_fails_without_an_attempt() {
+    no_attempt_when_stopped_before_delivery(Stop::Deactivate).await;
 }

@@ -4,7 +4,9 @@
 //! every active subscription whose filter matches, as the in-process cache knows them —
 //! no Postgres read. The webhook row (exact bytes) and one `pending` delivery row per
 //! recipient are committed before anything is sent; then the api's `queued:` marker is
-//! deleted, since status can now answer from Postgres.
+//! deleted, since status can now answer from Postgres. Whether an attempt is made is
+//! decided when it starts (`pipeline`): a targeted subscription made inactive since the
+//! webhook was queued gets none, and its delivery ends `failed`.
 //!
 //! Running the same entry twice (reclaimed after a crash) is safe: both inserts do
 //! nothing the second time, and the deliveries are then taken from Postgres as they
@@ -24,7 +26,7 @@ use hookrelay_shared::schema::deliveries;
 use hookrelay_shared::time;
 use uuid::Uuid;
 
-use crate::pipeline::{self, Context, HandBack, Job, SUBSCRIPTION_DELETED};
+use crate::pipeline::{self, Context, HandBack, Job, NoAttempt};
 
 /// Handles one `webhook` entry; `Ok` means it may be acknowledged.
 pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), HandBack> {
@@ -54,7 +56,7 @@ pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), 
             status: DeliveryStatus::Failed.as_str().into(),
             attempts: 0,
             last_status_code: None,
-            error: Some(SUBSCRIPTION_DELETED.into()),
+            error: Some(NoAttempt::Deleted.error().into()),
             next_retry_at: None,
             updated_at: now,
         });
@@ -84,7 +86,7 @@ pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), 
         tracing::debug!(%webhook_id, recipients = recipients.len(), "webhook stored");
         recipients
             .into_iter()
-            .map(|subscription| job(&webhook, subscription, 1))
+            .map(|subscription| job(&webhook, subscription.id, 1))
             .collect()
     } else {
         tracing::info!(%webhook_id, "webhook seen before; resuming its deliveries from Postgres");
@@ -107,18 +109,18 @@ async fn recipients(
     }
 }
 
-fn job(webhook: &IngestedWebhook, subscription: Arc<Subscription>, attempt: u32) -> Job {
+fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
     Job {
         webhook_id: webhook.webhook_id,
         event_type: webhook.event_type.clone(),
         body: webhook.body.clone(),
-        subscription,
+        subscription_id,
         attempt,
     }
 }
 
 /// The attempts still owed for a webhook stored by an earlier run; repairs the retry
-/// schedule and ends deliveries whose subscription is gone on the way.
+/// schedule on the way.
 async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, HandBack> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
     let rows: Vec<Delivery> = deliveries::table
@@ -133,12 +135,7 @@ async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, Ha
         let attempts = u32::try_from(row.attempts).unwrap_or(0);
         match DeliveryStatus::parse(&row.status) {
             Some(DeliveryStatus::Pending) => {
-                match ctx.cache.get_or_fetch(row.subscription_id).await? {
-                    Some(subscription) => jobs.push(job(webhook, subscription, attempts + 1)),
-                    None => {
-                        pipeline::end_deleted(ctx, webhook.webhook_id, row.subscription_id).await?
-                    }
-                }
+                jobs.push(job(webhook, row.subscription_id, attempts + 1));
             }
             Some(DeliveryStatus::Retrying) => {
                 let next = RetryJob {

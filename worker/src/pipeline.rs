@@ -1,7 +1,13 @@
 //! One attempt of one delivery, end to end, in the order that makes crashes harmless:
-//! wait for a concurrency permit → send (`delivery`) → judge → commit the attempt row
-//! and the delivery state (`logs`, awaited) → schedule the next retry (`retry`).
-//! Only when this returns `Ok` may the stream entry that asked for it be acknowledged.
+//! wait for a concurrency permit → look the subscription up as it is now → send
+//! (`delivery`) → judge → commit the attempt row and the delivery state (`logs`,
+//! awaited) → schedule the next retry (`retry`). Only when this returns `Ok` may the
+//! stream entry that asked for it be acknowledged.
+//!
+//! The subscription is looked up when the attempt starts, not when it was queued, so a
+//! change applies to every attempt that starts after the cache saw it (CONTRACT §3):
+//! a new URL, secret or headers are used; a deleted or inactive subscription gets no
+//! attempt, and the delivery ends `failed` with the [`NoAttempt`] error instead.
 //!
 //! [`Context`] is what every handler shares: configuration, connections, the cache, the
 //! HTTP client, the log writer, the retry store and the concurrency semaphore.
@@ -14,7 +20,7 @@ use hookrelay_shared::Config;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::models::{DeliveryStatus, Subscription};
+use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::RetryJob;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -25,8 +31,24 @@ use crate::logs::{DeliveryUpdate, LogWriter};
 use crate::metrics;
 use crate::retry::RetrySchedule;
 
-/// The error of a delivery ended because its subscription no longer exists.
-pub const SUBSCRIPTION_DELETED: &str = "subscription deleted";
+/// Why a delivery ends without an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoAttempt {
+    /// The subscription no longer exists (DELETE).
+    Deleted,
+    /// The subscription is inactive (`is_active=false`).
+    Inactive,
+}
+
+impl NoAttempt {
+    /// The delivery's `error`.
+    pub const fn error(self) -> &'static str {
+        match self {
+            Self::Deleted => "subscription deleted",
+            Self::Inactive => "subscription inactive",
+        }
+    }
+}
 
 /// Everything the handlers share.
 pub struct Context {
@@ -58,7 +80,8 @@ pub struct Job {
     pub webhook_id: Uuid,
     pub event_type: Option<String>,
     pub body: Bytes,
-    pub subscription: Arc<Subscription>,
+    /// Looked up when the attempt starts: its URL, secret and headers as they are then.
+    pub subscription_id: Uuid,
     /// 1-based.
     pub attempt: u32,
 }
@@ -70,12 +93,23 @@ pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
         () = ctx.shutdown.cancelled() => return Err(HandBack::ShuttingDown),
         permit = ctx.permits.acquire() => permit.map_err(|_| HandBack::ShuttingDown)?,
     };
-    let subscription_id = job.subscription.id;
+    let subscription_id = job.subscription_id;
+    let subscription = match ctx.cache.get_or_fetch(subscription_id).await? {
+        Some(subscription) if subscription.is_active => subscription,
+        found => {
+            drop(permit);
+            let why = match found {
+                Some(_) => NoAttempt::Inactive,
+                None => NoAttempt::Deleted,
+            };
+            return end_without_attempt(ctx, job.webhook_id, subscription_id, why).await;
+        }
+    };
     let request = AttemptRequest {
         webhook_id: job.webhook_id,
         event_type: job.event_type.as_deref(),
         body: &job.body,
-        subscription: &job.subscription,
+        subscription: &subscription,
         attempt: job.attempt,
     };
     let report = delivery::send(
@@ -141,13 +175,14 @@ pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
     Ok(())
 }
 
-/// Ends a delivery without an attempt: its subscription is gone.
-pub async fn end_deleted(
+/// Ends a delivery `failed` without an attempt, with the error that says `why`.
+async fn end_without_attempt(
     ctx: &Context,
     webhook_id: Uuid,
     subscription_id: Uuid,
+    why: NoAttempt,
 ) -> Result<(), HandBack> {
-    tracing::info!(%webhook_id, %subscription_id, "delivery ended: subscription deleted");
+    tracing::info!(%webhook_id, %subscription_id, error = why.error(), "delivery ended without an attempt");
     let update = DeliveryUpdate {
         webhook_id,
         subscription_id,
@@ -155,7 +190,7 @@ pub async fn end_deleted(
         attempts: 0,
         attempted: false,
         last_status_code: None,
-        error: Some(SUBSCRIPTION_DELETED.into()),
+        error: Some(why.error().into()),
         next_retry_at: None,
         target_url: None,
     };
@@ -168,7 +203,7 @@ pub async fn end_deleted(
 }
 
 fn log_outcome(job: &Job, outcome: &DeliveryOutcome, status_code: Option<i32>, duration_ms: i64) {
-    let (webhook_id, subscription_id, attempt) = (job.webhook_id, job.subscription.id, job.attempt);
+    let (webhook_id, subscription_id, attempt) = (job.webhook_id, job.subscription_id, job.attempt);
     match outcome {
         DeliveryOutcome::Delivered => {
             tracing::debug!(%webhook_id, %subscription_id, attempt, status_code, duration_ms, "delivered")

@@ -2,8 +2,9 @@
 //!
 //! The payload comes from the `webhooks` row (read together with the delivery's state —
 //! the only Postgres read on this path); the URL, secret and headers come from the
-//! subscription as it is now, so a PATCH applies to every later attempt. Checks first:
-//! - subscription gone → the delivery ends `failed` / `subscription deleted`, no attempt;
+//! subscription as it is when the attempt starts (`pipeline`), so a PATCH applies to
+//! every later attempt, and a subscription deleted or made inactive in the meantime
+//! gets none: the delivery ends `failed`. Checks first:
 //! - delivery finished (e.g. ended by DELETE) → nothing to do;
 //! - `attempts >= job.attempt` → this attempt was made before a crash; only make sure
 //!   the following retry is scheduled.
@@ -60,16 +61,13 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
         tracing::info!(%webhook_id, %subscription_id, attempt, "retry already attempted before a restart; schedule repaired");
         return Ok(());
     }
-    let Some(subscription) = ctx.cache.get_or_fetch(subscription_id).await? else {
-        return pipeline::end_deleted(ctx, webhook_id, subscription_id).await;
-    };
     pipeline::attempt(
         ctx,
         Job {
             webhook_id,
             event_type: stored.event_type,
             body: Bytes::from(stored.payload),
-            subscription,
+            subscription_id,
             attempt,
         },
     )
