@@ -28,6 +28,8 @@ pub const VARIABLES: &[&str] = &[
     "LOG_FORMAT",
     "STARTUP_TIMEOUT",
     "RECLAIM_IDLE",
+    "MAX_ENTRY_REDELIVERIES",
+    "RECONCILE_AFTER",
 ];
 
 /// A configuration value that could not be used. Its `Display` is the one-line reason the
@@ -97,6 +99,13 @@ pub struct Config {
     /// may sit unacknowledged, without its owner's heartbeat, before another worker takes
     /// it over. Must exceed `DELIVERY_TIMEOUT`.
     pub reclaim_idle: Duration,
+    /// `MAX_ENTRY_REDELIVERIES`, default `10` (worker): how many times a stream entry may
+    /// be handed to a worker again (after a crash or a refused write) before it is moved
+    /// to the dead-letter stream instead.
+    pub max_entry_redeliveries: u32,
+    /// `RECONCILE_AFTER`, default `15m` (worker): how long past its due time an unfinished
+    /// delivery that Redis no longer holds may wait before the reconciler queues it again.
+    pub reconcile_after: Duration,
 }
 
 /// Durations accept `ms`, `s`, `m`, `h` suffixes (`250ms`, `10s`, `1m`, `72h`).
@@ -240,6 +249,18 @@ impl Config {
                 )
             })?;
 
+        let redeliveries_value = var("MAX_ENTRY_REDELIVERIES", "10");
+        let max_entry_redeliveries = number::<u32>(&redeliveries_value)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                invalid(
+                    "MAX_ENTRY_REDELIVERIES",
+                    &redeliveries_value,
+                    "expected a positive whole number".into(),
+                )
+            })?;
+
         let purge_schedule = var("PURGE_SCHEDULE", "0 0 * * * *");
         croner::Cron::new(&purge_schedule)
             .with_seconds_required()
@@ -321,6 +342,8 @@ impl Config {
             log_format,
             startup_timeout: duration("STARTUP_TIMEOUT", "30s")?,
             reclaim_idle: duration("RECLAIM_IDLE", &default_reclaim)?,
+            max_entry_redeliveries,
+            reconcile_after: positive_duration("RECONCILE_AFTER", "15m")?,
         };
         config.validate()?;
         Ok(config)
@@ -388,6 +411,8 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.startup_timeout, Duration::from_secs(30));
         assert_eq!(c.reclaim_idle, Duration::from_secs(30));
+        assert_eq!(c.max_entry_redeliveries, 10);
+        assert_eq!(c.reconcile_after, Duration::from_secs(15 * 60));
     }
 
     #[test]

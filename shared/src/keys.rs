@@ -16,6 +16,8 @@
 //! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
 //! | `subs:version` | counter | api on every subscription change | never (one small key) |
 //! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
+//! | `dead` | stream | worker (entries it gave up on, with the reason) | api: redrive or DELETE /dead-letters/{id} |
+//! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
 
 use uuid::Uuid;
 
@@ -76,6 +78,17 @@ impl Keys {
     pub fn purge_lock(&self) -> String {
         format!("{}:purge:lock", self.tag)
     }
+
+    /// Dead letters: stream entries a worker gave up on (undecodable, or redelivered more
+    /// than `MAX_ENTRY_REDELIVERIES` times), each with the original fields and the reason.
+    pub fn dead_letters(&self) -> String {
+        format!("{}:dead", self.tag)
+    }
+
+    /// Held (with an expiry) by the one worker running a reconciliation pass.
+    pub fn reconcile_lock(&self) -> String {
+        format!("{}:reconcile:lock", self.tag)
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +106,8 @@ mod tests {
             keys.retry_schedule(),
             keys.subscriptions_version(),
             keys.purge_lock(),
+            keys.dead_letters(),
+            keys.reconcile_lock(),
         ] {
             assert!(key.starts_with("tenant-a:"), "{key}");
             // Redis Cluster hashes the text between the first `{` and the next `}`.
