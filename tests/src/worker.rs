@@ -224,3 +224,69 @@ pub async fn finished_deliveries(
     })
     .await
 }
+
+/// Queues `count` targeted webhooks over one connection (for backlogs); returns their ids.
+pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) -> Vec<Uuid> {
+    let mut redis = env.redis().await;
+    let queue = IngestQueue::new(env.keys());
+    let mut ids = Vec::with_capacity(count);
+    for n in 0..count {
+        let webhook = IngestedWebhook {
+            webhook_id: Uuid::now_v7(),
+            subscription_id: Some(subscription_id),
+            event_type: None,
+            received_at: hookrelay_shared::time::now(),
+            body: Bytes::from(format!("[{n}]")),
+        };
+        queue
+            .enqueue(&mut redis, &webhook, None)
+            .await
+            .expect("enqueue a webhook");
+        ids.push(webhook.webhook_id);
+    }
+    ids
+}
+
+/// Each consumer of the work stream's group with the number of entries it holds
+/// (XINFO CONSUMERS), by consumer name.
+pub async fn pending_by_consumer(env: &TestEnv) -> std::collections::BTreeMap<String, u64> {
+    use deadpool_redis::redis::Value;
+    let mut redis = env.redis().await;
+    let consumers: Vec<Value> = deadpool_redis::redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(env.keys().stream())
+        .arg(hookrelay_shared::keys::CONSUMER_GROUP)
+        .query_async(&mut redis)
+        .await
+        .unwrap_or_default();
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+        Value::SimpleString(s) => s.clone(),
+        _ => String::new(),
+    };
+    consumers
+        .iter()
+        .filter_map(|consumer| {
+            let fields: Vec<(String, &Value)> = match consumer {
+                Value::Array(items) => items
+                    .chunks(2)
+                    .filter_map(|pair| match pair {
+                        [k, v] => Some((text(k), v)),
+                        _ => None,
+                    })
+                    .collect(),
+                Value::Map(pairs) => pairs.iter().map(|(k, v)| (text(k), v)).collect(),
+                _ => return None,
+            };
+            let name = fields
+                .iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| text(v))?;
+            let pending = fields.iter().find_map(|(k, v)| match (k.as_str(), v) {
+                ("pending", Value::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            })?;
+            Some((name, pending))
+        })
+        .collect()
+}

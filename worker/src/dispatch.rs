@@ -46,12 +46,17 @@ impl Dispatcher {
                     Err(_) => return,
                 },
             };
-            let mut slots = vec![first];
+            // Only as many entries as slots we hold: a zero-permit acquire succeeds, so
+            // the extra slots are asked for only when some are free, and COUNT is what
+            // was actually acquired.
+            let mut slots = first;
             let more = self.slots.available_permits().min(READ_BATCH - 1);
-            if let Ok(extra) = Arc::clone(&self.slots).try_acquire_many_owned(more as u32) {
-                slots.push(extra);
+            if more > 0
+                && let Ok(extra) = Arc::clone(&self.slots).try_acquire_many_owned(more as u32)
+            {
+                slots.merge(extra);
             }
-            let count = 1 + more;
+            let count = slots.num_permits();
             let read = tokio::select! {
                 () = stop.cancelled() => return,
                 read = self.consumer.read(count) => read,
@@ -107,7 +112,7 @@ impl Dispatcher {
                     );
                     metrics::counter!("hookrelay_entries_reclaimed_total")
                         .increment(entries.len() as u64);
-                    self.start_all(entries, vec![slots]);
+                    self.start_all(entries, slots);
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -133,34 +138,60 @@ impl Dispatcher {
         }
     }
 
-    /// Starts a task per entry, each holding one entry slot.
-    fn start_all(&self, entries: Vec<StreamId>, mut slots: Vec<OwnedSemaphorePermit>) {
+    /// Starts a task per entry, each holding one of `slots`. Callers read at most as many
+    /// entries as they hold slots; any slot left over goes back when `slots` drops.
+    fn start_all(&self, entries: Vec<StreamId>, slots: OwnedSemaphorePermit) {
+        let mut slots = Some(slots);
         for entry in entries {
-            let slot = slots.last_mut().and_then(|p| {
-                if p.num_permits() > 1 {
-                    p.split(1)
-                } else {
-                    None
+            let slot = match slots.take() {
+                Some(mut held) if held.num_permits() > 1 => {
+                    let one = held.split(1);
+                    slots = Some(held);
+                    one
                 }
-            });
-            let slot = match slot {
-                Some(slot) => slot,
-                None => match slots.pop() {
-                    Some(slot) => slot,
-                    None => break,
-                },
+                last => last,
             };
-            if !self.consumer.track(&entry.id) {
+            let Some(slot) = slot else {
+                // Cannot happen (COUNT = slots held); the entry stays pending and is
+                // reclaimed, rather than run without a slot.
+                tracing::error!(entry_id = %entry.id, "read more entries than slots held");
+                break;
+            };
+            let Some(owned) = Owned::track(&self.consumer, &entry.id) else {
                 continue;
-            }
+            };
             let ctx = Arc::clone(&self.ctx);
             let consumer = Arc::clone(&self.consumer);
             self.tracker.spawn(async move {
                 process(&ctx, &consumer, entry).await;
+                drop(owned);
                 drop(slot);
             });
         }
-        // Unused slots go back when `slots` drops here.
+    }
+}
+
+/// An entry this process works on: tracked (so heartbeats keep it claimed) until dropped,
+/// which also happens when its task panics, so a panic never leaves an entry claimed
+/// forever.
+struct Owned {
+    consumer: Arc<Consumer>,
+    id: String,
+}
+
+impl Owned {
+    /// `None` when the entry is already being worked on here.
+    fn track(consumer: &Arc<Consumer>, id: &str) -> Option<Self> {
+        consumer.track(id).then(|| Self {
+            consumer: Arc::clone(consumer),
+            id: id.to_owned(),
+        })
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.consumer.untrack(&self.id);
     }
 }
 
@@ -197,5 +228,4 @@ async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
             );
         }
     }
-    consumer.untrack(&id);
 }
