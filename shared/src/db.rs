@@ -116,3 +116,22 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
         .context("Postgres did not answer")?;
     Ok(())
 }
+
+/// How long any one Postgres statement (or batch) may take, client side, before it is
+/// abandoned: a connection that hangs without an error (a frozen host, a half-open socket)
+/// must not block its caller forever. The connection is not reused blindly after that:
+/// the pool verifies every connection it hands out again (a `SELECT 1`, itself bounded by
+/// the pool's recycle timeout) and drops one that does not answer.
+pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(15);
+
+/// A statement that did not finish within [`STATEMENT_DEADLINE`].
+#[derive(Debug, thiserror::Error)]
+#[error("Postgres did not answer within {:?}", STATEMENT_DEADLINE)]
+pub struct TimedOut;
+
+/// Runs `statement` with the [`STATEMENT_DEADLINE`].
+pub async fn deadline<F: std::future::Future>(statement: F) -> Result<F::Output, TimedOut> {
+    tokio::time::timeout(STATEMENT_DEADLINE, statement)
+        .await
+        .map_err(|_| TimedOut)
+}

@@ -12,9 +12,10 @@
 //! |---|---|---|---|
 //! | `ingest` | stream | api (webhooks), worker (due retries) | worker: XACK + XDEL when an entry is done |
 //! | `idem:<key>` | string → webhook id | api | expires after 24 h |
-//! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres; expires after 7 days regardless |
+//! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres (or the api, when its dead letter is deleted); no expiry, so it lives as long as its entry |
 //! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
 //! | `subs:version` | counter | api on every subscription change | never (one small key) |
+//! | `subs:changes` | sorted set `<version>:<subscription id>`, score = version | api with every bump | trimmed to the last `CHANGE_LOG_LENGTH` |
 //! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
 //! | `dead` | stream | worker (entries it gave up on, with the reason) | api: redrive or DELETE /dead-letters/{id} |
 //! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
@@ -26,10 +27,6 @@ pub const CONSUMER_GROUP: &str = "workers";
 
 /// How long an `Idempotency-Key` is remembered (CONTRACT §4: 24 hours).
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
-
-/// How long a `queued:` marker survives if no worker ever picks the webhook up. Workers
-/// delete it as soon as the webhook is in Postgres; this only bounds memory.
-pub const QUEUED_MARKER_TTL_SECS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -74,6 +71,11 @@ impl Keys {
         format!("{}:subs:version", self.tag)
     }
 
+    /// Which subscription each version bump was about, so caches reload only what changed.
+    pub fn subscriptions_changes(&self) -> String {
+        format!("{}:subs:changes", self.tag)
+    }
+
     /// Held (with an expiry) by the one worker running a scheduled purge.
     pub fn purge_lock(&self) -> String {
         format!("{}:purge:lock", self.tag)
@@ -105,6 +107,7 @@ mod tests {
             keys.queued(id),
             keys.retry_schedule(),
             keys.subscriptions_version(),
+            keys.subscriptions_changes(),
             keys.purge_lock(),
             keys.dead_letters(),
             keys.reconcile_lock(),

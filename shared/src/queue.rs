@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use redis::Value;
 use uuid::Uuid;
 
-use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys, QUEUED_MARKER_TTL_SECS};
+use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys};
 
 /// Field names of stream entries.
 pub mod field {
@@ -29,6 +29,8 @@ pub mod field {
     pub const RECEIVED_AT: &str = "at";
     pub const BODY: &str = "body";
     pub const ATTEMPT: &str = "attempt";
+    /// The `subs:version` the ingest script saw (read your writes, see `cache`).
+    pub const SUBSCRIPTIONS_VERSION: &str = "ver";
 }
 
 /// A webhook as ingested.
@@ -73,7 +75,12 @@ impl RetryJob {
 /// One decoded stream entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Webhook(IngestedWebhook),
+    Webhook {
+        webhook: IngestedWebhook,
+        /// The subscription version when it was queued; fan-out's cache must have
+        /// caught up with it. `None` for entries queued before versions were stamped.
+        subscriptions_version: Option<i64>,
+    },
     Retry(RetryJob),
 }
 
@@ -82,8 +89,10 @@ pub enum Entry {
 pub struct MalformedEntry(pub String);
 
 impl Entry {
-    /// Decodes the field map of an entry as XREADGROUP returns it.
-    pub fn decode(fields: &HashMap<String, Value>) -> Result<Self, MalformedEntry> {
+    /// Decodes the field map of an entry as XREADGROUP returns it. The body is moved out
+    /// of the map (not copied), and only once every other field has decoded: an entry
+    /// that does not decode keeps its fields, for the dead-letter stream.
+    pub fn decode(fields: &mut HashMap<String, Value>) -> Result<Self, MalformedEntry> {
         let bytes = |name: &str| -> Option<Vec<u8>> {
             match fields.get(name)? {
                 Value::BulkString(b) => Some(b.clone()),
@@ -102,19 +111,33 @@ impl Entry {
                 let micros: i64 = text(field::RECEIVED_AT)
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| MalformedEntry("field at is not a number".into()))?;
-                Ok(Entry::Webhook(IngestedWebhook {
-                    webhook_id: uuid(field::WEBHOOK_ID)?,
-                    subscription_id: text(field::SUBSCRIPTION_ID)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| s.parse())
-                        .transpose()
-                        .map_err(|_| MalformedEntry("field sub is not a UUID".into()))?,
-                    event_type: text(field::EVENT_TYPE).filter(|s| !s.is_empty()),
-                    received_at: crate::time::from_micros(micros),
-                    body: bytes(field::BODY)
-                        .ok_or_else(|| MalformedEntry("no body".into()))?
-                        .into(),
-                }))
+                let webhook_id = uuid(field::WEBHOOK_ID)?;
+                let subscription_id = text(field::SUBSCRIPTION_ID)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse())
+                    .transpose()
+                    .map_err(|_| MalformedEntry("field sub is not a UUID".into()))?;
+                let event_type = text(field::EVENT_TYPE).filter(|s| !s.is_empty());
+                let subscriptions_version =
+                    text(field::SUBSCRIPTIONS_VERSION).and_then(|s| s.parse().ok());
+                let body = match fields.remove(field::BODY) {
+                    Some(Value::BulkString(b)) => bytes::Bytes::from(b),
+                    Some(other) => {
+                        fields.insert(field::BODY.to_owned(), other);
+                        return Err(MalformedEntry("the body is not a string".into()));
+                    }
+                    None => return Err(MalformedEntry("no body".into())),
+                };
+                Ok(Entry::Webhook {
+                    webhook: IngestedWebhook {
+                        webhook_id,
+                        subscription_id,
+                        event_type,
+                        received_at: crate::time::from_micros(micros),
+                        body,
+                    },
+                    subscriptions_version,
+                })
             }
             Some("retry") => Ok(Entry::Retry(RetryJob {
                 webhook_id: uuid(field::WEBHOOK_ID)?,
@@ -130,17 +153,24 @@ impl Entry {
 
 /// Appends a webhook to the stream, records its `queued` marker and claims its
 /// idempotency key, all in one atomic step, or returns the webhook id that already holds
-/// the key. KEYS: stream, queued marker, [idempotency key]. ARGV: id, sub, evt, at, body,
-/// idempotency TTL, marker TTL.
+/// the key. The entry carries the subscription version read in the same step, so fan-out
+/// can tell whether its cache has seen every change made before this ingest. KEYS:
+/// stream, queued marker, subscription version, [idempotency key]. ARGV: id, sub, evt,
+/// at, body, idempotency TTL.
+///
+/// The marker has no expiry: it lives exactly as long as its entry is unprocessed (the
+/// worker deletes it once the webhook is in Postgres, and dead-letter removal deletes it
+/// too), so however long a webhook waits in the queue, status can answer for it and the
+/// worker can tell a first run from a late re-run of a webhook already purged.
 const INGEST_SCRIPT: &str = r"
-if KEYS[3] then
-  local existing = redis.call('GET', KEYS[3])
+if KEYS[4] then
+  local existing = redis.call('GET', KEYS[4])
   if existing then return {0, existing} end
 end
-redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5])
+local version = redis.call('GET', KEYS[3]) or ''
+redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version)
 redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[7])
-if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[6]) end
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[6]) end
 return {1, ARGV[1]}
 ";
 
@@ -179,7 +209,8 @@ impl IngestQueue {
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(self.keys.stream())
-            .key(self.keys.queued(webhook.webhook_id));
+            .key(self.keys.queued(webhook.webhook_id))
+            .key(self.keys.subscriptions_version());
         if let Some(key) = idempotency_key {
             invocation.key(self.keys.idempotency(key));
         }
@@ -194,8 +225,7 @@ impl IngestQueue {
             .arg(webhook.event_type.as_deref().unwrap_or_default())
             .arg(webhook.received_at.timestamp_micros())
             .arg(webhook.body.as_ref())
-            .arg(IDEMPOTENCY_TTL_SECS)
-            .arg(QUEUED_MARKER_TTL_SECS);
+            .arg(IDEMPOTENCY_TTL_SECS);
         let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
         let id: Uuid = id.parse().map_err(|_| {
             redis::RedisError::from((
@@ -317,7 +347,7 @@ mod tests {
     fn webhook_entries_decode_with_the_body_untouched() {
         let id = Uuid::new_v4();
         let body = b"{ \"b\": 1,  \"a\": [\xc3\xa9] }".to_vec();
-        let fields: HashMap<String, Value> = [
+        let mut fields: HashMap<String, Value> = [
             (field::KIND, b"webhook".to_vec()),
             (field::WEBHOOK_ID, id.to_string().into_bytes()),
             (field::SUBSCRIPTION_ID, Vec::new()),
@@ -328,7 +358,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), Value::BulkString(v)))
         .collect();
-        let Entry::Webhook(webhook) = Entry::decode(&fields).expect("decodes") else {
+        let Entry::Webhook { webhook, .. } = Entry::decode(&mut fields).expect("decodes") else {
             panic!("a webhook entry");
         };
         assert_eq!(webhook.webhook_id, id);

@@ -143,6 +143,34 @@ pub async fn insert_subscription(
     sub
 }
 
+/// Inserts `count` fan-out subscriptions (every event type) to `target_url` in one
+/// statement, and bumps the cache version.
+pub async fn insert_subscriptions(env: &TestEnv, target_url: &str, count: usize) {
+    let now = hookrelay_shared::time::now();
+    let rows: Vec<NewSubscription> = (0..count)
+        .map(|_| NewSubscription {
+            id: Uuid::new_v4(),
+            target_url: target_url.to_owned(),
+            secret: "s".to_owned(),
+            events: None,
+            description: None,
+            headers: serde_json::json!({}),
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    for chunk in rows.chunks(1_000) {
+        diesel::insert_into(subscriptions::table)
+            .values(chunk)
+            .execute(&mut conn)
+            .await
+            .expect("insert subscriptions");
+    }
+    bump_subscriptions(env).await;
+}
+
 /// Sets a subscription's `is_active` directly and bumps the cache version.
 pub async fn set_active(env: &TestEnv, id: Uuid, active: bool) {
     let mut conn = env.db.pool().get().await.expect("a connection");

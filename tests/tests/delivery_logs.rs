@@ -106,7 +106,7 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
         id: webhook_id,
         event_type: None,
         subscription_id: None,
-        payload: b"{}".to_vec(),
+        payload: b"{}".as_slice().into(),
         received_at: time::now(),
     };
     let stored = logs

@@ -49,8 +49,8 @@ async fn stream(env: &TestEnv) -> Vec<IngestedWebhook> {
     entries
         .into_iter()
         .map(
-            |(_, fields)| match Entry::decode(&fields).expect("a well-formed entry") {
-                Entry::Webhook(webhook) => webhook,
+            |(_, mut fields)| match Entry::decode(&mut fields).expect("a well-formed entry") {
+                Entry::Webhook { webhook, .. } => webhook,
                 Entry::Retry(job) => panic!("unexpected retry entry {job:?}"),
             },
         )

@@ -38,7 +38,7 @@ fn webhook(id: Uuid, targeted: Option<Uuid>, received_at: DateTime<Utc>) -> NewW
         id,
         event_type: Some("order.created".into()),
         subscription_id: targeted,
-        payload: b"{}".to_vec(),
+        payload: b"{}".as_slice().into(),
         received_at,
     }
 }

@@ -199,10 +199,17 @@ impl Drop for Owned {
 /// reclaimed and run again.
 async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
     let id = entry.id;
-    let (result, webhook_id) = match Entry::decode(&entry.map) {
-        Ok(Entry::Webhook(webhook)) => {
+    let mut fields = entry.map;
+    let (result, webhook_id) = match Entry::decode(&mut fields) {
+        Ok(Entry::Webhook {
+            webhook,
+            subscriptions_version,
+        }) => {
             let webhook_id = webhook.webhook_id;
-            (fanout::handle(ctx, webhook).await, Some(webhook_id))
+            (
+                fanout::handle(ctx, webhook, subscriptions_version).await,
+                Some(webhook_id),
+            )
         }
         Ok(Entry::Retry(job)) => (redeliver::handle(ctx, job).await, Some(job.webhook_id)),
         Err(e) => {

@@ -11,7 +11,13 @@
 //! Running the same entry twice (reclaimed after a crash) is safe: both inserts do
 //! nothing the second time, and the deliveries are then taken from Postgres as they
 //! stand — finished ones are skipped, `retrying` ones get their retry re-scheduled,
-//! `pending` ones are attempted.
+//! `pending` ones are attempted. A re-run that comes after the purge removed the webhook
+//! would insert it anew; the `queued:` marker tells: it exists until the first run stored
+//! the webhook, so a "new" row whose marker was already gone is a late re-run, and it is
+//! removed again instead of being delivered twice.
+//!
+//! Read your writes: the cache first catches up with the subscription version the
+//! ingest saw, so a subscription created or changed just before the ingest is used.
 
 use std::sync::Arc;
 
@@ -20,17 +26,26 @@ use chrono::Utc;
 use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::models::{Delivery, DeliveryStatus, NewWebhook, Subscription};
+use hookrelay_shared::db::deadline;
+use hookrelay_shared::models::{Delivery, DeliveryStatus, NewWebhook, Payload, Subscription};
 use hookrelay_shared::queue::{IngestedWebhook, RetryJob};
-use hookrelay_shared::schema::deliveries;
+use hookrelay_shared::schema::{deliveries, webhooks};
 use hookrelay_shared::time;
 use uuid::Uuid;
 
 use crate::pipeline::{self, Context, HandBack, Job, NoAttempt};
 
 /// Handles one `webhook` entry; `Ok` means it may be acknowledged.
-pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), HandBack> {
+pub async fn handle(
+    ctx: &Arc<Context>,
+    webhook: IngestedWebhook,
+    subscriptions_version: Option<i64>,
+) -> Result<(), HandBack> {
     let webhook_id = webhook.webhook_id;
+    ctx.cache
+        .catch_up(subscriptions_version)
+        .await
+        .context("Failed to bring the subscription cache up to the webhook's version")?;
     let (recipients, gone) = recipients(ctx, &webhook).await?;
     let now = time::now();
     let mut rows: Vec<Delivery> = recipients
@@ -65,7 +80,7 @@ pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), 
         id: webhook_id,
         event_type: webhook.event_type.clone(),
         subscription_id: webhook.subscription_id,
-        payload: webhook.body.to_vec(),
+        payload: Payload(webhook.body.clone()),
         received_at: webhook.received_at,
     };
     let is_new = ctx
@@ -73,15 +88,21 @@ pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), 
         .store_webhook(stored, rows)
         .await
         .map_err(anyhow::Error::from)?;
-    redis::cmd("DEL")
+    let marker_removed: u32 = redis::cmd("DEL")
         .arg(ctx.keys.queued(webhook_id))
-        .query_async::<()>(&mut ctx.redis.clone())
+        .query_async(&mut ctx.redis.clone())
         .await
         .context("Failed to delete the queued marker")?;
 
-    let jobs = if is_new {
+    let jobs = if is_new && marker_removed == 0 {
+        return forget_purged(ctx, webhook_id).await;
+    } else if is_new {
         if gone.is_some() {
             crate::metrics::finished(DeliveryStatus::Failed);
+        }
+        if recipients.is_empty() && gone.is_none() {
+            tracing::info!(%webhook_id, event_type = webhook.event_type.as_deref(), "webhook matched no subscription (status no_subscribers)");
+            crate::metrics::no_subscribers();
         }
         tracing::debug!(%webhook_id, recipients = recipients.len(), "webhook stored");
         recipients
@@ -93,6 +114,18 @@ pub async fn handle(ctx: &Arc<Context>, webhook: IngestedWebhook) -> Result<(), 
         resume(ctx, &webhook).await?
     };
     run_all(ctx, jobs).await
+}
+
+/// Removes a webhook that a late re-run of its entry stored again after the purge had
+/// removed it (its first run finished long ago), so it is not delivered twice.
+async fn forget_purged(ctx: &Context, webhook_id: Uuid) -> Result<(), HandBack> {
+    tracing::warn!(%webhook_id, "a stream entry came back after its webhook was purged; dropping it instead of delivering it again");
+    let mut conn = ctx.db.get().await.context("no Postgres connection")?;
+    deadline(diesel::delete(webhooks::table.find(webhook_id)).execute(&mut conn))
+        .await
+        .context("Failed to remove a re-inserted purged webhook")?
+        .context("Failed to remove a re-inserted purged webhook")?;
+    Ok(())
 }
 
 /// The subscriptions that receive this webhook, and the targeted one if it is gone.
@@ -123,12 +156,15 @@ fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
 /// schedule on the way.
 async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, HandBack> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    let rows: Vec<Delivery> = deliveries::table
-        .filter(deliveries::webhook_id.eq(webhook.webhook_id))
-        .select(Delivery::as_select())
-        .load(&mut conn)
-        .await
-        .context("Failed to read the deliveries of a webhook")?;
+    let rows: Vec<Delivery> = deadline(
+        deliveries::table
+            .filter(deliveries::webhook_id.eq(webhook.webhook_id))
+            .select(Delivery::as_select())
+            .load(&mut conn),
+    )
+    .await
+    .context("Failed to read the deliveries of a webhook")?
+    .context("Failed to read the deliveries of a webhook")?;
     drop(conn);
     let mut jobs = Vec::new();
     for row in rows {
@@ -156,7 +192,9 @@ async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, Ha
 }
 
 /// Runs the attempts, each as its own task so a slow receiver holds up only itself;
-/// succeeds when every one of them did.
+/// succeeds when every one of them did. A task starts only once its attempt holds a
+/// concurrency permit, so a webhook with thousands of recipients never has more tasks
+/// (or attempts in flight) than the worker has permits.
 pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandBack> {
     if jobs.len() == 1
         && let Some(job) = jobs.pop()
@@ -164,16 +202,10 @@ pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandB
         // The common case needs no extra task.
         return pipeline::attempt(ctx, job).await;
     }
-    let tasks: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let ctx = Arc::clone(ctx);
-            tokio::spawn(async move { pipeline::attempt(&ctx, job).await })
-        })
-        .collect();
+    let mut running = tokio::task::JoinSet::new();
     let mut result = Ok(());
-    for task in tasks {
-        let outcome = task.await.unwrap_or_else(|e| {
+    let mut merge = |outcome: Result<Result<(), HandBack>, tokio::task::JoinError>| {
+        let outcome = outcome.unwrap_or_else(|e| {
             Err(HandBack::Failed(anyhow::anyhow!(
                 "attempt task failed: {e}"
             )))
@@ -181,6 +213,21 @@ pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandB
         if result.is_ok() {
             result = outcome;
         }
+    };
+    for job in jobs {
+        // Stops starting attempts at shutdown; the entry is handed back and resumed.
+        let Ok(permit) = pipeline::permit(ctx).await else {
+            merge(Ok(Err(HandBack::ShuttingDown)));
+            break;
+        };
+        let ctx = Arc::clone(ctx);
+        running.spawn(async move { pipeline::attempt_with(&ctx, job, permit).await });
+        while let Some(done) = running.try_join_next() {
+            merge(done);
+        }
+    }
+    while let Some(done) = running.join_next().await {
+        merge(done);
     }
     result
 }

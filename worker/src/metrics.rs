@@ -5,7 +5,8 @@
 //! - `hookrelay_attempt_duration_seconds`: attempt latency histogram;
 //! - `hookrelay_deliveries_finished_total{status}`: deliveries that ended (`succeeded`, `failed`);
 //! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight` and retries `scheduled`,
-//!   refreshed every `DEPTH_INTERVAL`.
+//!   refreshed every `DEPTH_INTERVAL`;
+//! - `hookrelay_webhooks_no_subscribers_total`: webhooks that matched no subscription.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -22,6 +23,9 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::DeliveryOutcome;
+
+/// Webhooks that reached nobody (status `no_subscribers`).
+const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -47,6 +51,11 @@ pub fn register() {
         "hookrelay_queue_depth",
         "Stream entries ready and in flight, and retries scheduled"
     );
+    metrics::describe_counter!(
+        NO_SUBSCRIBERS,
+        "Webhooks that matched no subscription (status no_subscribers)"
+    );
+    metrics::counter!(NO_SUBSCRIBERS).increment(0);
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
@@ -108,6 +117,11 @@ pub fn attempt(outcome: &DeliveryOutcome, duration: Duration) {
 pub fn finished(status: DeliveryStatus) {
     metrics::counter!("hookrelay_deliveries_finished_total", "status" => status.as_str())
         .increment(1);
+}
+
+/// Counts a webhook that matched no subscription.
+pub fn no_subscribers() {
+    metrics::counter!(NO_SUBSCRIBERS).increment(1);
 }
 
 /// Refreshes the queue depth gauges until `shutdown`.

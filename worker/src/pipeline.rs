@@ -22,7 +22,7 @@ use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::RetryJob;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -86,13 +86,27 @@ pub struct Job {
     pub attempt: u32,
 }
 
+/// Waits for a concurrency permit; at shutdown, hands back instead.
+pub async fn permit(ctx: &Context) -> Result<OwnedSemaphorePermit, HandBack> {
+    tokio::select! {
+        biased;
+        () = ctx.shutdown.cancelled() => Err(HandBack::ShuttingDown),
+        permit = Arc::clone(&ctx.permits).acquire_owned() => permit.map_err(|_| HandBack::ShuttingDown),
+    }
+}
+
 /// Makes one attempt and commits its effects.
 pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
-    let permit = tokio::select! {
-        biased;
-        () = ctx.shutdown.cancelled() => return Err(HandBack::ShuttingDown),
-        permit = ctx.permits.acquire() => permit.map_err(|_| HandBack::ShuttingDown)?,
-    };
+    let permit = permit(ctx).await?;
+    attempt_with(ctx, job, permit).await
+}
+
+/// Makes one attempt with the permit already held, and commits its effects.
+pub async fn attempt_with(
+    ctx: &Context,
+    job: Job,
+    permit: OwnedSemaphorePermit,
+) -> Result<(), HandBack> {
     let subscription_id = job.subscription_id;
     let subscription = match ctx.cache.get_or_fetch(subscription_id).await? {
         Some(subscription) if subscription.is_active => subscription,

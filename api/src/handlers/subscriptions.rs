@@ -12,8 +12,8 @@ const NOT_FOUND: ApiError = ApiError::NotFound("Subscription not found");
 
 /// Tells every process's cache about a committed change. The change itself stands if this
 /// fails; caches then catch up on their periodic full reload.
-async fn changed(state: &AppState) {
-    if let Err(e) = state.cache.invalidate().await {
+async fn changed(state: &AppState, id: uuid::Uuid) {
+    if let Err(e) = state.cache.invalidate(id).await {
         tracing::error!(
             error = format!("{e:#}"),
             "subscription changed but the cache could not be invalidated"
@@ -32,7 +32,7 @@ pub async fn create(
         input::parse_new(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
     let subscription = store::create(&state.db, input).await?;
     tracing::info!(subscription_id = %subscription.id, "subscription created");
-    changed(&state).await;
+    changed(&state, subscription.id).await;
     Ok(HttpResponse::Created().json(subscription))
 }
 
@@ -88,7 +88,7 @@ pub async fn update(
         .await?
         .ok_or(NOT_FOUND)?;
     tracing::info!(subscription_id = %id, "subscription updated");
-    changed(&state).await;
+    changed(&state, id).await;
     Ok(HttpResponse::Ok().json(subscription))
 }
 
@@ -104,7 +104,7 @@ pub async fn delete(
         return Err(NOT_FOUND);
     }
     tracing::info!(subscription_id = %id, "subscription deleted");
-    changed(&state).await;
+    changed(&state, id).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -9,4 +9,4 @@ pub mod webhook;
 pub use attempt::{Attempt, Outcome};
 pub use delivery::{Delivery, DeliveryStatus};
 pub use subscription::{NewSubscription, Subscription, SubscriptionChanges};
-pub use webhook::NewWebhook;
+pub use webhook::{NewWebhook, Payload};
