@@ -125,6 +125,20 @@ pub fn query_int(
     Ok(n)
 }
 
+/// `skip` (default 0) and `limit` (default 100, at most `max_limit`) of a list route,
+/// with both errors reported at once.
+pub fn paging(req: &HttpRequest, max_limit: i64) -> Result<(i64, i64), ApiError> {
+    match (
+        query_int(req, "skip", 0, 0..=i64::MAX),
+        query_int(req, "limit", 100, 0..=max_limit),
+    ) {
+        (Ok(skip), Ok(limit)) => Ok((skip, limit)),
+        (skip, limit) => Err(ApiError::Validation(
+            [skip.err(), limit.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
 /// The most a JSON request body to the management API may hold.
 const MAX_JSON_BODY: usize = 256 * 1024;
 

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::handlers::{ingest, ops, status, subscriptions};
+use crate::handlers::{dead_letters, ingest, ops, status, subscriptions};
 
 /// Routes that need no `Authorization` header (CONTRACT §2).
 pub const OPEN_PATHS: &[&str] = &[
@@ -37,17 +37,20 @@ const BEARER: &str = "bearer";
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
         ingest::fan_out, ingest::targeted,
         status::get,
+        dead_letters::list, dead_letters::redrive, dead_letters::delete,
     ),
     components(schemas(
         ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody,
         hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
         crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
+        hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
     )),
     modifiers(&Conventions),
     tags(
         (name = "subscriptions", description = "Where webhooks are delivered, and how"),
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
+        (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
         (name = "operations", description = "Probes, metrics and this document; no authentication"),
     )
 )]
@@ -65,6 +68,18 @@ pub struct ErrorDetail {
 #[expect(dead_code, reason = "documentation only: the body is built in `error`")]
 pub struct ValidationErrors {
     detail: Vec<crate::error::FieldError>,
+}
+
+/// `POST /dead-letters/{id}/redrive`: the dead letter's id and the entry id it has again
+/// in the work stream.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: the body is built in the handler"
+)]
+pub struct RedriveBody {
+    id: String,
+    entry_id: String,
 }
 
 /// `POST /subscriptions`. Unknown fields are ignored.

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, Resource, web};
 use utoipa::OpenApi as _;
 
 use crate::error::detail_response;
-use crate::handlers::{ingest, ops, status, subscriptions};
+use crate::handlers::{dead_letters, ingest, ops, status, subscriptions};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let swagger_ui = web::Data::new(utoipa_swagger_ui::Config::from("/openapi.json"));
@@ -70,6 +70,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/subscriptions/{subscription_id}/attempts/",
         ])
         .route(web::get().to(subscriptions::attempts)),
+    );
+
+    // Dead letters (entries the workers gave up on).
+    cfg.service(
+        resource(&["/dead-letters", "/dead-letters/"]).route(web::get().to(dead_letters::list)),
+    )
+    .service(
+        resource(&[
+            "/dead-letters/{dead_letter_id}",
+            "/dead-letters/{dead_letter_id}/",
+        ])
+        .route(web::delete().to(dead_letters::delete)),
+    )
+    .service(
+        resource(&[
+            "/dead-letters/{dead_letter_id}/redrive",
+            "/dead-letters/{dead_letter_id}/redrive/",
+        ])
+        .route(web::post().to(dead_letters::redrive)),
     );
 
     cfg.default_service(web::to(not_found));

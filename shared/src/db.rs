@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use diesel::connection::SimpleConnection as _;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -23,10 +23,72 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 /// hookrelay processes; "hookrel" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0068_6f6f_6b72_656c;
 
-/// A pool of at most `max_size` connections. Waiting for a connection is bounded so that
-/// a Postgres outage surfaces as an error rather than a hang.
+/// Server-side limit on one statement: Postgres cancels it (SQLSTATE 57014) a little
+/// before the client-side [`STATEMENT_DEADLINE`] would abandon the connection.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The settings of every Postgres connection, on top of `DATABASE_URL`'s own: a connect
+/// timeout, the server-side `statement_timeout`, TCP keepalives and a TCP user timeout, so
+/// that a peer that vanished is noticed by the kernel as well as by the deadlines.
+/// Parameters the URL sets itself win.
+pub fn pg_config(database_url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+    let mut config: tokio_postgres::Config = database_url.parse()?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(20));
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10))
+        .keepalives_interval(Duration::from_secs(5))
+        .keepalives_retries(3);
+    let timeout = format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis());
+    let options = match config.get_options() {
+        Some(own) if own.contains("statement_timeout") => own.to_owned(),
+        Some(own) => format!("{own} {timeout}"),
+        None => timeout,
+    };
+    config.options(options);
+    Ok(config)
+}
+
+/// Opens one connection with [`pg_config`]'s settings, driven on its own task.
+pub async fn connect_raw(
+    database_url: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, connection) = pg_config(database_url)?
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "Postgres connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// A pool of at most `max_size` connections, each opened with [`pg_config`]'s settings.
+/// Waiting for a connection is bounded so that a Postgres outage surfaces as an error
+/// rather than a hang, and every connection is verified (`SELECT 1`, within the recycle
+/// timeout) before it is handed out, so one a timed-out statement left hanging is dropped.
 pub fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let mut setup = ManagerConfig::<AsyncPgConnection>::default();
+    setup.custom_setup = Box::new(|url| {
+        let url = url.to_owned();
+        Box::pin(async move {
+            let config = pg_config(&url)
+                .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+            AsyncPgConnection::try_from_client_and_connection(client, connection).await
+        })
+    });
+    let manager =
+        AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, setup);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(5)))

@@ -58,7 +58,12 @@ impl Keys {
 
     /// What status needs to know about a webhook no worker has stored yet.
     pub fn queued(&self, webhook_id: Uuid) -> String {
-        format!("{}:queued:{webhook_id}", self.tag)
+        format!("{}{webhook_id}", self.queued_prefix())
+    }
+
+    /// What every `queued:` marker's key starts with (for scripts that build one).
+    pub fn queued_prefix(&self) -> String {
+        format!("{}:queued:", self.tag)
     }
 
     /// Retries waiting for their time, scored by due time in Unix milliseconds.

@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod dead_letters;
 pub mod events;
 pub mod keys;
 pub mod models;

@@ -285,20 +285,37 @@ pub struct QueueDepths {
     pub in_flight: u64,
     /// Retries waiting in the schedule for their time.
     pub scheduled: u64,
+    /// Entries given up on, waiting in the dead letters for an operator.
+    pub dead: u64,
 }
 
-/// Reads the queue depths in one round trip: XLEN of the stream, the pending count of
-/// the consumer group (XPENDING summary) and ZCARD of the retry schedule. Before any
+impl QueueDepths {
+    /// Each depth with its `queue` label value in `hookrelay_queue_depth`.
+    pub fn labelled(&self) -> [(&'static str, u64); 4] {
+        [
+            ("ready", self.ready),
+            ("in_flight", self.in_flight),
+            ("scheduled", self.scheduled),
+            ("dead", self.dead),
+        ]
+    }
+}
+
+/// Reads the queue depths: XLEN of the stream and of the dead letters and ZCARD of the
+/// retry schedule in one round trip, then the pending count of the consumer group
+/// (XPENDING summary). Before any
 /// worker has created the group, nothing is in flight.
 pub async fn queue_depths<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
 ) -> redis::RedisResult<QueueDepths> {
-    let (length, scheduled): (u64, u64) = redis::pipe()
+    let (length, scheduled, dead): (u64, u64, u64) = redis::pipe()
         .cmd("XLEN")
         .arg(keys.stream())
         .cmd("ZCARD")
         .arg(keys.retry_schedule())
+        .cmd("XLEN")
+        .arg(keys.dead_letters())
         .query_async(conn)
         .await?;
     let pending: redis::RedisResult<Value> = redis::cmd("XPENDING")
@@ -321,6 +338,7 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
         ready: length.saturating_sub(in_flight),
         in_flight,
         scheduled,
+        dead,
     })
 }
 

@@ -10,6 +10,9 @@ use hookrelay_shared::schema::webhooks;
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 
+/// A stream entry's fields, in order.
+type Fields = Vec<(String, Vec<u8>)>;
+
 #[tokio::test]
 async fn a_late_entry_of_a_purged_webhook_is_not_delivered_again() {
     let env = TestEnv::new().await;
@@ -20,7 +23,7 @@ async fn a_late_entry_of_a_purged_webhook_is_not_delivered_again() {
 
     // Capture the entry as the api queued it, then let it be delivered.
     let id = enqueue(&env, Some(sub.id), None, b"{\"n\": 1}").await;
-    let entries: Vec<(String, Vec<(String, Vec<u8>)>)> = redis::cmd("XRANGE")
+    let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
         .arg(env.keys().stream())
         .arg("-")
         .arg("+")

@@ -88,7 +88,7 @@ fn succeeded(webhook_id: Uuid, subscription_id: Uuid, body: &str) -> (Attempt, D
 #[tokio::test]
 async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
     let env = TestEnv::new().await;
-    let (logs, _writer) = LogWriter::spawn(env.db.pool().clone(), CancellationToken::new());
+    let (logs, _writer) = LogWriter::spawn(env.db.url.clone(), CancellationToken::new());
     let webhook_id = Uuid::now_v7();
     let (bad_sub, good_sub) = (Uuid::new_v4(), Uuid::new_v4());
     let pending = |subscription_id| Delivery {

@@ -6,18 +6,20 @@
 //! list under our name. While we work on it, the heartbeat re-claims it every
 //! `reclaim_idle / 4`, so its idle time never reaches `RECLAIM_IDLE`. When every effect
 //! is committed we XACK and XDEL it in one MULTI. If we die, the heartbeat stops; after
-//! `RECLAIM_IDLE` another worker's XAUTOCLAIM takes the entry and runs it again — the
-//! handlers make a second run correct. If Redis lost the group (a restart without
+//! `RECLAIM_IDLE` another worker's reclaim (XPENDING IDLE + XCLAIM) takes the entry and
+//! runs it again — the handlers make a second run correct — unless it has been handed
+//! over more than `MAX_ENTRY_REDELIVERIES` times: then it goes to the dead letters. If Redis lost the group (a restart without
 //! persistence, or the stream was deleted), any command answering NOGROUP recreates it
 //! from id `0` and work carries on.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use deadpool_redis::redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use deadpool_redis::redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use deadpool_redis::redis::{self, RedisError, aio::ConnectionManager};
+use hookrelay_shared::dead_letters;
 use hookrelay_shared::keys::{CONSUMER_GROUP, Keys};
 
 /// How long one XREADGROUP blocks waiting for new entries.
@@ -30,8 +32,9 @@ pub struct Consumer {
     redis: ConnectionManager,
     blocking: deadpool_redis::Pool,
     owned: Mutex<HashSet<String>>,
-    /// Where the next XAUTOCLAIM scan starts: XAUTOCLAIM looks at a bounded part of the
-    /// pending list per call, so successive calls walk it all before starting over.
+    /// Where the next reclaim scan of the pending list starts (`-`, or `(<id>` after the
+    /// last id seen): each call looks at a bounded part, so successive calls walk it all
+    /// before starting over.
     reclaim_cursor: Mutex<String>,
 }
 
@@ -50,7 +53,7 @@ impl Consumer {
             redis,
             blocking,
             owned: Mutex::default(),
-            reclaim_cursor: Mutex::new("0-0".into()),
+            reclaim_cursor: Mutex::new("-".into()),
         })
     }
 
@@ -120,36 +123,91 @@ impl Consumer {
     }
 
     /// Takes over up to `count` entries that have been idle longer than `min_idle`
-    /// (their worker died or lost them). Entries we already own are left out.
-    pub async fn reclaim(&self, min_idle: Duration, count: usize) -> anyhow::Result<Vec<StreamId>> {
-        let cursor = self.cursor().clone();
-        let reply: redis::RedisResult<StreamAutoClaimReply> = redis::cmd("XAUTOCLAIM")
+    /// (their worker died, or handed them back), each with the number of times it has now
+    /// been handed to a worker. Entries we already own are left out.
+    ///
+    /// XPENDING's IDLE filter walks the pending list from a cursor kept between calls
+    /// (so a long list of live entries cannot hide dead ones) and reports each entry's
+    /// delivery count, which XAUTOCLAIM would not; XCLAIM then takes the ones found.
+    pub async fn reclaim(
+        &self,
+        min_idle: Duration,
+        count: usize,
+    ) -> anyhow::Result<Vec<(StreamId, u64)>> {
+        let start = self.cursor().clone();
+        let pending: redis::RedisResult<Vec<(String, String, u64, u64)>> = redis::cmd("XPENDING")
+            .arg(self.keys.stream())
+            .arg(CONSUMER_GROUP)
+            .arg("IDLE")
+            .arg(min_idle.as_millis() as u64)
+            .arg(&start)
+            .arg("+")
+            .arg(count)
+            .query_async(&mut self.redis.clone())
+            .await;
+        let pending = match pending {
+            Ok(pending) => pending,
+            Err(e) if is_missing_group(&e) => {
+                *self.cursor() = "-".into();
+                self.repair(&e).await;
+                return Ok(Vec::new());
+            }
+            Err(e) => return Err(e).context("XPENDING failed"),
+        };
+        *self.cursor() = match pending.last() {
+            Some((last, ..)) if pending.len() >= count => format!("({last}"),
+            _ => "-".into(),
+        };
+        let deliveries: HashMap<String, u64> = {
+            let owned = self.owned();
+            pending
+                .into_iter()
+                .filter(|(id, ..)| !owned.contains(id))
+                .map(|(id, _, _, delivered)| (id, delivered))
+                .collect()
+        };
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let claimed: redis::RedisResult<StreamClaimReply> = redis::cmd("XCLAIM")
             .arg(self.keys.stream())
             .arg(CONSUMER_GROUP)
             .arg(&self.name)
             .arg(min_idle.as_millis() as u64)
-            .arg(&cursor)
-            .arg("COUNT")
-            .arg(count)
+            .arg(deliveries.keys().collect::<Vec<_>>())
             .query_async(&mut self.redis.clone())
             .await;
-        match reply {
-            Ok(reply) => {
-                *self.cursor() = reply.next_stream_id.clone();
-                let owned = self.owned();
-                Ok(reply
-                    .claimed
-                    .into_iter()
-                    .filter(|e| !owned.contains(&e.id))
-                    .collect())
-            }
+        match claimed {
+            // XCLAIM counts this hand-over too.
+            Ok(reply) => Ok(reply
+                .ids
+                .into_iter()
+                .map(|entry| {
+                    let times = deliveries.get(&entry.id).copied().unwrap_or(0) + 1;
+                    (entry, times)
+                })
+                .collect()),
             Err(e) if is_missing_group(&e) => {
-                *self.cursor() = "0-0".into();
                 self.repair(&e).await;
                 Ok(Vec::new())
             }
-            Err(e) => Err(e).context("XAUTOCLAIM failed"),
+            Err(e) => Err(e).context("XCLAIM failed"),
         }
+    }
+
+    /// Moves an entry to the dead letters, with why and how often it had been handed to a
+    /// worker, in one MULTI (see `dead_letters`).
+    pub async fn bury(
+        &self,
+        id: &str,
+        fields: &HashMap<String, redis::Value>,
+        reason: &str,
+        deliveries: u64,
+    ) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        dead_letters::bury(&mut pipe, &self.keys, id, fields, reason, deliveries);
+        pipe.query_async::<()>(&mut self.redis.clone()).await
     }
 
     /// Resets the idle time of every entry we own (XCLAIM … 0 … JUSTID), so no other

@@ -9,10 +9,11 @@
 //! are in flight (the semaphore in `pipeline`). Entries are not processed in lockstep: a slow receiver
 //! holds only its own entry's task.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis::streams::StreamId;
+use deadpool_redis::redis::{self, streams::StreamId};
 use hookrelay_shared::queue::Entry;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::consumer::Consumer;
 use crate::pipeline::{Context, HandBack};
-use crate::{fanout, redeliver};
+use crate::{fanout, metrics, redeliver};
 
 /// Entries asked for per read at most.
 const READ_BATCH: usize = 256;
@@ -105,12 +106,26 @@ impl Dispatcher {
                 },
             };
             match self.consumer.reclaim(min_idle, want).await {
-                Ok(entries) if !entries.is_empty() => {
+                Ok(claimed) if !claimed.is_empty() => {
+                    let limit = u64::from(self.ctx.config.max_entry_redeliveries);
+                    let mut entries = Vec::with_capacity(claimed.len());
+                    for (entry, times) in claimed {
+                        // Handed over once by the first read, once more per redelivery.
+                        if times.saturating_sub(1) > limit {
+                            let reason = format!(
+                                "not finished after {} redeliveries (MAX_ENTRY_REDELIVERIES={limit})",
+                                times - 1
+                            );
+                            bury(&self.consumer, &entry.id, &entry.map, &reason, times - 1).await;
+                        } else {
+                            entries.push(entry);
+                        }
+                    }
                     tracing::info!(
                         entries = entries.len(),
                         "reclaimed entries left idle by another worker"
                     );
-                    metrics::counter!("hookrelay_entries_reclaimed_total")
+                    ::metrics::counter!("hookrelay_entries_reclaimed_total")
                         .increment(entries.len() as u64);
                     self.start_all(entries, slots);
                 }
@@ -195,44 +210,90 @@ impl Drop for Owned {
     }
 }
 
-/// Runs one entry and acknowledges it when done; otherwise leaves it pending, to be
-/// reclaimed and run again.
+/// Runs one entry and acknowledges it when done. While a dependency cannot do the work
+/// the entry is retried in place, with back-off, and stays ours (so nothing is sent again
+/// and its hand-over count does not grow); an entry Postgres refused is left pending, to
+/// be reclaimed and run again; one that cannot be decoded goes to the dead letters.
 async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
     let id = entry.id;
     let mut fields = entry.map;
-    let (result, webhook_id) = match Entry::decode(&mut fields) {
-        Ok(Entry::Webhook {
-            webhook,
-            subscriptions_version,
-        }) => {
-            let webhook_id = webhook.webhook_id;
-            (
-                fanout::handle(ctx, webhook, subscriptions_version).await,
-                Some(webhook_id),
-            )
-        }
-        Ok(Entry::Retry(job)) => (redeliver::handle(ctx, job).await, Some(job.webhook_id)),
+    let decoded = match Entry::decode(&mut fields) {
+        Ok(decoded) => decoded,
         Err(e) => {
-            // Acknowledged and deleted: a poison entry must not come back forever.
-            tracing::warn!(entry_id = %id, error = %e, "dropping a stream entry that cannot be decoded");
-            (Ok(()), None)
+            bury(consumer, &id, &fields, &e.to_string(), 1).await;
+            return;
         }
     };
-    let webhook_id = webhook_id.map(|w| w.to_string()).unwrap_or_default();
+    let webhook_id = match &decoded {
+        Entry::Webhook { webhook, .. } => webhook.webhook_id,
+        Entry::Retry(job) => job.webhook_id,
+    };
+    let mut delay = Duration::from_millis(100);
+    let mut failures = 0_u32;
+    let result = loop {
+        let result = match &decoded {
+            Entry::Webhook {
+                webhook,
+                subscriptions_version,
+            } => fanout::handle(ctx, webhook.clone(), *subscriptions_version).await,
+            Entry::Retry(job) => redeliver::handle(ctx, *job).await,
+        };
+        let Err(HandBack::Unavailable(e)) = result else {
+            break result;
+        };
+        failures += 1;
+        metrics::entry_retried_in_place();
+        if failures == 1 {
+            tracing::warn!(
+                entry_id = %id, %webhook_id, error = format!("{e:#}"),
+                "entry cannot be processed now; retrying it in place until its dependencies answer"
+            );
+        } else {
+            tracing::debug!(entry_id = %id, %webhook_id, failures, error = format!("{e:#}"), "entry still cannot be processed");
+        }
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => break Err(HandBack::ShuttingDown),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    };
+    if failures > 0 && result.is_ok() {
+        tracing::info!(entry_id = %id, %webhook_id, failures, "entry processed after retrying in place");
+    }
     match result {
         Ok(()) => {
             if let Err(e) = consumer.ack(&id).await {
-                tracing::warn!(entry_id = %id, webhook_id, error = %e, "could not acknowledge a finished entry; it will run again");
+                tracing::warn!(entry_id = %id, %webhook_id, error = %e, "could not acknowledge a finished entry; it will run again");
             }
         }
         Err(HandBack::ShuttingDown) => {
-            tracing::debug!(entry_id = %id, webhook_id, "handing an unfinished entry back at shutdown");
+            tracing::debug!(entry_id = %id, %webhook_id, "handing an unfinished entry back at shutdown");
         }
-        Err(HandBack::Failed(e)) => {
+        Err(HandBack::Refused(reason)) => {
             tracing::warn!(
-                entry_id = %id, webhook_id, error = format!("{e:#}"),
-                "entry not finished; it will be reclaimed and run again"
+                entry_id = %id, %webhook_id, error = %reason,
+                "entry not finished (Postgres refused its record); it will be reclaimed and run again"
             );
+        }
+        Err(HandBack::Unavailable(_)) => {}
+    }
+}
+
+/// Moves an entry that ran `runs` times to the dead letters, logging why.
+async fn bury(
+    consumer: &Consumer,
+    id: &str,
+    fields: &HashMap<String, redis::Value>,
+    reason: &str,
+    runs: u64,
+) {
+    match consumer.bury(id, fields, reason, runs).await {
+        Ok(()) => {
+            tracing::error!(entry_id = %id, reason, runs, "moved a stream entry to the dead letters");
+            metrics::dead_lettered();
+        }
+        Err(e) => {
+            tracing::warn!(entry_id = %id, error = %e, "could not move a stream entry to the dead letters; it stays pending");
         }
     }
 }

@@ -83,11 +83,7 @@ pub async fn handle(
         payload: Payload(webhook.body.clone()),
         received_at: webhook.received_at,
     };
-    let is_new = ctx
-        .logs
-        .store_webhook(stored, rows)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let is_new = ctx.logs.store_webhook(stored, rows).await?;
     let marker_removed: u32 = redis::cmd("DEL")
         .arg(ctx.keys.queued(webhook_id))
         .query_async(&mut ctx.redis.clone())
@@ -205,11 +201,9 @@ pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandB
     let mut running = tokio::task::JoinSet::new();
     let mut result = Ok(());
     let mut merge = |outcome: Result<Result<(), HandBack>, tokio::task::JoinError>| {
-        let outcome = outcome.unwrap_or_else(|e| {
-            Err(HandBack::Failed(anyhow::anyhow!(
-                "attempt task failed: {e}"
-            )))
-        });
+        // A panicked attempt is handed back like a refused one: run again, then dead-lettered.
+        let outcome =
+            outcome.unwrap_or_else(|e| Err(HandBack::Refused(format!("attempt task failed: {e}"))));
         if result.is_ok() {
             result = outcome;
         }

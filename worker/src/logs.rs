@@ -2,35 +2,41 @@
 //! delivery rows, attempt rows and delivery state changes.
 //!
 //! One writer task takes records from a channel and commits whatever has accumulated
-//! (up to `MAX_BATCH`) in one transaction, so Postgres sees a few round trips per batch
-//! rather than one per attempt. Each record carries a oneshot that fires once its batch
-//! is committed: callers acknowledge Redis only after that, which is what makes a crash
-//! at any point recoverable.
+//! (up to `MAX_BATCH` records and `MAX_BATCH_BYTES` of payload) in one transaction, on a
+//! connection of its own, so Postgres sees a few round trips per batch rather than one
+//! per attempt. Each record carries a oneshot that fires once its batch is committed:
+//! callers acknowledge Redis only after that, which is what makes a crash at any point
+//! recoverable.
 //!
-//! Postgres errors come in two kinds. While Postgres cannot be reached (no connection, a
-//! connection that broke) the writer logs, backs off and retries the same batch, so an
-//! outage pauses deliveries and nothing is lost. When Postgres answers and refuses the
-//! batch — a data error, which retrying the same rows can never get past — the writer
-//! writes the batch's records one at a time instead, so a refused record holds back
-//! only itself: its caller gets [`NotCommitted::Refused`] and leaves its stream entry
-//! unacknowledged, to be reclaimed and run again later.
+//! Postgres errors come in two kinds, told apart by SQLSTATE (`transaction`). While
+//! Postgres cannot do the work — unreachable, a connection that broke or hung past
+//! `STATEMENT_DEADLINE`, disk full, a statement timeout, missing privileges — the writer
+//! logs, replaces its connection, backs off and retries the same batch in place, so the
+//! work pauses, nothing is lost and no attempt is sent again. When Postgres refuses the
+//! rows themselves — a data error, which retrying can never get past — the writer writes
+//! the batch's records one at a time instead, so a refused record holds back only itself:
+//! its caller gets [`NotCommitted::Refused`] and leaves its stream entry unacknowledged,
+//! to be run again (and dead-lettered after `MAX_ENTRY_REDELIVERIES`).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookrelay_shared::db::DbPool;
+use hookrelay_shared::db::STATEMENT_DEADLINE;
 use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use self::transaction::{WriteError, write_batch};
+use self::transaction::{WriteError, WriterConnection};
 
 mod transaction;
 
 /// Records per transaction at most.
 const MAX_BATCH: usize = 500;
+/// Payload and response bytes per transaction at most (a record larger than this goes
+/// alone): 500 bodies of `MAX_PAYLOAD_BYTES` would make one statement of hundreds of MiB.
+const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Records waiting for the writer at most; senders wait when it is full.
 const CHANNEL_CAPACITY: usize = 8_192;
 
@@ -69,6 +75,23 @@ enum Record {
 }
 
 impl Record {
+    /// The bytes the record adds to a statement, roughly: bodies and response bodies.
+    fn size(&self) -> usize {
+        match self {
+            Self::Webhook {
+                webhook,
+                deliveries,
+                ..
+            } => webhook.payload.0.len() + 128 * (1 + deliveries.len()),
+            Self::Update { attempt, .. } => {
+                256 + attempt
+                    .as_ref()
+                    .and_then(|a| a.response_body.as_ref())
+                    .map_or(0, String::len)
+            }
+        }
+    }
+
     /// Whom the record is about, for the log line of a refused one.
     fn about(&self) -> (Uuid, Option<Uuid>, Option<i32>) {
         match self {
@@ -101,11 +124,15 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer. It ends when every `LogWriter` is dropped and the last batch is
-    /// committed, or when `abandon` fires while it waits for Postgres.
-    pub fn spawn(db: DbPool, abandon: CancellationToken) -> (Self, tokio::task::JoinHandle<()>) {
+    /// Starts the writer on a connection of its own to `database_url`. It ends when every
+    /// `LogWriter` is dropped and the last batch is committed, or when `abandon` fires
+    /// while it waits for Postgres.
+    pub fn spawn(
+        database_url: String,
+        abandon: CancellationToken,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(run(db, rx, abandon));
+        let task = tokio::spawn(run(Postgres::new(database_url), rx, abandon));
         (Self { tx }, task)
     }
 
@@ -148,12 +175,27 @@ impl LogWriter {
     }
 }
 
-async fn run(db: DbPool, mut rx: mpsc::Receiver<Record>, abandon: CancellationToken) {
+async fn run(mut db: Postgres, mut rx: mpsc::Receiver<Record>, abandon: CancellationToken) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut next = None;
     // Whatever accumulated while the previous batch was being written forms the next:
     // no added latency when idle, large batches under load.
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let Some(mut committed) = commit(&db, &batch, &abandon).await else {
+    while let Some(first) = match next.take() {
+        Some(record) => Some(record),
+        None => rx.recv().await,
+    } {
+        let mut bytes = first.size();
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            let Ok(record) = rx.try_recv() else { break };
+            bytes += record.size();
+            if bytes > MAX_BATCH_BYTES {
+                next = Some(record);
+                break;
+            }
+            batch.push(record);
+        }
+        let Some(mut committed) = commit(&mut db, &batch, &abandon).await else {
             tracing::warn!(
                 records = batch.len(),
                 "gave up writing attempt logs at shutdown; their entries will be redelivered"
@@ -179,6 +221,46 @@ async fn run(db: DbPool, mut rx: mpsc::Receiver<Record>, abandon: CancellationTo
     }
 }
 
+/// The writer's Postgres: one connection, opened when needed and replaced when it broke
+/// or hung.
+struct Postgres {
+    url: String,
+    connection: Option<WriterConnection>,
+}
+
+impl Postgres {
+    fn new(url: String) -> Self {
+        Self {
+            url,
+            connection: None,
+        }
+    }
+
+    /// Writes `records` in one transaction within `STATEMENT_DEADLINE`; a connection that
+    /// failed or did not answer in time is dropped, and the next write opens a new one.
+    async fn write(&mut self, records: &[Record]) -> Result<HashSet<Uuid>, WriteError> {
+        let attempt = async {
+            let connection = match &mut self.connection {
+                Some(connection) if !connection.is_closed() => connection,
+                slot => slot.insert(WriterConnection::open(&self.url).await?),
+            };
+            connection.write(records).await
+        };
+        let result = tokio::time::timeout(STATEMENT_DEADLINE, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(WriteError::Unavailable(anyhow::anyhow!(
+                    "Postgres did not answer within {STATEMENT_DEADLINE:?}"
+                )))
+            });
+        if matches!(result, Err(WriteError::Unavailable(_))) {
+            // Whatever state it is in (broken, hung, mid-transaction), a new one is safer.
+            self.connection = None;
+        }
+        result
+    }
+}
+
 /// What committing a batch came to.
 #[derive(Default)]
 struct Committed {
@@ -190,8 +272,12 @@ struct Committed {
 
 /// Commits `batch`, waiting out outages. A batch Postgres refuses is written again one
 /// record at a time, so that only the records it refuses are held back. `None`:
-/// `abandon` fired while Postgres could not be reached.
-async fn commit(db: &DbPool, batch: &[Record], abandon: &CancellationToken) -> Option<Committed> {
+/// `abandon` fired while Postgres could not do the work.
+async fn commit(
+    db: &mut Postgres,
+    batch: &[Record],
+    abandon: &CancellationToken,
+) -> Option<Committed> {
     let error = match write_patiently(db, batch, abandon).await? {
         Ok(stored) => {
             return Some(Committed {
@@ -203,7 +289,7 @@ async fn commit(db: &DbPool, batch: &[Record], abandon: &CancellationToken) -> O
     };
     let mut committed = Committed::default();
     if let [record] = batch {
-        committed.refused.insert(0, refuse(record, &error));
+        committed.refused.insert(0, refuse(record, error));
         return Some(committed);
     }
     tracing::warn!(
@@ -215,7 +301,7 @@ async fn commit(db: &DbPool, batch: &[Record], abandon: &CancellationToken) -> O
         match write_patiently(db, std::slice::from_ref(record), abandon).await? {
             Ok(stored) => committed.stored.extend(stored),
             Err(error) => {
-                committed.refused.insert(i, refuse(record, &error));
+                committed.refused.insert(i, refuse(record, error));
             }
         }
     }
@@ -224,28 +310,28 @@ async fn commit(db: &DbPool, batch: &[Record], abandon: &CancellationToken) -> O
 
 /// Logs a refused record, once (a later run of its entry makes a new record), and
 /// returns the reason for its caller.
-fn refuse(record: &Record, error: &diesel::result::Error) -> String {
+fn refuse(record: &Record, error: String) -> String {
     let (webhook_id, subscription_id, attempt) = record.about();
     tracing::error!(
         %webhook_id,
         subscription_id = subscription_id.map(tracing::field::display),
         attempt,
         error = %error,
-        "Postgres refused an attempt log record; its entry stays unacknowledged and runs again after reclaim"
+        "Postgres refused an attempt log record; its entry stays unacknowledged and runs again later"
     );
-    error.to_string()
+    error
 }
 
 /// Writes `records` until Postgres commits (`Ok`) or refuses them (`Err`), backing off
-/// while it cannot be reached. `None`: `abandon` fired while waiting.
+/// while it cannot do the work. `None`: `abandon` fired while waiting.
 async fn write_patiently(
-    db: &DbPool,
+    db: &mut Postgres,
     records: &[Record],
     abandon: &CancellationToken,
-) -> Option<Result<HashSet<Uuid>, diesel::result::Error>> {
+) -> Option<Result<HashSet<Uuid>, String>> {
     let mut delay = Duration::from_millis(100);
     loop {
-        match write_batch(db, records).await {
+        match db.write(records).await {
             Ok(stored) => return Some(Ok(stored)),
             Err(WriteError::Refused(e)) => return Some(Err(e)),
             Err(WriteError::Unavailable(e)) => {
@@ -253,8 +339,9 @@ async fn write_patiently(
                     error = format!("{e:#}"),
                     records = records.len(),
                     retry_in_ms = delay.as_millis(),
-                    "could not write attempt logs to Postgres; deliveries wait until it answers"
+                    "could not write attempt logs to Postgres; deliveries wait until it can"
                 );
+                metrics::counter!("hookrelay_log_write_retries_total").increment(1);
                 tokio::select! {
                     () = abandon.cancelled() => return None,
                     () = tokio::time::sleep(delay) => {}

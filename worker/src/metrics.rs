@@ -4,9 +4,12 @@
 //! - `hookrelay_attempts_total{outcome}`: attempts by outcome (`Success`, `Failed Attempt`, `Failure`);
 //! - `hookrelay_attempt_duration_seconds`: attempt latency histogram;
 //! - `hookrelay_deliveries_finished_total{status}`: deliveries that ended (`succeeded`, `failed`);
-//! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight` and retries `scheduled`,
+//! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight`, retries `scheduled` and `dead` letters,
 //!   refreshed every `DEPTH_INTERVAL`;
-//! - `hookrelay_webhooks_no_subscribers_total`: webhooks that matched no subscription.
+//! - `hookrelay_webhooks_no_subscribers_total`: webhooks that matched no subscription;
+//! - `hookrelay_dead_lettered_total`: stream entries moved to the dead letters;
+//! - `hookrelay_entries_retried_in_place_total`: handler runs that failed because a
+//!   dependency could not do the work, and were retried in place.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +29,11 @@ use crate::delivery::DeliveryOutcome;
 
 /// Webhooks that reached nobody (status `no_subscribers`).
 const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
+
+/// Stream entries moved to the dead letters.
+const DEAD_LETTERED: &str = "hookrelay_dead_lettered_total";
+/// Entry runs retried in place while a dependency could not do the work.
+const RETRIED_IN_PLACE: &str = "hookrelay_entries_retried_in_place_total";
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -49,13 +57,20 @@ pub fn register() {
     );
     metrics::describe_gauge!(
         "hookrelay_queue_depth",
-        "Stream entries ready and in flight, and retries scheduled"
+        "Stream entries ready and in flight, retries scheduled, and dead letters"
     );
     metrics::describe_counter!(
         NO_SUBSCRIBERS,
         "Webhooks that matched no subscription (status no_subscribers)"
     );
     metrics::counter!(NO_SUBSCRIBERS).increment(0);
+    metrics::describe_counter!(DEAD_LETTERED, "Stream entries moved to the dead letters");
+    metrics::counter!(DEAD_LETTERED).increment(0);
+    metrics::describe_counter!(
+        RETRIED_IN_PLACE,
+        "Entry runs that failed because Postgres or Redis could not do the work, retried in place"
+    );
+    metrics::counter!(RETRIED_IN_PLACE).increment(0);
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
@@ -124,6 +139,16 @@ pub fn no_subscribers() {
     metrics::counter!(NO_SUBSCRIBERS).increment(1);
 }
 
+/// Counts an entry moved to the dead letters.
+pub fn dead_lettered() {
+    metrics::counter!(DEAD_LETTERED).increment(1);
+}
+
+/// Counts an entry run retried in place.
+pub fn entry_retried_in_place() {
+    metrics::counter!(RETRIED_IN_PLACE).increment(1);
+}
+
 /// Refreshes the queue depth gauges until `shutdown`.
 pub async fn run_depth_gauges(
     mut redis: ConnectionManager,
@@ -139,11 +164,7 @@ pub async fn run_depth_gauges(
         }
         match queue_depths(&mut redis, &keys).await {
             Ok(depths) => {
-                for (queue, depth) in [
-                    ("ready", depths.ready),
-                    ("in_flight", depths.in_flight),
-                    ("scheduled", depths.scheduled),
-                ] {
+                for (queue, depth) in depths.labelled() {
                     metrics::gauge!("hookrelay_queue_depth", "queue" => queue).set(depth as f64);
                 }
             }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::delivery::{self, AttemptRequest, DeliveryOutcome};
-use crate::logs::{DeliveryUpdate, LogWriter};
+use crate::logs::{DeliveryUpdate, LogWriter, NotCommitted};
 use crate::metrics;
 use crate::retry::RetrySchedule;
 
@@ -66,13 +66,29 @@ pub struct Context {
     pub shutdown: CancellationToken,
 }
 
-/// Why an entry must stay unacknowledged (it will be run again after reclaim).
+/// Why an entry's handler did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum HandBack {
+    /// Shutdown came first: the entry stays pending for another worker.
     #[error("shutting down before the attempt started")]
     ShuttingDown,
+    /// A dependency cannot do the work now (unreachable, timed out): the entry is run
+    /// again in place once it can (`dispatch`), without being handed back.
     #[error(transparent)]
-    Failed(#[from] anyhow::Error),
+    Unavailable(#[from] anyhow::Error),
+    /// Postgres refused one of the entry's records: the entry is handed back, to be run
+    /// again after reclaim, and dead-lettered after `MAX_ENTRY_REDELIVERIES`.
+    #[error("Postgres refused a record: {0}")]
+    Refused(String),
+}
+
+impl From<NotCommitted> for HandBack {
+    fn from(e: NotCommitted) -> Self {
+        match e {
+            NotCommitted::WriterGone => Self::ShuttingDown,
+            NotCommitted::Refused(reason) => Self::Refused(reason),
+        }
+    }
 }
 
 /// One attempt to make.
@@ -167,10 +183,7 @@ pub async fn attempt_with(
         next_retry_at: row.next_retry_at,
         target_url: Some(row.target_url.clone()),
     };
-    ctx.logs
-        .record(Some(row), update)
-        .await
-        .map_err(anyhow::Error::from)?;
+    ctx.logs.record(Some(row), update).await?;
     match outcome {
         DeliveryOutcome::Retry { at, .. } => {
             let next = RetryJob {
@@ -208,10 +221,7 @@ async fn end_without_attempt(
         next_retry_at: None,
         target_url: None,
     };
-    ctx.logs
-        .record(None, update)
-        .await
-        .map_err(anyhow::Error::from)?;
+    ctx.logs.record(None, update).await?;
     metrics::finished(DeliveryStatus::Failed);
     Ok(())
 }

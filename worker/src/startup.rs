@@ -113,7 +113,7 @@ impl Worker {
         ));
 
         let abandon_logs = CancellationToken::new();
-        let (logs, log_task) = LogWriter::spawn(self.db.clone(), abandon_logs.clone());
+        let (logs, log_task) = LogWriter::spawn(config.database_url.clone(), abandon_logs.clone());
         let retries = RetrySchedule::new(keys.clone());
         tokio::spawn(
             retries

@@ -51,7 +51,7 @@ pub fn register_metrics() {
     );
     ::metrics::describe_gauge!(
         "hookrelay_queue_depth",
-        "Stream entries ready and in flight, and retries scheduled (read at scrape time)"
+        "Stream entries ready and in flight, retries scheduled, and dead letters (read at scrape time)"
     );
     ::metrics::describe_counter!(
         "hookrelay_cache_lookups_total",
@@ -75,11 +75,7 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let mut redis = state.redis.clone();
     match tokio::time::timeout(DEPTH_TIMEOUT, queue_depths(&mut redis, &state.keys)).await {
         Ok(Ok(depths)) => {
-            for (queue, depth) in [
-                ("ready", depths.ready),
-                ("in_flight", depths.in_flight),
-                ("scheduled", depths.scheduled),
-            ] {
+            for (queue, depth) in depths.labelled() {
                 ::metrics::gauge!("hookrelay_queue_depth", "queue" => queue).set(depth as f64);
             }
         }

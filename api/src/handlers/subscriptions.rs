@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use hookrelay_shared::models::{Attempt, Subscription};
 
 use crate::error::ApiError;
-use crate::extract::{Authenticated, JsonObject, SubscriptionId, query_int};
+use crate::extract::{Authenticated, JsonObject, SubscriptionId, paging, query_int};
 use crate::state::AppState;
 use crate::subscriptions::{input, store};
 
@@ -44,20 +44,7 @@ pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let errors: Vec<_> = [
-        query_int(&req, "skip", 0, 0..=i64::MAX),
-        query_int(&req, "limit", 100, 0..=1000),
-    ]
-    .into_iter()
-    .collect();
-    let (skip, limit) = match errors.as_slice() {
-        [Ok(skip), Ok(limit)] => (*skip, *limit),
-        _ => {
-            return Err(ApiError::Validation(
-                errors.into_iter().filter_map(Result::err).collect(),
-            ));
-        }
-    };
+    let (skip, limit) = paging(&req, 1000)?;
     Ok(HttpResponse::Ok().json(store::list(&state.db, skip, limit).await?))
 }
 

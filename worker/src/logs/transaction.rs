@@ -1,19 +1,45 @@
 //! One transaction of the log writer: the statements that store a batch of records, and
-//! how their errors tell an unreachable Postgres from one that refused the rows.
+//! how their errors tell a Postgres that cannot do the work now from one that refuses
+//! the rows.
+//!
+//! The writer talks to Postgres through a connection of its own, in tokio-postgres
+//! directly rather than through diesel, for one reason: diesel's errors drop the
+//! SQLSTATE code, and the code is what sorts "retry in place" from "refused". Every
+//! statement takes whole columns as arrays (`unnest`), so a batch is four statements
+//! whatever its size, each prepared once per connection.
 
 use std::collections::HashSet;
 
-use diesel::sql_types::{Array, Bool, Int4, Nullable, Text, Timestamptz};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hookrelay_shared::db::DbPool;
-use hookrelay_shared::models::NewWebhook;
-use hookrelay_shared::schema::{attempts, deliveries, webhooks};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::{DeliveryUpdate, Record};
 
-/// Rows per INSERT statement (Postgres allows 65,535 bind parameters per statement).
-const ROWS_PER_INSERT: usize = 2_000;
+/// Stores webhooks; returns the ids that were not stored before.
+const INSERT_WEBHOOKS: &str = "
+INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])
+ON CONFLICT DO NOTHING
+RETURNING id";
+
+/// Stores the delivery rows of new webhooks (a repeat does nothing).
+const INSERT_DELIVERIES: &str = "
+INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts,
+                        last_status_code, error, next_retry_at, updated_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[],
+                     $6::int4[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+ON CONFLICT DO NOTHING";
+
+/// Stores attempt rows (a repeat, after a crash, does nothing).
+const INSERT_ATTEMPTS: &str = r#"
+INSERT INTO attempts (id, webhook_id, subscription_id, target_url, "timestamp",
+                      attempt_number, outcome, status_code, error, duration_ms,
+                      response_body, next_retry_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[],
+                     $6::int4[], $7::text[], $8::int4[], $9::text[], $10::int8[],
+                     $11::text[], $12::timestamptz[])
+ON CONFLICT DO NOTHING"#;
 
 /// Sets delivery state from a batch of changes, never touching a delivery that has
 /// already finished (DELETE /subscriptions ends them concurrently). `target_url` follows
@@ -34,145 +60,330 @@ WHERE d.webhook_id = u.webhook_id
   AND d.status IN ('pending', 'retrying')";
 
 /// Why a write did not commit.
+#[derive(Debug)]
 pub(super) enum WriteError {
-    /// Postgres could not be reached or the connection broke: the same rows go in once
-    /// it answers again.
+    /// Postgres cannot do the work now — unreachable, a broken or hung connection, or an
+    /// error of its own state rather than of the rows (out of disk or memory, a statement
+    /// or lock timeout, a deadlock, a failover to a read-only server, missing
+    /// privileges): the same rows go in once it can, so the writer retries them in place.
     Unavailable(anyhow::Error),
-    /// Postgres answered with an error about the statement (a data error such as text it
-    /// cannot store, a constraint): the same rows never go in. Errors Postgres raises
-    /// for reasons of its own (a deadlock, a statement timeout) land here too; written
-    /// one at a time such records commit or are held back for a later run, and nothing
-    /// is lost either way.
-    Refused(diesel::result::Error),
+    /// Postgres refused the rows themselves (a data error such as text it cannot store,
+    /// a constraint): the same rows never go in.
+    Refused(String),
 }
 
-impl From<diesel::result::Error> for WriteError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind as Kind, Error};
-        match e {
-            Error::DatabaseError(
-                Kind::UnableToSendCommand
-                | Kind::ClosedConnection
-                | Kind::SerializationFailure
-                | Kind::ReadOnlyTransaction,
-                _,
-            ) => Self::Unavailable(e.into()),
-            Error::DatabaseError(..) | Error::SerializationError(_) | Error::InvalidCString(_) => {
-                Self::Refused(e)
-            }
-            e => Self::Unavailable(e.into()),
+impl WriteError {
+    /// Sorts a Postgres error by its SQLSTATE class; no code means the connection failed.
+    pub(super) fn classify(e: tokio_postgres::Error) -> Self {
+        let Some(code) = e.code() else {
+            return Self::Unavailable(anyhow::Error::new(e).context("Postgres connection failed"));
+        };
+        if is_unavailable(code) {
+            Self::Unavailable(anyhow::Error::new(e).context("Postgres cannot write now"))
+        } else {
+            Self::Refused(e.as_db_error().map_or_else(
+                || e.to_string(),
+                |db| format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            ))
         }
     }
 }
 
-/// Commits one batch; returns the ids of webhooks that were not stored before.
-pub(super) async fn write_batch(
-    db: &DbPool,
-    batch: &[Record],
-) -> Result<HashSet<Uuid>, WriteError> {
-    let mut conn = db
-        .get()
-        .await
-        .map_err(|e| WriteError::Unavailable(anyhow::anyhow!("no Postgres connection: {e}")))?;
-    let mut new_webhooks = Vec::new();
-    let mut new_deliveries = Vec::new();
-    let mut new_attempts = Vec::new();
-    let mut updates = Vec::new();
-    for record in batch {
-        match record {
-            Record::Webhook {
-                webhook,
-                deliveries,
-                ..
-            } => {
-                new_webhooks.push(webhook);
-                new_deliveries.extend(deliveries.iter());
-            }
-            Record::Update {
-                attempt, update, ..
-            } => {
-                new_attempts.extend(attempt.iter());
-                updates.push(update);
-            }
-        }
+/// Whether an error with this SQLSTATE is about Postgres's state rather than the rows
+/// (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
+fn is_unavailable(code: &SqlState) -> bool {
+    match code.code().get(..2) {
+        // connection exception, invalid transaction state (a read-only replica),
+        // transaction rollback (deadlock, serialization), insufficient resources (disk
+        // full, out of memory), object not in prerequisite state (lock timeout), operator
+        // intervention (query canceled, statement timeout, shutdown), system error,
+        // config file error, internal error
+        Some("08" | "25" | "40" | "53" | "55" | "57" | "58" | "F0" | "XX") => true,
+        // syntax error or access rule violation: only missing privileges can be granted
+        // back; the rest is a bug that retrying cannot fix
+        Some("42") => *code == SqlState::INSUFFICIENT_PRIVILEGE,
+        _ => false,
     }
-    let conn: &mut AsyncPgConnection = &mut conn;
-    let stored = conn
-        .transaction::<_, diesel::result::Error, _>(async |conn| {
-            let mut stored = HashSet::new();
-            for chunk in new_webhooks.chunks(ROWS_PER_INSERT) {
-                let rows: Vec<&NewWebhook> = chunk.to_vec();
-                let ids: Vec<Uuid> = diesel::insert_into(webhooks::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .returning(webhooks::id)
-                    .get_results(conn)
-                    .await?;
-                stored.extend(ids);
-            }
-            for chunk in new_deliveries.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(deliveries::table)
-                    .values(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
-            for chunk in new_attempts.chunks(ROWS_PER_INSERT) {
-                diesel::insert_into(attempts::table)
-                    .values(chunk.to_vec())
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await?;
-            }
-            if !updates.is_empty() {
-                update_deliveries(conn, &updates).await?;
-            }
-            Ok(stored)
-        })
-        .await?;
-    Ok(stored)
 }
 
-async fn update_deliveries(
-    conn: &mut AsyncPgConnection,
-    updates: &[&DeliveryUpdate],
-) -> diesel::QueryResult<usize> {
-    diesel::sql_query(UPDATE_DELIVERIES)
-        .bind::<Array<diesel::sql_types::Uuid>, _>(
-            updates.iter().map(|u| u.webhook_id).collect::<Vec<_>>(),
-        )
-        .bind::<Array<diesel::sql_types::Uuid>, _>(
-            updates
-                .iter()
-                .map(|u| u.subscription_id)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(
-            updates
-                .iter()
-                .map(|u| u.status.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Int4>, _>(updates.iter().map(|u| u.attempts).collect::<Vec<_>>())
-        .bind::<Array<Bool>, _>(updates.iter().map(|u| u.attempted).collect::<Vec<_>>())
-        .bind::<Array<Nullable<Int4>>, _>(
-            updates
-                .iter()
-                .map(|u| u.last_status_code)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            updates.iter().map(|u| u.error.clone()).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Timestamptz>>, _>(
-            updates.iter().map(|u| u.next_retry_at).collect::<Vec<_>>(),
-        )
-        .bind::<Array<Nullable<Text>>, _>(
-            updates
-                .iter()
-                .map(|u| u.target_url.as_deref())
-                .collect::<Vec<_>>(),
-        )
-        .execute(conn)
-        .await
+/// The writer's connection and its prepared statements.
+pub(super) struct WriterConnection {
+    client: Client,
+    statements: [Statement; 4],
+}
+
+impl WriterConnection {
+    /// Connects (with `db::pg_config`'s timeouts and keepalives) and prepares the
+    /// statements.
+    pub(super) async fn open(database_url: &str) -> Result<Self, WriteError> {
+        let client = hookrelay_shared::db::connect_raw(database_url)
+            .await
+            .map_err(WriteError::classify)?;
+        let mut statements = Vec::with_capacity(4);
+        for sql in [
+            INSERT_WEBHOOKS,
+            INSERT_DELIVERIES,
+            INSERT_ATTEMPTS,
+            UPDATE_DELIVERIES,
+        ] {
+            statements.push(client.prepare(sql).await.map_err(WriteError::classify)?);
+        }
+        let statements = statements
+            .try_into()
+            .map_err(|_| WriteError::Unavailable(anyhow::anyhow!("statements not prepared")))?;
+        Ok(Self { client, statements })
+    }
+
+    /// Whether the connection broke (it must be replaced).
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Commits one batch; returns the ids of webhooks that were not stored before.
+    pub(super) async fn write(&mut self, batch: &[Record]) -> Result<HashSet<Uuid>, WriteError> {
+        let [
+            insert_webhooks,
+            insert_deliveries,
+            insert_attempts,
+            update_deliveries,
+        ] = &self.statements;
+        let columns = Columns::of(batch);
+        let tx = self
+            .client
+            .transaction()
+            .await
+            .map_err(WriteError::classify)?;
+        let mut stored = HashSet::new();
+        if !columns.webhooks.id.is_empty() {
+            let w = &columns.webhooks;
+            let rows = tx
+                .query(
+                    insert_webhooks,
+                    &[
+                        &w.id,
+                        &w.event_type,
+                        &w.subscription_id,
+                        &w.payload,
+                        &w.received_at,
+                    ],
+                )
+                .await
+                .map_err(WriteError::classify)?;
+            for row in rows {
+                stored.insert(row.try_get::<_, Uuid>(0).map_err(WriteError::classify)?);
+            }
+        }
+        if !columns.deliveries.webhook_id.is_empty() {
+            let d = &columns.deliveries;
+            tx.execute(
+                insert_deliveries,
+                &[
+                    &d.webhook_id,
+                    &d.subscription_id,
+                    &d.target_url,
+                    &d.status,
+                    &d.attempts,
+                    &d.last_status_code,
+                    &d.error,
+                    &d.next_retry_at,
+                    &d.updated_at,
+                ],
+            )
+            .await
+            .map_err(WriteError::classify)?;
+        }
+        if !columns.attempts.id.is_empty() {
+            let a = &columns.attempts;
+            tx.execute(
+                insert_attempts,
+                &[
+                    &a.id,
+                    &a.webhook_id,
+                    &a.subscription_id,
+                    &a.target_url,
+                    &a.timestamp,
+                    &a.attempt_number,
+                    &a.outcome,
+                    &a.status_code,
+                    &a.error,
+                    &a.duration_ms,
+                    &a.response_body,
+                    &a.next_retry_at,
+                ],
+            )
+            .await
+            .map_err(WriteError::classify)?;
+        }
+        if !columns.updates.is_empty() {
+            let u = UpdateColumns::of(&columns.updates);
+            tx.execute(
+                update_deliveries,
+                &[
+                    &u.webhook_id,
+                    &u.subscription_id,
+                    &u.status,
+                    &u.attempts,
+                    &u.attempted,
+                    &u.code,
+                    &u.error,
+                    &u.next_retry_at,
+                    &u.target_url,
+                ],
+            )
+            .await
+            .map_err(WriteError::classify)?;
+        }
+        tx.commit().await.map_err(WriteError::classify)?;
+        Ok(stored)
+    }
+}
+
+/// A batch's rows, column by column, borrowing from the records.
+#[derive(Default)]
+struct Columns<'a> {
+    webhooks: WebhookColumns<'a>,
+    deliveries: DeliveryColumns<'a>,
+    attempts: AttemptColumns<'a>,
+    updates: Vec<&'a DeliveryUpdate>,
+}
+
+#[derive(Default)]
+struct WebhookColumns<'a> {
+    id: Vec<Uuid>,
+    event_type: Vec<Option<&'a str>>,
+    subscription_id: Vec<Option<Uuid>>,
+    payload: Vec<&'a [u8]>,
+    received_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Default)]
+struct DeliveryColumns<'a> {
+    webhook_id: Vec<Uuid>,
+    subscription_id: Vec<Uuid>,
+    target_url: Vec<&'a str>,
+    status: Vec<&'a str>,
+    attempts: Vec<i32>,
+    last_status_code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    next_retry_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    updated_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Default)]
+struct AttemptColumns<'a> {
+    id: Vec<Uuid>,
+    webhook_id: Vec<Uuid>,
+    subscription_id: Vec<Uuid>,
+    target_url: Vec<&'a str>,
+    timestamp: Vec<chrono::DateTime<chrono::Utc>>,
+    attempt_number: Vec<i32>,
+    outcome: Vec<&'a str>,
+    status_code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    duration_ms: Vec<i64>,
+    response_body: Vec<Option<&'a str>>,
+    next_retry_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(batch: &'a [Record]) -> Self {
+        let mut c = Self::default();
+        for record in batch {
+            match record {
+                Record::Webhook {
+                    webhook,
+                    deliveries,
+                    ..
+                } => {
+                    let w = &mut c.webhooks;
+                    w.id.push(webhook.id);
+                    w.event_type.push(webhook.event_type.as_deref());
+                    w.subscription_id.push(webhook.subscription_id);
+                    w.payload.push(webhook.payload.0.as_ref());
+                    w.received_at.push(webhook.received_at);
+                    let d = &mut c.deliveries;
+                    for row in deliveries {
+                        d.webhook_id.push(row.webhook_id);
+                        d.subscription_id.push(row.subscription_id);
+                        d.target_url.push(&row.target_url);
+                        d.status.push(&row.status);
+                        d.attempts.push(row.attempts);
+                        d.last_status_code.push(row.last_status_code);
+                        d.error.push(row.error.as_deref());
+                        d.next_retry_at.push(row.next_retry_at);
+                        d.updated_at.push(row.updated_at);
+                    }
+                }
+                Record::Update {
+                    attempt, update, ..
+                } => {
+                    if let Some(row) = attempt {
+                        let a = &mut c.attempts;
+                        a.id.push(row.id);
+                        a.webhook_id.push(row.webhook_id);
+                        a.subscription_id.push(row.subscription_id);
+                        a.target_url.push(&row.target_url);
+                        a.timestamp.push(row.timestamp);
+                        a.attempt_number.push(row.attempt_number);
+                        a.outcome.push(&row.outcome);
+                        a.status_code.push(row.status_code);
+                        a.error.push(row.error.as_deref());
+                        a.duration_ms.push(row.duration_ms);
+                        a.response_body.push(row.response_body.as_deref());
+                        a.next_retry_at.push(row.next_retry_at);
+                    }
+                    c.updates.push(update);
+                }
+            }
+        }
+        c
+    }
+}
+
+/// The delivery changes of a batch, column by column.
+struct UpdateColumns<'a> {
+    webhook_id: Vec<Uuid>,
+    subscription_id: Vec<Uuid>,
+    status: Vec<&'static str>,
+    attempts: Vec<i32>,
+    attempted: Vec<bool>,
+    code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    next_retry_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
+    target_url: Vec<Option<&'a str>>,
+}
+
+impl<'a> UpdateColumns<'a> {
+    fn of(updates: &[&'a DeliveryUpdate]) -> Self {
+        Self {
+            webhook_id: updates.iter().map(|u| u.webhook_id).collect(),
+            subscription_id: updates.iter().map(|u| u.subscription_id).collect(),
+            status: updates.iter().map(|u| u.status.as_str()).collect(),
+            attempts: updates.iter().map(|u| u.attempts).collect(),
+            attempted: updates.iter().map(|u| u.attempted).collect(),
+            code: updates.iter().map(|u| u.last_status_code).collect(),
+            error: updates.iter().map(|u| u.error.as_deref()).collect(),
+            next_retry_at: updates.iter().map(|u| u.next_retry_at).collect(),
+            target_url: updates.iter().map(|u| u.target_url.as_deref()).collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstate_classes_sort_into_retry_in_place_or_refused() {
+        let unavailable = [
+            "53100", "53200", "57014", "55P03", "40P01", "40001", "42501", "08006", "25006",
+            "57P01", "XX000",
+        ];
+        for code in unavailable {
+            assert!(is_unavailable(&SqlState::from_code(code)), "{code}");
+        }
+        for code in ["22021", "22P02", "23505", "23514", "42P01", "42601"] {
+            assert!(!is_unavailable(&SqlState::from_code(code)), "{code}");
+        }
+    }
 }
