@@ -16,6 +16,7 @@
 //! - [`logs`]: batched Postgres writes.
 //! - [`metrics`]: the Prometheus series.
 //! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
+//! - [`tick_lock`]: the Redis lock that gives each tick of a periodic job to one worker.
 
 pub mod consumer;
 pub mod delivery;
@@ -30,5 +31,6 @@ pub mod redeliver;
 pub mod retry;
 pub mod scheduler;
 pub mod startup;
+pub mod tick_lock;
 
 pub use startup::Worker;
