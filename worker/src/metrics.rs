@@ -5,7 +5,10 @@
 //! - `hookrelay_attempt_duration_seconds`: attempt latency histogram;
 //! - `hookrelay_deliveries_finished_total{status}`: deliveries that ended (`succeeded`, `failed`);
 //! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight` and retries `scheduled`,
-//!   refreshed every `DEPTH_INTERVAL`.
+//!   refreshed every `DEPTH_INTERVAL`;
+//! - `hookrelay_reconciled_total`: deliveries Redis had lost, queued again (`reconcile`);
+//! - `hookrelay_reconcile_runs_total{result}`: reconciliation ticks (`reconciled`,
+//!   `skipped` when another worker had the tick, `failed`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,6 +50,18 @@ pub fn register() {
         "hookrelay_queue_depth",
         "Stream entries ready and in flight, and retries scheduled"
     );
+    metrics::describe_counter!(
+        "hookrelay_reconciled_total",
+        "Unfinished deliveries that Redis no longer held, queued again by the reconciler"
+    );
+    metrics::describe_counter!(
+        "hookrelay_reconcile_runs_total",
+        "Reconciliation ticks in this worker, by result (reconciled, skipped, failed)"
+    );
+    metrics::counter!("hookrelay_reconciled_total").increment(0);
+    for result in ["reconciled", "skipped", "failed"] {
+        metrics::counter!("hookrelay_reconcile_runs_total", "result" => result).increment(0);
+    }
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
