@@ -15,6 +15,10 @@ commands:
   deliver  ingest to arrival through the api and a worker to a local sink answering 204:
            deliveries/s for each fan-out, then p50/p99 ingest-to-arrival at a fixed
            rate; lost and duplicate deliveries; worker RSS.
+  backlog  worker memory under a backlog: queues N webhooks before starting a worker,
+           whose sink holds every request (a slow receiver), then prints the worker's
+           RSS and the entries each consumer holds (XPENDING) every few seconds; both
+           should stay flat once the worker holds its cap (2 x WORKER_CONCURRENCY).
 
 options (ingest):
   --seconds N        length of each measured run (default 10)
@@ -33,9 +37,16 @@ options (deliver):
   --seconds N        length of the latency run (default 10)
   --connections N    ingest connections (default 32)
   --worker-concurrency N   the worker's WORKER_CONCURRENCY (default 256)
+options (backlog):
+  --webhooks N       webhooks queued before the worker starts (default 200000)
+  --seconds N        how long the worker is watched (default 60)
+  --every N          seconds between samples (default 5)
+  --hold-ms N        how long the sink holds each request (default 1500)
+  --connections N    ingest connections (default 32)
+  --worker-concurrency N   as above
 
-All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver:
-also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
+All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver,
+backlog: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
 AUTH_DISABLED=true and a fresh REDIS_KEY_PREFIX, and a fresh database (dropped at the end)
 on the Postgres server of $DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
 
@@ -66,11 +77,22 @@ pub struct DeliverOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct BacklogOptions {
+    pub webhooks: u64,
+    pub duration: Duration,
+    pub every: Duration,
+    pub hold: Duration,
+    pub connections: usize,
+    pub worker_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
     Ingest(IngestOptions),
     Soak(SoakOptions),
     Deliver(DeliverOptions),
+    Backlog(BacklogOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -101,6 +123,14 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             fan_outs: options.list("fan-outs", vec![1, 10])?,
             rate: options.number("rate", 1_000.0)?,
             duration: Duration::from_secs(options.number("seconds", 10)?),
+            connections: options.number("connections", 32)?,
+            worker_concurrency: options.number("worker-concurrency", 256)?,
+        }),
+        "backlog" => Command::Backlog(BacklogOptions {
+            webhooks: options.number("webhooks", 200_000)?,
+            duration: Duration::from_secs(options.number("seconds", 60)?),
+            every: Duration::from_secs(options.number("every", 5)?.max(1)),
+            hold: Duration::from_millis(options.number("hold-ms", 1_500)?),
             connections: options.number("connections", 32)?,
             worker_concurrency: options.number("worker-concurrency", 256)?,
         }),
@@ -222,6 +252,20 @@ mod tests {
         assert_eq!(options.deliveries, 100_000);
         assert!(parse(args("deliver --fan-outs")).is_err());
         assert!(parse(args("deliver --fan-outs 1,x")).is_err());
+    }
+
+    #[test]
+    fn backlog_options() {
+        let Ok(Command::Backlog(options)) =
+            parse(args("backlog --webhooks 20000 --hold-ms 2000 --every 0"))
+        else {
+            panic!("parses");
+        };
+        assert_eq!(options.webhooks, 20_000);
+        assert_eq!(options.hold, Duration::from_secs(2));
+        assert_eq!(options.every, Duration::from_secs(1));
+        assert_eq!(options.duration, Duration::from_secs(60));
+        assert_eq!(options.worker_concurrency, 256);
     }
 
     #[test]

@@ -108,7 +108,7 @@ async fn measure(options: &DeliverOptions, database: &Database) -> anyhow::Resul
     subscriptions.delete(&api).await
 }
 
-fn target(api: &Service, event_type: &str) -> Target {
+pub fn target(api: &Service, event_type: &str) -> Target {
     let mut target = Target::new(api.addr, "/ingest", Bytes::from_static(BODY));
     target.event_type = Some(event_type.to_owned());
     target.stamp = true;
@@ -171,10 +171,10 @@ fn summary(report: &Report, fan_out: usize, arrivals: &Arrivals) -> String {
 }
 
 /// The subscriptions of one run, each with its own path on the sink.
-struct Subscriptions(Vec<String>);
+pub struct Subscriptions(Vec<String>);
 
 impl Subscriptions {
-    async fn create(
+    pub async fn create(
         api: &Service,
         sink: &Sink,
         count: usize,
@@ -205,7 +205,7 @@ impl Subscriptions {
         Ok(Self(ids))
     }
 
-    async fn delete(self, api: &Service) -> anyhow::Result<()> {
+    pub async fn delete(self, api: &Service) -> anyhow::Result<()> {
         for id in self.0 {
             let (status, _) =
                 call(api, Method::DELETE, &format!("/subscriptions/{id}"), None).await?;

@@ -10,9 +10,11 @@
 //! - [`sink`]: where delivered webhooks arrive; counts them and their latency.
 //! - [`ingest`]: the `ingest` and `soak` scenarios, built from the above.
 //! - [`deliver`]: the `deliver` scenario (ingest to arrival through a worker).
+//! - [`backlog`]: the `backlog` scenario (worker memory and entries held under a backlog).
 //!
 //! Every target is on 127.0.0.1; every run is bounded in time or in requests.
 
+mod backlog;
 mod ceiling;
 mod cli;
 mod deliver;
@@ -42,6 +44,9 @@ fn main() -> ExitCode {
         cli::Command::Soak(options) => runtime().and_then(|rt| rt.block_on(ingest::soak(options))),
         cli::Command::Deliver(options) => {
             runtime().and_then(|rt| rt.block_on(deliver::run(options)))
+        }
+        cli::Command::Backlog(options) => {
+            runtime().and_then(|rt| rt.block_on(backlog::run(options)))
         }
     };
     match result {

@@ -63,7 +63,7 @@ impl Service {
     }
 
     /// Resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM` of /proc/<pid>/status).
-    fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
+    pub fn memory_kib(&self) -> anyhow::Result<(u64, u64)> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?))
             .context("Failed to read /proc/<pid>/status (Linux only)")?;
         let field = |name: &str| -> anyhow::Result<u64> {

@@ -1,5 +1,6 @@
-//! The sink: where the delivery benchmark's webhooks arrive. A hyper HTTP/1.1 server in
-//! this process that answers every `POST` with 204 and counts what arrived:
+//! The sink: where the delivery benchmarks' webhooks arrive. A hyper HTTP/1.1 server in
+//! this process that answers every `POST` with 204 (at once, or after holding it for a
+//! fixed time, as a slow receiver would) and counts what arrived:
 //!
 //! - each delivery once, by `webhook-id` and path (one path per subscription), so lost
 //!   and duplicate deliveries can be told apart;
@@ -88,17 +89,26 @@ impl Arrivals {
 pub struct Sink {
     pub addr: SocketAddr,
     arrivals: Arc<Mutex<Arrivals>>,
+    /// How long each request is held before its answer.
+    hold: Duration,
 }
 
 impl Sink {
     /// Binds a free local port and serves on this runtime until the process ends.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::holding(Duration::ZERO).await
+    }
+
+    /// Like [`Sink::start`], but holds every request for `hold` before answering it (a
+    /// slow receiver). Arrivals count when a request arrives, not when it is answered.
+    pub async fn holding(hold: Duration) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("Failed to bind the sink")?;
         let sink = Self {
             addr: listener.local_addr()?,
             arrivals: Arc::new(Mutex::new(Arrivals::new())),
+            hold,
         };
         tokio::spawn(sink.clone().accept_forever(listener));
         Ok(sink)
@@ -149,6 +159,9 @@ impl Sink {
             .to_owned();
         let body = request.into_body().collect().await?.to_bytes();
         self.lock().record(webhook_id, path, sent_us(&body));
+        if !self.hold.is_zero() {
+            tokio::time::sleep(self.hold).await;
+        }
         let mut response = Response::new(Empty::new());
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)

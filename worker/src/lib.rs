@@ -16,6 +16,8 @@
 //! - [`logs`]: batched Postgres writes.
 //! - [`metrics`]: the Prometheus series.
 //! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
+//! - [`reconcile`]: deliveries Postgres has unfinished that Redis lost, queued again.
+//! - [`tick_lock`]: the Redis lock that gives each tick of a periodic job to one worker.
 
 pub mod consumer;
 pub mod delivery;
@@ -26,9 +28,11 @@ pub mod logs;
 pub mod metrics;
 pub mod pipeline;
 pub mod purge;
+pub mod reconcile;
 pub mod redeliver;
 pub mod retry;
 pub mod scheduler;
 pub mod startup;
+pub mod tick_lock;
 
 pub use startup::Worker;

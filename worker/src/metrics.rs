@@ -9,7 +9,10 @@
 //! - `hookrelay_webhooks_no_subscribers_total`: webhooks that matched no subscription;
 //! - `hookrelay_dead_lettered_total`: stream entries moved to the dead letters;
 //! - `hookrelay_entries_retried_in_place_total`: handler runs that failed because a
-//!   dependency could not do the work, and were retried in place.
+//!   dependency could not do the work, and were retried in place;
+//! - `hookrelay_reconciled_total`: deliveries Redis had lost, queued again (`reconcile`);
+//! - `hookrelay_reconcile_runs_total{result}`: reconciliation ticks (`reconciled`,
+//!   `skipped` when another worker had the tick, `failed`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -71,6 +74,18 @@ pub fn register() {
         "Entry runs that failed because Postgres or Redis could not do the work, retried in place"
     );
     metrics::counter!(RETRIED_IN_PLACE).increment(0);
+    metrics::describe_counter!(
+        "hookrelay_reconciled_total",
+        "Unfinished deliveries that Redis no longer held, queued again by the reconciler"
+    );
+    metrics::describe_counter!(
+        "hookrelay_reconcile_runs_total",
+        "Reconciliation ticks in this worker, by result (reconciled, skipped, failed)"
+    );
+    metrics::counter!("hookrelay_reconciled_total").increment(0);
+    for result in ["reconciled", "skipped", "failed"] {
+        metrics::counter!("hookrelay_reconcile_runs_total", "result" => result).increment(0);
+    }
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }

@@ -2,20 +2,17 @@
 //! tokio-cron-scheduler in every worker and done by exactly one of them per scheduled tick.
 //!
 //! Every worker fires at each tick (within the scheduler's half-second polling and the
-//! machines' clock skew) and asks Redis for `keys.purge_lock()` with `ACQUIRE`. The key's
-//! value is `<tick ms>:<token>` while a purge runs (with a lease, so a worker that dies
-//! mid-purge frees it) and `<tick ms>:done` afterwards, remembered for a day. A worker
-//! takes the lock only when no purge is running and no purge has happened for its tick or
-//! a later one — so a worker firing late for a tick already purged does nothing, and two
-//! purges never overlap. Finishing (`FINISH`) is a compare-and-set on the token: a holder
-//! whose lease ran out cannot overwrite whoever came next.
+//! machines' clock skew) and asks for `keys.purge_lock()`, a [`TickLock`]: it is taken
+//! only when no purge is running and no purge has happened for this tick or a later one,
+//! so a worker firing late for a tick already purged does nothing, and two purges never
+//! overlap.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use deadpool_redis::redis::{self, aio::ConnectionManager};
+use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::Config;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
@@ -24,31 +21,12 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 
 use crate::purge::{Purge, PurgeReport};
+use crate::tick_lock::TickLock;
 
 /// How long a running purge holds the lock if its worker never finishes it.
 pub const LEASE: Duration = Duration::from_secs(600);
 /// How long a finished tick is remembered: far longer than workers can disagree on it.
 const DONE_MEMORY: Duration = Duration::from_secs(24 * 3600);
-
-/// KEYS: lock. ARGV: tick ms, token, lease ms. 1 = taken; 0 = running or tick done.
-const ACQUIRE: &str = r"
-local current = redis.call('GET', KEYS[1])
-if current then
-  local tick, state = string.match(current, '^(%d+):(.*)$')
-  if not tick or state ~= 'done' or tonumber(tick) >= tonumber(ARGV[1]) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
-return 1
-";
-
-/// KEYS: lock. ARGV: tick ms, token, memory ms. Marks the tick done if we still hold it.
-const FINISH: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] .. ':' .. ARGV[2] then
-  redis.call('SET', KEYS[1], ARGV[1] .. ':done', 'PX', ARGV[3])
-  return 1
-end
-return 0
-";
 
 /// What one worker did at one tick.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +48,7 @@ pub struct PurgeJob {
     pub schedule: String,
     pub purge: Purge,
     pub redis: ConnectionManager,
-    pub keys: Keys,
+    pub lock: TickLock,
     /// Each tick's outcome is sent here too (tests watch it).
     pub reports: Option<UnboundedSender<TickReport>>,
 }
@@ -85,7 +63,11 @@ impl PurgeJob {
                 budget: LEASE / 2,
             },
             redis,
-            keys: Keys::new(&config.redis_key_prefix),
+            lock: TickLock::new(
+                Keys::new(&config.redis_key_prefix).purge_lock(),
+                LEASE,
+                DONE_MEMORY,
+            ),
             reports: None,
         }
     }
@@ -209,30 +191,18 @@ impl Ticker {
         tick: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<PurgeReport>> {
-        let token = uuid::Uuid::new_v4().simple().to_string();
-        let tick_ms = tick.timestamp_millis();
-        let lock = self.job.keys.purge_lock();
         let mut redis = self.job.redis.clone();
-        let taken: i64 = redis::Script::new(ACQUIRE)
-            .key(&lock)
-            .arg(tick_ms)
-            .arg(&token)
-            .arg(LEASE.as_millis() as u64)
-            .invoke_async(&mut redis)
+        let Some(held) = self
+            .job
+            .lock
+            .acquire(&mut redis, tick.timestamp_millis())
             .await
-            .context("Failed to take the purge lock")?;
-        if taken != 1 {
+            .context("Failed to take the purge lock")?
+        else {
             return Ok(None);
-        }
+        };
         let report = self.job.purge.run(now, &self.stop).await;
-        let finished: redis::RedisResult<i64> = redis::Script::new(FINISH)
-            .key(&lock)
-            .arg(tick_ms)
-            .arg(&token)
-            .arg(DONE_MEMORY.as_millis() as u64)
-            .invoke_async(&mut redis)
-            .await;
-        if let Err(e) = finished {
+        if let Err(e) = self.job.lock.finish(&mut redis, held).await {
             // The lease still expires; the next tick purges again.
             tracing::warn!(error = %e, "could not mark the purge done");
         }

@@ -170,6 +170,13 @@ impl Worker {
             ctx.redis.clone(),
             shutdown.child_token(),
         );
+        // Deliveries Postgres has unfinished that Redis lost (CONTRACT §14).
+        crate::reconcile::spawn(
+            &config,
+            ctx.db.clone(),
+            ctx.redis.clone(),
+            shutdown.child_token(),
+        );
 
         Arc::clone(&dispatcher).run_reader(shutdown.clone()).await;
 

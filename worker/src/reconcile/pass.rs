@@ -1,0 +1,240 @@
+//! One reconciliation pass: the overdue unfinished deliveries, batch by batch, checked
+//! against what Redis holds, and the ones it lost queued again (the rules are in the
+//! parent module's docs).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use deadpool_redis::redis::{self, streams::StreamRangeReply};
+use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hookrelay_shared::queue::RetryJob;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::Reconciler;
+
+/// Deliveries read per batch at most.
+pub const BATCH_SIZE: i64 = 500;
+
+/// One batch of unfinished deliveries due before `$1`, after the keyset position
+/// (`$2`, `$3`, `$4`), in due order, through `deliveries_unfinished_by_due_idx`.
+pub const OVERDUE_DELIVERIES: &str = "
+SELECT webhook_id, subscription_id, status, attempts, GREATEST(next_retry_at, updated_at) AS due
+FROM deliveries
+WHERE status IN ('pending', 'retrying')
+  AND GREATEST(next_retry_at, updated_at) < $1
+  AND (GREATEST(next_retry_at, updated_at), webhook_id, subscription_id) > ($2, $3, $4)
+ORDER BY GREATEST(next_retry_at, updated_at), webhook_id, subscription_id
+LIMIT $5";
+
+/// Marks deliveries as queued again at `$1`, each only if it is still unfinished with the
+/// attempt count the pass read (`$2`–`$4`): one that got an attempt meanwhile is not lost.
+const MARK_QUEUED: &str = "
+UPDATE deliveries d SET updated_at = $1
+FROM unnest($2::uuid[], $3::uuid[], $4::int4[]) AS s(webhook_id, subscription_id, attempts)
+WHERE d.webhook_id = s.webhook_id AND d.subscription_id = s.subscription_id
+  AND d.attempts = s.attempts AND d.status IN ('pending', 'retrying')
+RETURNING d.webhook_id, d.subscription_id, d.attempts, d.status, d.updated_at AS due";
+
+/// An unfinished delivery as a pass sees it.
+#[derive(Debug, Clone, diesel::QueryableByName)]
+struct Overdue {
+    #[diesel(sql_type = SqlUuid)]
+    webhook_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    subscription_id: Uuid,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Integer)]
+    attempts: i32,
+    #[diesel(sql_type = Timestamptz)]
+    due: DateTime<Utc>,
+}
+
+impl Overdue {
+    /// The retry that carries the delivery on: its next attempt.
+    fn next(&self) -> RetryJob {
+        RetryJob {
+            webhook_id: self.webhook_id,
+            subscription_id: self.subscription_id,
+            attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    /// Overdue unfinished deliveries looked at.
+    pub examined: u64,
+    /// Queued again: Redis held nothing of them.
+    pub requeued: u64,
+    /// Left for a later pass: the work stream may still hold them.
+    pub deferred: u64,
+    /// `false` when the pass stopped early (budget or shutdown).
+    pub complete: bool,
+}
+
+impl Reconciler {
+    /// Queues again what Redis lost of the deliveries overdue at `now`; no batch starts
+    /// after `budget` or once `stop` fires.
+    pub async fn pass(
+        &self,
+        now: DateTime<Utc>,
+        budget: Duration,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<PassReport> {
+        let cutoff = now - chrono::Duration::from_std(self.timing.overdue)?;
+        let deadline = Instant::now() + budget;
+        let mut report = PassReport::default();
+        let mut after = (DateTime::UNIX_EPOCH, Uuid::nil(), Uuid::nil());
+        loop {
+            if stop.is_cancelled() || Instant::now() > deadline {
+                return Ok(report);
+            }
+            let rows = {
+                let mut conn = self.db.get().await.context("no Postgres connection")?;
+                overdue(&mut conn, cutoff, after).await?
+            };
+            let Some(last) = rows.last() else {
+                report.complete = true;
+                return Ok(report);
+            };
+            after = (last.due, last.webhook_id, last.subscription_id);
+            let full = rows.len() as i64 == BATCH_SIZE;
+            report.examined += rows.len() as u64;
+            let lost = self.lost(rows, &mut report).await?;
+            report.requeued += self.requeue(&lost, now).await?;
+            if !full {
+                report.complete = true;
+                return Ok(report);
+            }
+        }
+    }
+
+    /// The deliveries of `rows` that Redis holds nothing of; counts the deferred ones.
+    async fn lost(
+        &self,
+        rows: Vec<Overdue>,
+        report: &mut PassReport,
+    ) -> anyhow::Result<Vec<Overdue>> {
+        let mut redis = self.redis.clone();
+        let oldest = oldest_entry(&mut redis, &self.keys.stream()).await?;
+        let slack = chrono::Duration::from_std(self.timing.slack)?;
+        let (settled, deferred): (Vec<_>, Vec<_>) = rows
+            .into_iter()
+            .partition(|row| oldest.is_none_or(|oldest| row.due + slack < oldest));
+        report.deferred += deferred.len() as u64;
+        if settled.is_empty() {
+            return Ok(settled);
+        }
+        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
+            .arg(self.keys.retry_schedule())
+            .arg(
+                settled
+                    .iter()
+                    .map(|row| row.next().member())
+                    .collect::<Vec<_>>(),
+            )
+            .query_async(&mut redis)
+            .await
+            .context("Failed to look up retries in the schedule")?;
+        Ok(settled
+            .into_iter()
+            .zip(scores)
+            .filter_map(|(row, score)| score.is_none().then_some(row))
+            .collect())
+    }
+
+    /// Marks `lost` as queued again at `now` in Postgres, then schedules each one still
+    /// unchanged as a retry due now; returns how many were queued.
+    async fn requeue(&self, lost: &[Overdue], now: DateTime<Utc>) -> anyhow::Result<u64> {
+        if lost.is_empty() {
+            return Ok(0);
+        }
+        let marked: Vec<Overdue> = {
+            let mut conn = self.db.get().await.context("no Postgres connection")?;
+            diesel::sql_query(MARK_QUEUED)
+                .bind::<Timestamptz, _>(now)
+                .bind::<Array<SqlUuid>, _>(lost.iter().map(|r| r.webhook_id).collect::<Vec<_>>())
+                .bind::<Array<SqlUuid>, _>(
+                    lost.iter().map(|r| r.subscription_id).collect::<Vec<_>>(),
+                )
+                .bind::<Array<Integer>, _>(lost.iter().map(|r| r.attempts).collect::<Vec<_>>())
+                .load(&mut conn)
+                .await
+                .context("Failed to mark deliveries as queued again")?
+        };
+        if marked.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        for row in &marked {
+            pipe.cmd("ZADD")
+                .arg(self.keys.retry_schedule())
+                .arg("NX")
+                .arg(now.timestamp_millis())
+                .arg(row.next().member());
+        }
+        let added: Vec<i64> = pipe
+            .query_async(&mut self.redis.clone())
+            .await
+            .context("Failed to schedule the lost deliveries")?;
+        for (row, added) in marked.iter().zip(&added) {
+            if *added == 1 {
+                let job = row.next();
+                tracing::info!(
+                    webhook_id = %job.webhook_id, subscription_id = %job.subscription_id,
+                    attempt = job.attempt, status = %row.status,
+                    "delivery queued again: Redis no longer held it"
+                );
+            }
+        }
+        Ok(added.iter().filter(|a| **a == 1).count() as u64)
+    }
+}
+
+async fn overdue(
+    conn: &mut AsyncPgConnection,
+    cutoff: DateTime<Utc>,
+    (due, webhook_id, subscription_id): (DateTime<Utc>, Uuid, Uuid),
+) -> anyhow::Result<Vec<Overdue>> {
+    diesel::sql_query(OVERDUE_DELIVERIES)
+        .bind::<Timestamptz, _>(cutoff)
+        .bind::<Timestamptz, _>(due)
+        .bind::<SqlUuid, _>(webhook_id)
+        .bind::<SqlUuid, _>(subscription_id)
+        .bind::<BigInt, _>(BATCH_SIZE)
+        .load(conn)
+        .await
+        .context("Failed to read overdue deliveries")
+}
+
+/// When the stream's oldest entry was added (from its id), or `None` when it is empty.
+async fn oldest_entry(
+    redis: &mut redis::aio::ConnectionManager,
+    stream: &str,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let reply: StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(redis)
+        .await
+        .context("Failed to read the oldest stream entry")?;
+    let Some(entry) = reply.ids.into_iter().next() else {
+        return Ok(None);
+    };
+    let ms = entry
+        .id
+        .split_once('-')
+        .and_then(|(ms, _)| ms.parse::<i64>().ok())
+        .with_context(|| format!("unexpected stream entry id {}", entry.id))?;
+    Ok(Some(
+        DateTime::from_timestamp_millis(ms).unwrap_or(DateTime::UNIX_EPOCH),
+    ))
+}
