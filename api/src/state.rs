@@ -3,19 +3,19 @@
 
 use std::sync::Arc;
 
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::Config;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
+use hookrelay_shared::redis_client::Redis;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub struct AppState {
     pub db: DbPool,
     /// Multiplexed, reconnecting: ingest and status commands pipeline over it.
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub keys: Keys,
     pub cache: Arc<SubscriptionCache>,
     pub queue: IngestQueue,

@@ -24,8 +24,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::redis_client::Redis;
 use anyhow::Context as _;
-use deadpool_redis::redis::{self, aio::ConnectionManager};
+use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use tokio_util::sync::CancellationToken;
@@ -76,7 +77,7 @@ impl Default for Snapshot {
 
 pub struct SubscriptionCache {
     db: DbPool,
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Keys,
     record_change: redis::Script,
     snapshot: RwLock<Arc<Snapshot>>,
@@ -86,11 +87,7 @@ pub struct SubscriptionCache {
 
 impl SubscriptionCache {
     /// Loads the first snapshot.
-    pub async fn load(
-        db: DbPool,
-        redis: ConnectionManager,
-        keys: Keys,
-    ) -> anyhow::Result<Arc<Self>> {
+    pub async fn load(db: DbPool, redis: Redis, keys: Keys) -> anyhow::Result<Arc<Self>> {
         let cache = Arc::new(Self {
             db,
             redis,

@@ -25,11 +25,12 @@ const MIGRATION_LOCK_KEY: i64 = 0x0068_6f6f_6b72_656c;
 
 /// Server-side limit on one statement: Postgres cancels it (SQLSTATE 57014) a little
 /// before the client-side [`STATEMENT_DEADLINE`] would abandon the connection.
-pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// The settings of every Postgres connection, on top of `DATABASE_URL`'s own: a connect
-/// timeout, the server-side `statement_timeout`, TCP keepalives and a TCP user timeout, so
-/// that a peer that vanished is noticed by the kernel as well as by the deadlines.
+/// timeout, the server-side `statement_timeout` and `idle_in_transaction_session_timeout`,
+/// TCP keepalives and a TCP user timeout, so that a peer that vanished is noticed by the
+/// kernel and the server as well as by the client's deadlines.
 /// Parameters the URL sets itself win.
 pub fn pg_config(database_url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = database_url.parse()?;
@@ -44,12 +45,20 @@ pub fn pg_config(database_url: &str) -> Result<tokio_postgres::Config, tokio_pos
         .keepalives_idle(Duration::from_secs(10))
         .keepalives_interval(Duration::from_secs(5))
         .keepalives_retries(3);
-    let timeout = format!("-c statement_timeout={}", STATEMENT_TIMEOUT.as_millis());
-    let options = match config.get_options() {
-        Some(own) if own.contains("statement_timeout") => own.to_owned(),
-        Some(own) => format!("{own} {timeout}"),
-        None => timeout,
-    };
+    // The idle-in-transaction limit frees the locks of a session whose client vanished
+    // mid-transaction (its socket half-open): the server would otherwise keep them, and
+    // every later write to the same rows would wait on them.
+    let mut options = config.get_options().unwrap_or_default().to_owned();
+    for (name, value) in [
+        ("statement_timeout", STATEMENT_TIMEOUT),
+        ("idle_in_transaction_session_timeout", STATEMENT_DEADLINE),
+    ] {
+        if !options.contains(name) {
+            options = format!("{options} -c {name}={}", value.as_millis())
+                .trim()
+                .to_owned();
+        }
+    }
     config.options(options);
     Ok(config)
 }
@@ -93,7 +102,9 @@ pub fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
         .max_size(max_size)
         .wait_timeout(Some(Duration::from_secs(5)))
         .create_timeout(Some(Duration::from_secs(5)))
-        .recycle_timeout(Some(Duration::from_secs(5)))
+        // A verified connection answers SELECT 1 in well under a millisecond; one that
+        // does not within this is hung, dropped, and the next is tried.
+        .recycle_timeout(Some(Duration::from_secs(2)))
         .runtime(deadpool_redis::Runtime::Tokio1)
         .build()
         .context("Failed to build the Postgres pool")
@@ -184,7 +195,7 @@ pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
 /// must not block its caller forever. The connection is not reused blindly after that:
 /// the pool verifies every connection it hands out again (a `SELECT 1`, itself bounded by
 /// the pool's recycle timeout) and drops one that does not answer.
-pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(15);
+pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A statement that did not finish within [`STATEMENT_DEADLINE`].
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,13 @@
 //! - [`api::TestApi`]: the api in-process on port 0, with authenticated request helpers.
 //! - [`receiver::Receiver`]: an HTTP server on port 0 that hands every request over a
 //!   channel and answers as the test programs it.
+//! - [`proxy::Proxy`]: a TCP proxy to Postgres or Redis that can cut or freeze connections.
 //! - [`wait::eventually`]: polling with a deadline (never a bare sleep).
 //! - [`binary`]: the path of a built binary, for tests that need real processes.
 
 pub mod api;
 pub mod db;
+pub mod proxy;
 pub mod receiver;
 pub mod wait;
 pub mod worker;

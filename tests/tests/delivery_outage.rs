@@ -1,78 +1,36 @@
-//! A Postgres outage pauses delivery without losing anything, and delivery resumes by
-//! itself (issue: "A Postgres outage pauses work without losing it and resumes by
-//! itself"). The worker reaches Postgres through a TCP proxy the test can cut.
+//! Outages of Postgres and Redis pause delivery without losing anything, and delivery
+//! resumes by itself. The worker reaches them through a TCP proxy the test can cut (the
+//! connections fail) or freeze (they hang without an error: CONTRACT §14 wants every call
+//! to have a deadline, and a hung connection replaced, so delivery resumes within 30 s).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use hookrelay_tests::proxy::Proxy;
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, TestEnv};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
 
-/// Forwards connections to Postgres until cut; while cut, new connections are closed at
-/// once and the existing ones are dropped.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    connections: std::sync::Mutex<CancellationToken>,
+/// `host:port` of the test's Postgres.
+fn postgres_address(env: &TestEnv) -> String {
+    let (_, rest) = env.db.url.rsplit_once('@').expect("a user in the URL");
+    rest.split_once('/')
+        .expect("a database in the URL")
+        .0
+        .to_owned()
 }
 
-impl Proxy {
-    async fn start(target: String) -> Arc<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the proxy");
-        let proxy = Arc::new(Proxy {
-            port: listener.local_addr().expect("addr").port(),
-            up: Arc::new(AtomicBool::new(true)),
-            connections: std::sync::Mutex::new(CancellationToken::new()),
-        });
-        let this = Arc::clone(&proxy);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !this.up.load(Ordering::SeqCst) {
-                    continue; // dropped: closed at once
-                }
-                let cut = this.connections.lock().expect("lock").clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        () = cut.cancelled() => {}
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                    }
-                });
-            }
-        });
-        proxy
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        let mut token = self.connections.lock().expect("lock");
-        token.cancel();
-        *token = CancellationToken::new();
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
+/// `host:port` of the test's Redis.
+fn redis_address() -> String {
+    let url = hookrelay_tests::redis_url();
+    let rest = url.split_once("://").expect("a URL").1;
+    rest.split('/').next().expect("an address").to_owned()
 }
 
 #[tokio::test]
 async fn a_postgres_outage_pauses_delivery_and_it_resumes_by_itself() {
     let mut env = TestEnv::new().await;
     // postgres://user@host:port/name → the same URL through the proxy.
-    let url = env.db.url.clone();
-    let (head, rest) = url.split_once('@').expect("a user in the URL");
-    let (address, database) = rest.split_once('/').expect("a database in the URL");
-    let proxy = Proxy::start(address.to_owned()).await;
-    let proxied = format!("{head}@127.0.0.1:{}/{database}", proxy.port);
-    env.set("DATABASE_URL", Some(&proxied));
+    let proxy = Proxy::start(postgres_address(&env)).await;
+    env.set("DATABASE_URL", Some(&proxy.url_for(&env.db.url)));
 
     let mut receiver = Receiver::ok().await;
     let sub = insert_subscription(&env, &receiver.url, None, "s").await;
@@ -100,4 +58,46 @@ async fn a_postgres_outage_pauses_delivery_and_it_resumes_by_itself() {
         let rows = finished_deliveries(&env, *id, Duration::from_secs(40)).await;
         assert_eq!(rows[0].status, "succeeded", "webhook {id}");
     }
+}
+
+/// Webhooks keep arriving while the connections the worker holds hang without an error;
+/// every one of them is delivered within 30 s of the freeze.
+async fn deliveries_resume_after_connections_freeze(env: &TestEnv, proxy: &Proxy) {
+    let mut receiver = Receiver::ok().await;
+    let sub = insert_subscription(env, &receiver.url, None, "s").await;
+    let _worker = spawn_worker(env.config()).await;
+    let warm = enqueue(env, Some(sub.id), None, b"{}").await;
+    finished_deliveries(env, warm, Duration::from_secs(10)).await;
+    // A burst in flight when the connections freeze, and more after.
+    let mut ids = Vec::new();
+    for n in 0..200 {
+        ids.push(enqueue(env, Some(sub.id), None, format!("[{n}]").as_bytes()).await);
+        if n == 100 {
+            proxy.freeze();
+        }
+    }
+    for id in &ids {
+        let rows = finished_deliveries(env, *id, Duration::from_secs(30)).await;
+        assert_eq!(rows[0].status, "succeeded", "webhook {id}");
+    }
+    drop(receiver.drain());
+}
+
+#[tokio::test]
+async fn deliveries_resume_when_postgres_connections_hang() {
+    let mut env = TestEnv::new().await;
+    let proxy = Proxy::start(postgres_address(&env)).await;
+    env.set("DATABASE_URL", Some(&proxy.url_for(&env.db.url)));
+    deliveries_resume_after_connections_freeze(&env, &proxy).await;
+}
+
+#[tokio::test]
+async fn deliveries_resume_when_redis_connections_hang() {
+    let mut env = TestEnv::new().await;
+    let proxy = Proxy::start(redis_address()).await;
+    env.set(
+        "REDIS_URL",
+        Some(&proxy.url_for(&hookrelay_tests::redis_url())),
+    );
+    deliveries_resume_after_connections_freeze(&env, &proxy).await;
 }

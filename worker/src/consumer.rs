@@ -18,9 +18,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use deadpool_redis::redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
-use deadpool_redis::redis::{self, RedisError, aio::ConnectionManager};
+use deadpool_redis::redis::{self, RedisError};
 use hookrelay_shared::dead_letters;
 use hookrelay_shared::keys::{CONSUMER_GROUP, Keys};
+use hookrelay_shared::redis_client::Redis;
 
 /// How long one XREADGROUP blocks waiting for new entries.
 pub const READ_BLOCK: Duration = Duration::from_secs(1);
@@ -29,7 +30,7 @@ pub const READ_BLOCK: Duration = Duration::from_secs(1);
 pub struct Consumer {
     keys: Keys,
     name: String,
-    redis: ConnectionManager,
+    redis: Redis,
     blocking: deadpool_redis::Pool,
     owned: Mutex<HashSet<String>>,
     /// Where the next reclaim scan of the pending list starts (`-`, or `(<id>` after the
@@ -46,7 +47,7 @@ pub fn is_missing_group(err: &RedisError) -> bool {
 }
 
 impl Consumer {
-    pub fn new(keys: Keys, redis: ConnectionManager, blocking: deadpool_redis::Pool) -> Arc<Self> {
+    pub fn new(keys: Keys, redis: Redis, blocking: deadpool_redis::Pool) -> Arc<Self> {
         Arc::new(Self {
             keys,
             name: consumer_name(),

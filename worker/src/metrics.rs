@@ -19,11 +19,11 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::models::attempt::Outcome;
 use hookrelay_shared::queue::queue_depths;
+use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::telemetry;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -165,11 +165,7 @@ pub fn entry_retried_in_place() {
 }
 
 /// Refreshes the queue depth gauges until `shutdown`.
-pub async fn run_depth_gauges(
-    mut redis: ConnectionManager,
-    keys: Keys,
-    shutdown: CancellationToken,
-) {
+pub async fn run_depth_gauges(mut redis: Redis, keys: Keys, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(DEPTH_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -15,13 +15,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::Config;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::redis_client::Redis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -55,7 +55,7 @@ pub struct Context {
     pub config: Config,
     pub keys: Keys,
     pub db: DbPool,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub cache: Arc<SubscriptionCache>,
     pub client: reqwest::Client,
     pub logs: LogWriter,

@@ -41,10 +41,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::Config;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
+use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 
 use crate::tick_lock::TickLock;
@@ -88,14 +88,14 @@ impl Timing {
 /// Everything one worker's reconciler needs.
 pub struct Reconciler {
     pub db: DbPool,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub keys: Keys,
     pub timing: Timing,
     lock: TickLock,
 }
 
 /// Starts the reconciler in the background; it stops when `shutdown` fires.
-pub fn spawn(config: &Config, db: DbPool, redis: ConnectionManager, shutdown: CancellationToken) {
+pub fn spawn(config: &Config, db: DbPool, redis: Redis, shutdown: CancellationToken) {
     let keys = Keys::new(&config.redis_key_prefix);
     let reconciler = Reconciler {
         db,

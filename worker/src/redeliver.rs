@@ -16,6 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use hookrelay_shared::db::deadline;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::schema::{deliveries, webhooks};
@@ -77,19 +78,22 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
 /// The delivery's state and the webhook's payload, in one query.
 async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    deliveries::table
-        .inner_join(webhooks::table)
-        .filter(deliveries::webhook_id.eq(job.webhook_id))
-        .filter(deliveries::subscription_id.eq(job.subscription_id))
-        .select((
-            deliveries::status,
-            deliveries::attempts,
-            deliveries::next_retry_at,
-            webhooks::payload,
-            webhooks::event_type,
-        ))
-        .first::<Stored>(&mut conn)
-        .await
-        .optional()
-        .context("Failed to read a delivery for its retry")
+    deadline(
+        deliveries::table
+            .inner_join(webhooks::table)
+            .filter(deliveries::webhook_id.eq(job.webhook_id))
+            .filter(deliveries::subscription_id.eq(job.subscription_id))
+            .select((
+                deliveries::status,
+                deliveries::attempts,
+                deliveries::next_retry_at,
+                webhooks::payload,
+                webhooks::event_type,
+            ))
+            .first::<Stored>(&mut conn),
+    )
+    .await
+    .context("Failed to read a delivery for its retry")?
+    .optional()
+    .context("Failed to read a delivery for its retry")
 }

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use deadpool_redis::redis::{self, aio::ConnectionManager};
+use deadpool_redis::redis;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::{RetryJob, field};
+use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 
 /// How often the mover looks for due retries.
@@ -59,7 +60,7 @@ impl RetrySchedule {
     /// (re)sets its due time.
     pub async fn schedule(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Redis,
         job: &RetryJob,
         due: DateTime<Utc>,
     ) -> redis::RedisResult<()> {
@@ -79,7 +80,7 @@ impl RetrySchedule {
     /// Moves the retries due at `now` into the stream; returns how many moved.
     pub async fn move_due(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Redis,
         now: DateTime<Utc>,
     ) -> redis::RedisResult<usize> {
         self.script
@@ -96,7 +97,7 @@ impl RetrySchedule {
     }
 
     /// Runs the mover until `shutdown`. Errors are logged once per outage and retried.
-    pub async fn run_mover(self, mut conn: ConnectionManager, shutdown: CancellationToken) {
+    pub async fn run_mover(self, mut conn: Redis, shutdown: CancellationToken) {
         let mut failing = false;
         loop {
             let wait = match self.move_due(&mut conn, Utc::now()).await {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::Config;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
+use hookrelay_shared::redis_client::Redis;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
@@ -47,14 +47,14 @@ pub struct TickReport {
 pub struct PurgeJob {
     pub schedule: String,
     pub purge: Purge,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub lock: TickLock,
     /// Each tick's outcome is sent here too (tests watch it).
     pub reports: Option<UnboundedSender<TickReport>>,
 }
 
 impl PurgeJob {
-    pub fn from_config(config: &Config, db: DbPool, redis: ConnectionManager) -> Self {
+    pub fn from_config(config: &Config, db: DbPool, redis: Redis) -> Self {
         Self {
             schedule: config.purge_schedule.clone(),
             purge: Purge {
@@ -74,7 +74,7 @@ impl PurgeJob {
 }
 
 /// Starts the worker's scheduled jobs in the background; they stop when `shutdown` fires.
-pub fn spawn(config: &Config, db: DbPool, redis: ConnectionManager, shutdown: CancellationToken) {
+pub fn spawn(config: &Config, db: DbPool, redis: Redis, shutdown: CancellationToken) {
     let job = PurgeJob::from_config(config, db, redis);
     tokio::spawn(async move {
         if let Err(e) = run(job, shutdown).await {

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::{self, DbPool};
 use hookrelay_shared::keys::Keys;
+use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::{Config, redis_client};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ const FLUSH_GRACE: Duration = Duration::from_secs(2);
 pub struct Worker {
     config: Config,
     db: DbPool,
-    redis: ConnectionManager,
+    redis: Redis,
     blocking: deadpool_redis::Pool,
     cache: Arc<SubscriptionCache>,
     client: reqwest::Client,

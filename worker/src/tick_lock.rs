@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_redis::redis::{self, aio::ConnectionManager};
+use deadpool_redis::redis;
+use hookrelay_shared::redis_client::Redis;
 
 /// KEYS: lock. ARGV: tick ms, token, lease ms. 1 = taken; 0 = running or tick done.
 const ACQUIRE: &str = r"
@@ -68,7 +69,7 @@ impl TickLock {
     /// runs (or ran) this tick or a later one.
     pub async fn acquire(
         &self,
-        redis: &mut ConnectionManager,
+        redis: &mut Redis,
         tick_ms: i64,
     ) -> redis::RedisResult<Option<Held>> {
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -85,11 +86,7 @@ impl TickLock {
 
     /// Marks the tick done; `false` when the lease had run out and someone else has the
     /// lock now.
-    pub async fn finish(
-        &self,
-        redis: &mut ConnectionManager,
-        held: Held,
-    ) -> redis::RedisResult<bool> {
+    pub async fn finish(&self, redis: &mut Redis, held: Held) -> redis::RedisResult<bool> {
         let finished: i64 = self
             .finish
             .key(&self.key)

@@ -14,10 +14,10 @@ pub mod view;
 
 use std::time::Duration;
 
-use deadpool_redis::redis::aio::ConnectionManager;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::QueuedMarker;
+use hookrelay_shared::redis_client::Redis;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -31,7 +31,7 @@ const UNAVAILABLE: &str = "Status is temporarily unavailable. Retry later.";
 /// The webhook's status, or `None` when it is unknown (never accepted, or purged).
 pub async fn lookup(
     db: &DbPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     keys: &Keys,
     webhook_id: Uuid,
 ) -> Result<Option<WebhookStatus>, ApiError> {

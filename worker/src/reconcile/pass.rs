@@ -10,6 +10,7 @@ use deadpool_redis::redis::{self, streams::StreamRangeReply};
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -213,10 +214,7 @@ async fn overdue(
 }
 
 /// When the stream's oldest entry was added (from its id), or `None` when it is empty.
-async fn oldest_entry(
-    redis: &mut redis::aio::ConnectionManager,
-    stream: &str,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
+async fn oldest_entry(redis: &mut Redis, stream: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
     let reply: StreamRangeReply = redis::cmd("XRANGE")
         .arg(stream)
         .arg("-")
