@@ -1,11 +1,13 @@
-//! Start-up of the real binaries (CONTRACT §1, §5): a SIGTERM while a process is still
-//! waiting for its dependencies stops it at once with status 0.
+//! Start-up of the real binaries (CONTRACT §1, §5, §14): a SIGTERM while a process is
+//! still waiting for its dependencies stops it at once with status 0, and processes that
+//! race to create a fresh database log nothing alarming about it.
 
 use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use hookrelay_tests::{TestEnv, eventually};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -98,4 +100,58 @@ async fn sigterm_while_waiting_for_postgres_exits_promptly_with_status_0() {
         );
         process.wait_for("stopped during start-up").await;
     }
+}
+
+/// A database that no test created yet, dropped again at the end.
+struct FreshDatabase {
+    name: String,
+    url: String,
+}
+
+impl FreshDatabase {
+    fn new() -> Self {
+        let name = format!("hookrelay_fresh_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{name}", hookrelay_tests::postgres_server());
+        Self { name, url }
+    }
+
+    async fn drop_now(self) {
+        let admin_url = format!("{}/postgres", hookrelay_tests::postgres_server());
+        let mut admin = AsyncPgConnection::establish(&admin_url)
+            .await
+            .expect("Postgres is reachable");
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("drop the fresh database");
+    }
+}
+
+#[tokio::test]
+async fn processes_racing_to_create_the_database_log_no_warning() {
+    let mut env = TestEnv::new().await;
+    let fresh = FreshDatabase::new();
+    env.set("DATABASE_URL", Some(&fresh.url));
+    // Several at once, so that their CREATE DATABASE statements really overlap.
+    let mut processes: Vec<Process> = (0..4)
+        .map(|_| Process::spawn("hookrelay-api", env.vars()))
+        .collect();
+    for process in &processes {
+        process.wait_for("hookrelay-api listening").await;
+    }
+    let mut alarming = Vec::new();
+    for process in &mut processes {
+        let status = process.terminate(Duration::from_secs(10)).await;
+        assert_eq!(status.code(), Some(0), "{:?}", process.lines());
+        alarming.extend(process.lines().into_iter().filter(|line| {
+            line.contains("\"WARN\"")
+                || line.contains("\"ERROR\"")
+                || line.contains("Failed to create database")
+        }));
+    }
+    fresh.drop_now().await;
+    assert!(alarming.is_empty(), "{alarming:#?}");
 }
