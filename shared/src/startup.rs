@@ -242,4 +242,22 @@ mod tests {
             "one attempt at the deadline, last at {last:?}"
         );
     }
+
+    #[test]
+    fn exit_never_waits_for_blocking_work_still_running() {
+        let started = std::time::Instant::now();
+        let code = run_main("test", |_| async {
+            // A getaddrinfo call that hangs, for instance.
+            drop(tokio::task::spawn_blocking(|| {
+                std::thread::sleep(Duration::from_secs(30))
+            }));
+            ExitCode::SUCCESS
+        });
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert!(
+            started.elapsed() < EXIT_GRACE + Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
