@@ -70,9 +70,10 @@ pub struct ValidationErrors {
 /// What every stored string excludes: U+0000, which Postgres `text` cannot hold.
 const NO_NUL: &str = "^[^\\u0000]*$";
 
-/// `target_url`: an `http` or `https` URL (the rest of WHATWG URL parsing is not
-/// expressible here; see `shared::targets`).
-const TARGET_URL: &str = "^\\s*[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000]+$";
+/// `target_url`: an `http` or `https` URL with a host whose last label starts with a letter
+/// (or any path, query and fragment). WHATWG URL parsing (`shared::targets`) accepts more
+/// (IP literals, user info, IDN hosts); this is the subset the document promises.
+const TARGET_URL: &str = "^[ \\t\\n\\r\\f\\v]*[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_-]+\\.)*[A-Za-z][A-Za-z0-9_-]*(?::[0-9]{1,4})?(?:[ \\t\\n\\r\\f\\v]*|[/?#][^\\u0000]*)$";
 
 /// `secret`: anything without NUL that does not start with `whsec_`, or `whsec_` and a
 /// non-empty key in standard, padded, canonical base64 (`signing::validate_secret`).
