@@ -8,6 +8,8 @@ scripts/services.sh
 cargo build --workspace --bins
 
 export API_KEYS="${API_KEYS:-dev-key}"
+# Only this machine can reach a development api with a known key; HOST=0.0.0.0 opens it.
+export HOST="${HOST:-127.0.0.1}"
 export PORT="${PORT:-8080}"
 export METRICS_ADDR="${METRICS_ADDR:-127.0.0.1:9090}"
 # Local receivers usually live on localhost.
@@ -25,7 +27,7 @@ done
 cat <<MSG
 
   hookrelay is running
-    API:      http://127.0.0.1:$PORT   (docs: http://127.0.0.1:$PORT/docs)
+    API:      http://$HOST:$PORT   (docs: http://$HOST:$PORT/docs)
     API key:  $API_KEYS              (send: Authorization: Bearer $API_KEYS)
     Worker:   metrics at http://$METRICS_ADDR/metrics
   Ctrl-C stops both.

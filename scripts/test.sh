@@ -6,6 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/services.sh
+
+# The OpenAPI fuzz test (tests/tests/api_schemathesis.rs) runs schemathesis 4, kept in a
+# virtualenv under target/ so it needs neither root nor a system pip.
+tools=target/tools/schemathesis
+if [ ! -x "$tools/bin/schemathesis" ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    echo "test: installing python3-venv for schemathesis" >&2
+    if [ "$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    else sudo apt-get update -qq && sudo apt-get install -y -qq python3-venv >/dev/null; fi
+  fi
+  python3 -m venv "$tools"
+  "$tools/bin/pip" install --quiet 'schemathesis>=4,<5'
+fi
+export SCHEMATHESIS="$PWD/$tools/bin/schemathesis"
 # End-to-end tests start the real binaries for crash and start-up behaviour.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

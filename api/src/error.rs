@@ -14,11 +14,20 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Starts with `path`, `query`, `header` or `body`; then field names and list indexes.
-    #[schema(value_type = Vec<String>)]
+    #[schema(value_type = Vec<LocPart>)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]
     pub kind: String,
+}
+
+/// One part of a `loc`, as the OpenAPI document describes it: a name (`"body"`,
+/// `"target_url"`) or a list index (`["body", "events", 0]`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum LocPart {
+    Name(String),
+    Index(u64),
 }
 
 impl FieldError {
@@ -51,6 +60,9 @@ pub enum ApiError {
     Conflict(&'static str),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// The request body did not arrive in time (`crate::body::READ_TIMEOUT`).
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("{detail}")]
     Unavailable {
         detail: &'static str,
@@ -93,6 +105,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +177,11 @@ mod tests {
                 ApiError::PayloadTooLarge("too big".into()),
                 413,
                 serde_json::json!("too big"),
+            ),
+            (
+                ApiError::RequestTimeout("slow".into()),
+                408,
+                serde_json::json!("slow"),
             ),
             (
                 ApiError::unavailable("Queue unavailable", anyhow::anyhow!("redis down")),

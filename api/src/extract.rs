@@ -6,9 +6,9 @@ use std::future::{Ready, ready};
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
-use futures::StreamExt as _;
 use uuid::Uuid;
 
+use crate::body::BodyReader;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -32,14 +32,18 @@ impl FromRequest for Authenticated {
         if auth.is_disabled() {
             return ready(Ok(Authenticated));
         }
-        let token = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
+        let mut sent = req.headers().get_all(header::AUTHORIZATION);
+        let first = sent.next();
+        if sent.next().is_some() {
+            // Proxies and servers disagree on which of several to use; refuse to guess.
+            return ready(Err(ApiError::BadRequest(
+                "Send one Authorization header, not several.",
+            )));
+        }
+        let token = first.and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
         ready(match token {
             None => Err(ApiError::Unauthorized("Not authenticated")),
             Some(token) if auth.accepts(token) => Ok(Authenticated),
@@ -151,11 +155,10 @@ impl FromRequest for JsonObject {
     type Future = futures::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let mut payload = payload.take();
+        let mut payload = BodyReader::new(payload.take());
         Box::pin(async move {
             let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(leak_free(e)))?;
+            while let Some(chunk) = payload.next().await? {
                 if body.len() + chunk.len() > MAX_JSON_BODY {
                     return Err(ApiError::PayloadTooLarge(format!(
                         "Request body is larger than {MAX_JSON_BODY} bytes"
@@ -181,10 +184,4 @@ impl FromRequest for JsonObject {
             }
         })
     }
-}
-
-/// Payload errors are client-side (a reset connection, a bad chunk); their text is not
-/// useful to show, so they get one fixed message.
-fn leak_free(_: actix_web::error::PayloadError) -> &'static str {
-    "Could not read the request body."
 }

@@ -13,12 +13,13 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use futures::{Stream, StreamExt as _};
+use futures::Stream;
 use hookrelay_shared::events::is_visible_ascii_token;
 use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
 use hookrelay_shared::time;
 use uuid::Uuid;
 
+use crate::body::BodyReader;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -170,7 +171,7 @@ fn too_large(limit: usize) -> ApiError {
 
 /// Reads the whole body, refusing (413) as soon as it is known to exceed `limit`: up
 /// front from `Content-Length`, otherwise the moment the chunks pass it. Never holds
-/// more than `limit` bytes.
+/// more than `limit` bytes, nor waits for them longer than `body::READ_TIMEOUT` (408).
 pub async fn read_body<S, E>(body: Body<S>, limit: usize) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -181,28 +182,26 @@ where
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large(limit));
     }
-    let mut chunks = body.chunks;
+    let mut chunks = BodyReader::new(body.chunks);
     // The first chunk is usually the whole body: keep it without copying.
-    let Some(first) = chunks.next().await else {
+    let Some(first) = chunks.next().await? else {
         return Ok(Bytes::new());
     };
-    let first = first.map_err(|_| ApiError::BadRequest("Could not read the request body."))?;
     if first.len() > limit {
         return Err(too_large(limit));
     }
-    let Some(second) = chunks.next().await else {
+    let Some(second) = chunks.next().await? else {
         return Ok(first);
     };
     let mut buffer = BytesMut::with_capacity(declared.unwrap_or(0).max(first.len() * 2).min(limit));
     buffer.extend_from_slice(&first);
     let mut next = Some(second);
     while let Some(chunk) = next {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("Could not read the request body."))?;
         if buffer.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
         buffer.extend_from_slice(&chunk);
-        next = chunks.next().await;
+        next = chunks.next().await?;
     }
     Ok(buffer.freeze())
 }

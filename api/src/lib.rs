@@ -4,12 +4,14 @@
 //! - [`handlers`]: one module per resource; each handler extracts, calls one function
 //!   and shapes the response.
 //! - [`extract`]: authentication, path UUIDs, query integers, JSON object bodies.
+//! - [`body`]: reading request bodies within one deadline (408 past it).
 //! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
 //! - [`subscriptions`]: subscription input validation and storage, with no actix types.
 //! - [`ingest`], [`status`]: ingest checks and queueing, and status assembly, likewise.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
+pub mod body;
 pub mod error;
 pub mod extract;
 pub mod handlers;

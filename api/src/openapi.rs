@@ -82,11 +82,24 @@ pub struct RedriveBody {
     entry_id: String,
 }
 
+/// What every stored string excludes: U+0000, which Postgres `text` cannot hold.
+const NO_NUL: &str = "^[^\\u0000]*$";
+
+/// `target_url`: an `http` or `https` URL with a host whose last label starts with a letter
+/// (or any path, query and fragment). WHATWG URL parsing (`shared::targets`) accepts more
+/// (IP literals, user info, IDN hosts); this is the subset the document promises.
+const TARGET_URL: &str = "^[ \\t\\n\\r\\f\\v]*[Hh][Tt][Tt][Pp][Ss]?://(?:[A-Za-z0-9_-]+\\.)*[A-Za-z][A-Za-z0-9_-]*(?::[0-9]{1,4})?(?:[ \\t\\n\\r\\f\\v]*|[/?#][^\\u0000]*)$";
+
+/// `secret`: anything without NUL that does not start with `whsec_`, or `whsec_` and a
+/// non-empty key in standard, padded, canonical base64 (`signing::validate_secret`).
+const SECRET: &str = "^(?:whsec_(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)|(?!whsec_)[^\\u0000]+)$";
+
 /// `POST /subscriptions`. Unknown fields are ignored.
 ///
 /// Documentation only, so the field types say what the api accepts: `Option` where `null`
 /// is accepted (nullable), `required = false` where a field may be left out but not be
-/// `null`.
+/// `null`. Patterns and lengths, the api's own checks, are added by `Conventions`, so
+/// generated clients do not send what would be a 422.
 #[derive(ToSchema)]
 #[expect(
     dead_code,
@@ -99,9 +112,11 @@ pub struct NewSubscriptionBody {
     /// secret starting with `whsec_` must continue with the key in standard, padded base64.
     secret: Option<String>,
     /// Event types; `null` or `[]` means every type, a trailing `*` is a prefix match.
-    events: Option<Vec<String>>,
+    #[schema(max_items = 1000, inline)]
+    events: Option<Vec<EventFilter>>,
     description: Option<String>,
-    /// Extra headers sent with every delivery (not `content-type`, `host`, `webhook-*`, …).
+    /// Extra headers sent with every delivery (not `content-type`, `host`, `webhook-*`, …;
+    /// names are case-insensitive, so two that differ only by case are a 422).
     #[schema(required = false)]
     headers: std::collections::BTreeMap<String, String>,
     /// Defaults to `true`; `false` pauses fan-out deliveries.
@@ -122,12 +137,102 @@ pub struct SubscriptionChangesBody {
     #[schema(required = false)]
     secret: String,
     /// `null` clears the filter.
-    events: Option<Vec<String>>,
+    #[schema(max_items = 1000, inline)]
+    events: Option<Vec<EventFilter>>,
     description: Option<String>,
     #[schema(required = false)]
     headers: std::collections::BTreeMap<String, String>,
     #[schema(required = false)]
     is_active: bool,
+}
+
+/// One entry of an `events` filter.
+#[derive(ToSchema)]
+#[schema(min_length = 1, max_length = 255, pattern = "^[!-)+-~]*\\*?$")]
+#[expect(dead_code, reason = "documentation only")]
+pub struct EventFilter(String);
+
+/// The `X-Event-Type` and `Idempotency-Key` headers of both ingest routes.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "documentation only: read by `handlers::ingest::Headers`"
+)]
+pub struct IngestHeaderParams {
+    /// The event type: 1..=255 visible ASCII characters.
+    #[param(
+        rename = "x-event-type",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    x_event_type: Option<String>,
+    /// 1..=255 visible ASCII characters; a repeat within 24 h returns the first webhook_id.
+    #[param(
+        rename = "idempotency-key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
+}
+
+/// Sets a string property's length bounds and pattern.
+fn constrain(
+    object: &mut utoipa::openapi::schema::Object,
+    field: &str,
+    min_length: Option<usize>,
+    max_length: Option<usize>,
+    pattern: &str,
+) {
+    if let Some(RefOr::T(utoipa::openapi::Schema::Object(property))) =
+        object.properties.get_mut(field)
+    {
+        property.min_length = min_length;
+        property.max_length = max_length;
+        property.pattern = Some(pattern.to_owned());
+    }
+}
+
+/// An HTTP token that is none of the reserved names, in any case: negative lookaheads
+/// built from `subscriptions::headers`' own list.
+fn header_name_pattern() -> String {
+    use crate::subscriptions::headers::{RESERVED, RESERVED_PREFIX};
+    let any_case = |name: &str| -> String {
+        name.chars()
+            .map(|c| match c {
+                c if c.is_ascii_alphabetic() => {
+                    format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+                }
+                c => c.to_string(),
+            })
+            .collect()
+    };
+    let reserved: Vec<String> = RESERVED.iter().map(|name| any_case(name)).collect();
+    format!(
+        "^(?!(?:{})$)(?!{})[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+        reserved.join("|"),
+        any_case(RESERVED_PREFIX)
+    )
+}
+
+/// A custom header's name (an HTTP token) and value (visible ASCII, inner spaces and tabs,
+/// nothing at either end), as `subscriptions::headers` checks them.
+fn custom_headers_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let name = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .pattern(Some(header_name_pattern()));
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^(?:[!-~](?:[!-~ \\t]*[!-~])?)?$"));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(name))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(value.into()))))
+        .into()
 }
 
 /// The conventions every route follows (see the module docs).
@@ -145,6 +250,18 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
+        for body in ["NewSubscriptionBody", "SubscriptionChangesBody"] {
+            if let Some(RefOr::T(utoipa::openapi::Schema::Object(object))) =
+                components.schemas.get_mut(body)
+            {
+                object
+                    .properties
+                    .insert("headers".into(), RefOr::T(custom_headers_schema()));
+                constrain(object, "target_url", Some(1), None, TARGET_URL);
+                constrain(object, "secret", Some(1), None, SECRET);
+                constrain(object, "description", None, Some(4096), NO_NUL);
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             let open = OPEN_PATHS.contains(&path.as_str());
             for operation in [
@@ -207,6 +324,27 @@ fn describe(code: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dead_letter_ids_are_documented_with_the_pattern_the_api_checks() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for operation in item.as_object().expect("an item").values() {
+                for param in operation["parameters"].as_array().into_iter().flatten() {
+                    if param["name"] == "dead_letter_id" {
+                        seen += 1;
+                        assert_eq!(
+                            param["schema"]["pattern"],
+                            hookrelay_shared::dead_letters::ID_PATTERN,
+                            "{path}"
+                        );
+                    }
+                }
+            }
+        }
+        assert_eq!(seen, 2);
+    }
 
     #[test]
     fn the_document_is_openapi_3_1_with_bearer_security() {

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
@@ -15,6 +16,20 @@ use tokio_util::sync::CancellationToken;
 
 use crate::routes;
 use crate::state::{AppState, Auth};
+
+/// How long a client may take to send a request's head (actix answers 408 past it), and
+/// how long an idle keep-alive connection stays open. The body has its own deadline,
+/// `body::READ_TIMEOUT`, which actix does not offer.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a connection may take to close once its response is sent (for instance
+/// after a 408 for a body that never arrived); then it is dropped.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Connections one server thread holds at once (actix's default is 25,000): beyond this,
+/// new connections wait in the listen backlog, so a flood of slow clients cannot take every
+/// file descriptor. Each slow client is bounded in time by the two deadlines above.
+const MAX_CONNECTIONS_PER_THREAD: usize = 4096;
 
 /// Postgres connections per api process: enough for management traffic, since ingest and
 /// status-while-queued never touch Postgres.
@@ -66,6 +81,10 @@ impl Application {
                 .configure(routes::configure)
         })
         .disable_signals()
+        .client_request_timeout(HEAD_TIMEOUT)
+        .keep_alive(HEAD_TIMEOUT)
+        .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+        .max_connections(MAX_CONNECTIONS_PER_THREAD)
         .shutdown_timeout(5)
         .listen(listener)?
         .run();

@@ -130,6 +130,37 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// `value` with the password of a URL in it replaced by `***`
+/// (`postgres://user:***@host/db`), for every message and log line that shows a URL. Works
+/// on the text, so a value too malformed to parse is masked too; a `password=` query
+/// parameter (which libpq accepts) is masked as well. Anything else is returned as it is.
+pub fn mask_url_password(value: &str) -> String {
+    let Some(scheme_end) = value.find("://").map(|i| i + 3) else {
+        return value.to_owned();
+    };
+    let mut masked = value.to_owned();
+    let rest = &value[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    // The last `@` ends the user info: an unescaped `@` in a password stays masked.
+    if let Some(at) = authority.rfind('@')
+        && let Some(colon) = authority[..at].find(':')
+    {
+        masked.replace_range(scheme_end + colon + 1..scheme_end + at, "***");
+    }
+    if let Some(query_start) = masked.find('?') {
+        let (head, query) = masked.split_at(query_start + 1);
+        let query: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        masked = format!("{head}{}", query.join("&"));
+    }
+    masked
+}
+
 /// A `postgres://` (or `postgresql://`) URL naming a database: the binaries create that
 /// database when it is missing, so a URL without one is a configuration error, not an
 /// outage to wait out.
@@ -165,7 +196,7 @@ impl Config {
         };
         let invalid = |var: &'static str, value: &str, reason: String| ConfigError::Invalid {
             var,
-            value: value.to_owned(),
+            value: mask_url_password(value),
             reason,
         };
         let duration = |name: &'static str, default: &str| {
@@ -457,6 +488,41 @@ mod tests {
         assert!(err.to_string().contains("METRICS_ADDR"), "{err}");
         let err = config(&[("LOG_FORMAT", "xml")]).expect_err("bad format");
         assert!(err.to_string().contains("LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn passwords_in_urls_are_masked_in_errors() {
+        for (var, value, shown) in [
+            (
+                "DATABASE_URL",
+                "mysql://app:hunter2@db.internal/hr",
+                "mysql://app:***@db.internal/hr",
+            ),
+            (
+                "DATABASE_URL",
+                "postgres://app:hun@ter2@db.internal:5432",
+                "postgres://app:***@db.internal:5432",
+            ),
+            (
+                "DATABASE_URL",
+                "postgres://db.internal?user=app&password=hunter2",
+                "postgres://db.internal?user=app&password=***",
+            ),
+            ("REDIS_URL", "redis:/:hunter2@x", "redis:/:hunter2@x"),
+            ("REDIS_URL", "rediss://:hunter2@[::1", "rediss://:***@[::1"),
+        ] {
+            let line = config(&[(var, value)])
+                .expect_err(&format!("{var}={value} is refused"))
+                .to_string();
+            assert!(
+                line.starts_with(&format!("invalid {var}={shown:?}: ")),
+                "{var}={value}: {line}"
+            );
+        }
+        assert_eq!(
+            mask_url_password("postgres://postgres@127.0.0.1:5432/hookrelay"),
+            "postgres://postgres@127.0.0.1:5432/hookrelay"
+        );
     }
 
     #[test]

@@ -149,13 +149,24 @@ pub async fn create_database_if_missing(database_url: &str) -> anyhow::Result<()
             tracing::info!(database = %name, "created database");
             Ok(())
         }
-        // Another process created it between our two connections.
-        Err(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("already exists") =>
-        {
+        // Another process created it first: success, and nothing to warn about.
+        Err(e) if created_by_another(&e) => {
+            tracing::debug!(database = %name, "database created by another process meanwhile");
             Ok(())
         }
         Err(e) => Err(e).with_context(|| format!("Failed to create database {name}")),
+    }
+}
+
+/// Whether a failed `CREATE DATABASE` lost a race with another process: "already exists"
+/// (42P04) when the other one had committed, or a unique violation on
+/// `pg_database_datname_index` (23505) when both ran at the same moment.
+fn created_by_another(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => true,
+        Error::DatabaseError(_, info) => info.message().contains("already exists"),
+        _ => false,
     }
 }
 

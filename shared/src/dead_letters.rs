@@ -83,7 +83,10 @@ impl DeadLetter {
     }
 }
 
-/// Whether `id` has the form of a stream id (`<ms>-<seq>`).
+/// The form of a dead letter id, as the OpenAPI document states it.
+pub const ID_PATTERN: &str = "^[0-9]{1,20}-[0-9]{1,20}$";
+
+/// Whether `id` has the form of a stream id (`<ms>-<seq>`, [`ID_PATTERN`]).
 pub fn is_stream_id(id: &str) -> bool {
     id.split_once('-').is_some_and(|(ms, seq)| {
         !ms.is_empty()
@@ -146,7 +149,8 @@ pub async fn list<C: redis::aio::ConnectionLike>(
         .arg("-")
         .arg("+")
         .arg("COUNT")
-        .arg(skip.saturating_add(limit))
+        // Redis takes a signed 64-bit count; a larger skip finds nothing anyway.
+        .arg(skip.saturating_add(limit).min(i64::MAX as usize))
         .query_async(conn)
         .await?;
     Ok(entries
@@ -165,6 +169,12 @@ pub async fn count<C: redis::aio::ConnectionLike>(
         .arg(keys.dead_letters())
         .query_async(conn)
         .await
+}
+
+/// Whether a well-formed id can name a stream entry at all: both numbers fit in 64 bits.
+fn in_range(id: &str) -> bool {
+    id.split_once('-')
+        .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
 }
 
 /// Puts a dead letter back into the work stream with its original fields, and removes
@@ -209,6 +219,9 @@ pub async fn redrive<C: redis::aio::ConnectionLike>(
     keys: &Keys,
     id: &str,
 ) -> redis::RedisResult<Option<String>> {
+    if !in_range(id) {
+        return Ok(None);
+    }
     redis::Script::new(REDRIVE)
         .key(keys.dead_letters())
         .key(keys.stream())
@@ -224,6 +237,9 @@ pub async fn delete<C: redis::aio::ConnectionLike>(
     keys: &Keys,
     id: &str,
 ) -> redis::RedisResult<bool> {
+    if !in_range(id) {
+        return Ok(false);
+    }
     let deleted: i64 = redis::Script::new(DELETE)
         .key(keys.dead_letters())
         .arg(id)
@@ -245,6 +261,13 @@ mod tests {
         for bad in ["", "1-", "-1", "a-1", "1-2-3", "1", "0x1-0"] {
             assert!(!is_stream_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn ids_past_64_bits_name_nothing() {
+        assert!(in_range("18446744073709551615-0"));
+        assert!(!in_range("18446744073709551616-0"));
+        assert!(is_stream_id("18446744073709551616-0"));
     }
 
     #[test]

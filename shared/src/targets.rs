@@ -33,17 +33,30 @@ pub fn parse_target_url(raw: &str, allow_private: bool) -> Result<Url, TargetErr
     let host = url
         .host()
         .ok_or_else(|| TargetError::Invalid("the URL has no host".into()))?;
-    if !allow_private {
-        let refused = match &host {
-            Host::Domain(name) => is_local_name(name),
-            Host::Ipv4(ip) => !is_global(IpAddr::V4(*ip)),
-            Host::Ipv6(ip) => !is_global(IpAddr::V6(*ip)),
-        };
-        if refused {
-            return Err(TargetError::Private(host.to_string()));
-        }
+    if !allow_private && refused_without_lookup(&host).is_some() {
+        return Err(TargetError::Private(host.to_string()));
     }
     Ok(url)
+}
+
+/// What `localhost` and its subdomains resolve to (RFC 6761 §6.3: always loopback, never
+/// asked of DNS).
+pub const LOCAL_NAME_ADDRESSES: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::LOCALHOST),
+    IpAddr::V6(Ipv6Addr::LOCALHOST),
+];
+
+/// The non-global addresses a URL host stands for without any lookup: a non-global IP
+/// literal, or the loopback addresses of a `localhost` name. `None` when the host may be
+/// used as far as can be told without resolving it.
+pub fn refused_without_lookup(host: &Host<&str>) -> Option<Vec<IpAddr>> {
+    let refused = match host {
+        Host::Domain(name) if is_local_name(name) => LOCAL_NAME_ADDRESSES.to_vec(),
+        Host::Domain(_) => return None,
+        Host::Ipv4(ip) => vec![IpAddr::V4(*ip)],
+        Host::Ipv6(ip) => vec![IpAddr::V6(*ip)],
+    };
+    refused.iter().all(|ip| !is_global(*ip)).then_some(refused)
 }
 
 /// `localhost` and its subdomains always resolve to loopback (RFC 6761).

@@ -10,15 +10,19 @@ use hookrelay_tests::TestEnv;
 use hookrelay_tests::api::json;
 use serde_json::Value;
 
-/// The routes in `api/src/routes.rs`: each `resource(&["/path", "/path/"])` and the
-/// `web::<method>()` routes that follow it, by the resource's first path.
+/// The routes in `api/src/routes.rs`: each `resource(&["/path", "/path/"], [...])` and the
+/// `on(Method::<METHOD>, …)` routes it lists, by the resource's first path.
 fn route_table() -> BTreeMap<String, BTreeSet<String>> {
     let source =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/src/routes.rs"))
             .expect("read api/src/routes.rs");
     let mut routes = BTreeMap::new();
-    for chunk in source.split("resource(&[").skip(1) {
-        let paths = &chunk[..chunk.find("])").expect("a closing ])")];
+    for chunk in source
+        .split("resource(")
+        .skip(1)
+        .filter_map(|c| c.trim_start().strip_prefix("&["))
+    {
+        let paths = &chunk[..chunk.find(']').expect("a closing ]")];
         let path = paths.split('"').nth(1).expect("a path literal");
         // `{file:.*}` (a segment with a regex) is `{file}` in OpenAPI.
         let path = match (path.find(':'), path.ends_with('}')) {
@@ -27,7 +31,10 @@ fn route_table() -> BTreeMap<String, BTreeSet<String>> {
         };
         let methods: BTreeSet<String> = ["get", "post", "put", "patch", "delete"]
             .into_iter()
-            .filter(|m| chunk.contains(&format!("web::{m}()")))
+            .filter(|m| {
+                let listed = &chunk[..chunk.find(")]").unwrap_or(chunk.len())];
+                listed.contains(&format!("Method::{}", m.to_ascii_uppercase()))
+            })
             .map(str::to_owned)
             .collect();
         // A resource without routes only answers 405 (Swagger UI's other methods).

@@ -11,17 +11,39 @@
 //! Literal IP hosts and `localhost` never reach a resolver, so [`check_target`] refuses
 //! them before a request is built.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hookrelay_shared::targets::{self, TargetError};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use url::Host;
 
-/// A target address that `ALLOW_PRIVATE_TARGETS=false` forbids. Its text names the
-/// address, and it is what the attempt's `error` says.
+/// The longest one DNS lookup of a target may take. The system resolver runs on a
+/// blocking thread that cannot be cancelled; past this the attempt stops waiting for it
+/// (and at exit the runtime abandons it, see `hookrelay_shared::startup::EXIT_GRACE`).
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A target that `ALLOW_PRIVATE_TARGETS=false` forbids. Its text, which is what the
+/// attempt's `error` says, names the addresses (CONTRACT §5) and, for a name, the host:
+/// `refused non-global address 127.0.0.1, ::1 for host localhost`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("refused non-global address {0}")]
-pub struct RefusedAddress(pub String);
+#[error("refused non-global address {}{}", .addresses.join(", "), .host.as_ref().map(|h| format!(" for host {h}")).unwrap_or_default())]
+pub struct RefusedAddress {
+    addresses: Vec<String>,
+    /// The name that resolved to them; `None` for an IP literal.
+    host: Option<String>,
+}
+
+impl RefusedAddress {
+    fn new(addresses: impl IntoIterator<Item = IpAddr>, host: Option<&str>) -> Self {
+        let mut addresses: Vec<String> = addresses.into_iter().map(|a| a.to_string()).collect();
+        addresses.dedup();
+        Self {
+            addresses,
+            host: host.map(str::to_owned),
+        }
+    }
+}
 
 /// A name that did not resolve.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +73,27 @@ pub fn build(
         .map_err(|e| anyhow::anyhow!("Failed to build the delivery HTTP client: {e}"))
 }
 
-/// Checks a target URL's literal host before sending (resolved names are checked by the
-/// resolver). `Ok` means the request may be sent.
+/// Checks a target URL's literal host (an IP, or `localhost`) before sending; names are
+/// checked by the resolver once resolved. `Ok` means the request may be sent.
 pub fn check_target(url: &str, allow_private: bool) -> Result<(), TargetCheck> {
-    match targets::parse_target_url(url, allow_private) {
-        Ok(_) => Ok(()),
-        Err(TargetError::Private(host)) => Err(TargetCheck::Refused(RefusedAddress(host))),
-        Err(TargetError::Invalid(reason)) => Err(TargetCheck::Invalid(reason)),
+    let url = targets::parse_target_url(url, true).map_err(|e| match e {
+        TargetError::Invalid(reason) | TargetError::Private(reason) => TargetCheck::Invalid(reason),
+    })?;
+    if allow_private {
+        return Ok(());
+    }
+    let Some(host) = url.host() else {
+        return Ok(());
+    };
+    match targets::refused_without_lookup(&host) {
+        None => Ok(()),
+        Some(addresses) => {
+            let name = match host {
+                Host::Domain(name) => Some(name),
+                Host::Ipv4(_) | Host::Ipv6(_) => None,
+            };
+            Err(TargetCheck::Refused(RefusedAddress::new(addresses, name)))
+        }
     }
 }
 
@@ -80,10 +116,12 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         Box::pin(async move {
             // Port 0: reqwest puts the URL's port (or the scheme's default) in its place.
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await
-                .map_err(|e| DnsFailure(format!("{host}: {e}")))?
-                .collect();
+            let found = within(
+                DNS_TIMEOUT,
+                &host,
+                tokio::net::lookup_host((host.as_str(), 0)),
+            )
+            .await?;
             let addrs = if allow_private {
                 found
             } else {
@@ -97,19 +135,27 @@ impl Resolve for GuardedResolver {
     }
 }
 
+/// Waits at most `limit` for a lookup of `host`.
+async fn within<I: Iterator<Item = SocketAddr>>(
+    limit: Duration,
+    host: &str,
+    lookup: impl std::future::Future<Output = std::io::Result<I>>,
+) -> Result<Vec<SocketAddr>, DnsFailure> {
+    match tokio::time::timeout(limit, lookup).await {
+        Ok(Ok(found)) => Ok(found.collect()),
+        Ok(Err(e)) => Err(DnsFailure(format!("{host}: {e}"))),
+        Err(_) => Err(DnsFailure(format!("{host}: no answer within {limit:?}"))),
+    }
+}
+
 /// The global addresses among `found`, or an error naming the refused ones.
 fn keep_global(host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, RefusedAddress> {
     let (global, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
         found.into_iter().partition(|a| targets::is_global(a.ip()));
     if global.is_empty() && !refused.is_empty() {
-        let mut names: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
-        names.dedup();
-        tracing::debug!(
-            host,
-            refused = names.join(", "),
-            "refused a target resolving to non-global addresses"
-        );
-        return Err(RefusedAddress(names.join(", ")));
+        let refused = RefusedAddress::new(refused.iter().map(SocketAddr::ip), Some(host));
+        tracing::debug!(host, %refused, "refused a target resolving to non-global addresses");
+        return Err(refused);
     }
     Ok(global)
 }
@@ -146,20 +192,50 @@ mod tests {
         assert_eq!(kept, vec![addr("8.8.8.8")]);
         let err =
             keep_global("private", vec![addr("127.0.0.1"), addr("::1")]).expect_err("none global");
-        assert_eq!(err.to_string(), "refused non-global address 127.0.0.1, ::1");
+        assert_eq!(
+            err.to_string(),
+            "refused non-global address 127.0.0.1, ::1 for host private"
+        );
+    }
+
+    fn refusal(url: &str) -> String {
+        match check_target(url, false) {
+            Err(TargetCheck::Refused(refused)) => refused.to_string(),
+            other => panic!("{url} is refused, not {other:?}"),
+        }
     }
 
     #[test]
-    fn literal_private_hosts_are_refused_before_sending() {
+    fn literal_private_hosts_are_refused_before_sending_naming_the_address() {
         assert_eq!(
-            check_target("http://127.0.0.1:9/", false),
-            Err(TargetCheck::Refused(RefusedAddress("127.0.0.1".into())))
+            refusal("http://127.0.0.1:9/"),
+            "refused non-global address 127.0.0.1"
         );
-        assert!(matches!(
-            check_target("http://localhost/", false),
-            Err(TargetCheck::Refused(_))
-        ));
+        assert_eq!(refusal("http://[::1]:9/"), "refused non-global address ::1");
+        assert_eq!(
+            refusal("http://localhost:9/"),
+            "refused non-global address 127.0.0.1, ::1 for host localhost"
+        );
         assert_eq!(check_target("http://127.0.0.1:9/", true), Ok(()));
         assert_eq!(check_target("https://example.com/", false), Ok(()));
+        assert!(matches!(
+            check_target("ftp://example.com/", false),
+            Err(TargetCheck::Invalid(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_lookup_that_never_answers_fails_after_its_limit() {
+        let limit = Duration::from_millis(50);
+        let never = std::future::pending::<std::io::Result<std::vec::IntoIter<SocketAddr>>>();
+        let started = std::time::Instant::now();
+        let error = within(limit, "slow.example", never)
+            .await
+            .expect_err("no answer");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(
+            error.to_string(),
+            "DNS lookup failed: slow.example: no answer within 50ms"
+        );
     }
 }

@@ -22,9 +22,7 @@ use crate::state::AppState;
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 #[utoipa::path(post, path = "/ingest/{subscription_id}", tag = "ingest", request_body = serde_json::Value,
-    params(("subscription_id" = uuid::Uuid, Path),
-        ("x-event-type" = Option<String>, Header, description = "1..=255 visible ASCII characters"),
-        ("idempotency-key" = Option<String>, Header, description = "1..=255 visible ASCII characters; a repeat within 24 h returns the first webhook_id")),
+    params(("subscription_id" = uuid::Uuid, Path), crate::openapi::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 404), (status = 409),
         (status = 413), (status = 422, body = crate::error::FieldError), (status = 503)))]
 pub async fn targeted(
@@ -39,8 +37,7 @@ pub async fn targeted(
 }
 
 #[utoipa::path(post, path = "/ingest", tag = "ingest", request_body = serde_json::Value,
-    params(("x-event-type" = Option<String>, Header, description = "1..=255 visible ASCII characters"),
-        ("idempotency-key" = Option<String>, Header, description = "1..=255 visible ASCII characters; a repeat within 24 h returns the first webhook_id")),
+    params(crate::openapi::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 413),
         (status = 422, body = crate::error::FieldError), (status = 503)))]
 pub async fn fan_out(

@@ -13,7 +13,7 @@ use crate::error::FieldError;
 /// Header names hookrelay sets on every delivery, or that change how the request is sent:
 /// those of the HTTP connection, and `expect` (a `100-continue` would make the client wait
 /// for an interim response before sending the body).
-const RESERVED: &[&str] = &[
+pub(crate) const RESERVED: &[&str] = &[
     "content-type",
     "content-length",
     "host",
@@ -29,6 +29,9 @@ const RESERVED: &[&str] = &[
     "proxy-authorization",
     "proxy-connection",
 ];
+
+/// Header names starting with this are hookrelay's own (`webhook-id`, `webhook-signature`, …).
+pub(crate) const RESERVED_PREFIX: &str = "webhook-";
 
 /// The headers object to store, or an error for each header that cannot be sent as given
 /// (loc `["body", "headers", <name>]`).
@@ -71,7 +74,7 @@ fn problem(name: &str, value: &str) -> Option<(&'static str, &'static str)> {
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Some(("Header name is not a valid HTTP header name", "value_error"));
     }
-    if RESERVED.contains(&lower.as_str()) || lower.starts_with("webhook-") {
+    if RESERVED.contains(&lower.as_str()) || lower.starts_with(RESERVED_PREFIX) {
         return Some((
             "Header is set by hookrelay itself or changes how the request is sent, and cannot \
              be overridden",
