@@ -32,7 +32,7 @@ use diesel_async::RunQueryDsl;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::db::{DbPool, deadline};
+use crate::db::{DbPool, bounded};
 use crate::events::filter_matches;
 use crate::keys::Keys;
 use crate::models::Subscription;
@@ -130,16 +130,15 @@ impl SubscriptionCache {
             return Ok(Some(found));
         }
         let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let found = deadline(
+        let found = bounded("Failed to look up a subscription", async {
             subscriptions::table
                 .find(id)
                 .select(Subscription::as_select())
-                .first(&mut conn),
-        )
-        .await
-        .context("Failed to look up a subscription")?
-        .optional()
-        .context("Failed to look up a subscription")?;
+                .first(&mut conn)
+                .await
+                .optional()
+        })
+        .await?;
         Ok(found.map(Arc::new))
     }
 
@@ -219,15 +218,14 @@ impl SubscriptionCache {
     /// A snapshot like `current` with the rows of `ids` read again (absent ones removed).
     async fn reload_some(&self, current: &Snapshot, ids: &[Uuid], to: i64) -> anyhow::Result<()> {
         let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let rows = deadline(
+        let rows = bounded(
+            "Failed to load changed subscriptions",
             subscriptions::table
                 .filter(subscriptions::id.eq_any(ids))
                 .select(Subscription::as_select())
                 .load(&mut conn),
         )
-        .await
-        .context("Failed to load changed subscriptions")?
-        .context("Failed to load changed subscriptions")?;
+        .await?;
         let mut by_id = current.by_id.clone();
         for id in ids {
             by_id.remove(id);
@@ -245,14 +243,13 @@ impl SubscriptionCache {
     /// change made during the load triggers another refresh).
     async fn reload_all(&self, version: Option<i64>) -> anyhow::Result<()> {
         let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let rows = deadline(
+        let rows = bounded(
+            "Failed to load subscriptions",
             subscriptions::table
                 .select(Subscription::as_select())
                 .load(&mut conn),
         )
-        .await
-        .context("Failed to load subscriptions")?
-        .context("Failed to load subscriptions")?;
+        .await?;
         self.replace(Snapshot {
             version,
             full_at: Instant::now(),

@@ -213,9 +213,14 @@ pub const STATEMENT_DEADLINE: Duration = Duration::from_secs(10);
 #[error("Postgres did not answer within {:?}", STATEMENT_DEADLINE)]
 pub struct TimedOut;
 
-/// Runs `statement` with the [`STATEMENT_DEADLINE`].
-pub async fn deadline<F: std::future::Future>(statement: F) -> Result<F::Output, TimedOut> {
-    tokio::time::timeout(STATEMENT_DEADLINE, statement)
-        .await
-        .map_err(|_| TimedOut)
+/// Runs `statement` within [`STATEMENT_DEADLINE`]; its error, or the deadline passing,
+/// becomes an error that says `what` failed.
+pub async fn bounded<T>(
+    what: impl std::fmt::Display + Send + Sync + 'static,
+    statement: impl std::future::Future<Output = diesel::QueryResult<T>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(STATEMENT_DEADLINE, statement).await {
+        Ok(result) => result.context(what),
+        Err(_) => Err(anyhow::Error::new(TimedOut).context(what)),
+    }
 }

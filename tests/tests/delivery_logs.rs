@@ -154,3 +154,37 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
         .expect("the writer answers")
         .expect("a later record is committed");
 }
+
+#[tokio::test]
+async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
+    let env = TestEnv::new().await;
+    let metrics = hookrelay_shared::telemetry::metrics_handle();
+    let (logs, _writer) = LogWriter::spawn(env.db.url.clone(), CancellationToken::new());
+    // 40 webhooks of 1 MiB, all waiting for the writer at once.
+    let body = format!("\"{}\"", "a".repeat(1 << 20));
+    let stores = (0..40).map(|_| {
+        let webhook = NewWebhook {
+            id: Uuid::now_v7(),
+            event_type: None,
+            subscription_id: None,
+            payload: hookrelay_shared::models::Payload(body.clone().into()),
+            received_at: time::now(),
+        };
+        logs.store_webhook(webhook, Vec::new())
+    });
+    let stored = tokio::time::timeout(WAIT, futures::future::join_all(stores))
+        .await
+        .expect("the writer stores them all");
+    assert!(stored.into_iter().all(|s| s.is_ok_and(|new| new)));
+    let page = metrics.render();
+    let batches: f64 = page
+        .lines()
+        .find_map(|l| l.strip_prefix("hookrelay_log_batches_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the batch counter");
+    // A few MiB per transaction at most: 40 MiB cannot go in fewer than 10.
+    assert!(
+        batches >= 10.0,
+        "40 MiB of bodies went in {batches} transactions"
+    );
+}

@@ -26,7 +26,7 @@ use chrono::Utc;
 use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::db::deadline;
+use hookrelay_shared::db::bounded;
 use hookrelay_shared::models::{Delivery, DeliveryStatus, NewWebhook, Payload, Subscription};
 use hookrelay_shared::queue::{IngestedWebhook, RetryJob};
 use hookrelay_shared::schema::{deliveries, webhooks};
@@ -117,10 +117,11 @@ pub async fn handle(
 async fn forget_purged(ctx: &Context, webhook_id: Uuid) -> Result<(), HandBack> {
     tracing::warn!(%webhook_id, "a stream entry came back after its webhook was purged; dropping it instead of delivering it again");
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    deadline(diesel::delete(webhooks::table.find(webhook_id)).execute(&mut conn))
-        .await
-        .context("Failed to remove a re-inserted purged webhook")?
-        .context("Failed to remove a re-inserted purged webhook")?;
+    bounded(
+        "Failed to remove a re-inserted purged webhook",
+        diesel::delete(webhooks::table.find(webhook_id)).execute(&mut conn),
+    )
+    .await?;
     Ok(())
 }
 
@@ -152,15 +153,14 @@ fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
 /// schedule on the way.
 async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, HandBack> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    let rows: Vec<Delivery> = deadline(
+    let rows: Vec<Delivery> = bounded(
+        "Failed to read the deliveries of a webhook",
         deliveries::table
             .filter(deliveries::webhook_id.eq(webhook.webhook_id))
             .select(Delivery::as_select())
             .load(&mut conn),
     )
-    .await
-    .context("Failed to read the deliveries of a webhook")?
-    .context("Failed to read the deliveries of a webhook")?;
+    .await?;
     drop(conn);
     let mut jobs = Vec::new();
     for row in rows {

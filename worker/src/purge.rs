@@ -113,15 +113,14 @@ async fn purge_table(
         if stop.is_cancelled() || Instant::now() > deadline {
             return Ok((total, false));
         }
-        let deleted = hookrelay_shared::db::deadline(
+        let deleted = hookrelay_shared::db::bounded(
+            format!("Failed to purge a batch of {table}"),
             diesel::sql_query(sql)
                 .bind::<Timestamptz, _>(cutoff)
                 .bind::<BigInt, _>(BATCH_SIZE)
                 .execute(conn),
         )
-        .await
-        .with_context(|| format!("Failed to purge a batch of {table}"))?
-        .with_context(|| format!("Failed to purge a batch of {table}"))?;
+        .await?;
         total += deleted as u64;
         metrics::counter!("hookrelay_purged_rows_total", "table" => table)
             .increment(deleted as u64);

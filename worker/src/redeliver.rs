@@ -16,7 +16,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::db::deadline;
+use hookrelay_shared::db::bounded;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::schema::{deliveries, webhooks};
@@ -78,7 +78,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
 /// The delivery's state and the webhook's payload, in one query.
 async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    deadline(
+    bounded("Failed to read a delivery for its retry", async {
         deliveries::table
             .inner_join(webhooks::table)
             .filter(deliveries::webhook_id.eq(job.webhook_id))
@@ -90,10 +90,9 @@ async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
                 webhooks::payload,
                 webhooks::event_type,
             ))
-            .first::<Stored>(&mut conn),
-    )
+            .first::<Stored>(&mut conn)
+            .await
+            .optional()
+    })
     .await
-    .context("Failed to read a delivery for its retry")?
-    .optional()
-    .context("Failed to read a delivery for its retry")
 }

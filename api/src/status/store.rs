@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::db::DbPool;
+use hookrelay_shared::db::{DbPool, bounded};
 use hookrelay_shared::models::{Attempt, Delivery};
 use hookrelay_shared::schema::{attempts, deliveries, webhooks};
 use uuid::Uuid;
@@ -66,8 +66,10 @@ pub async fn stored(db: &DbPool, webhook_id: Uuid) -> anyhow::Result<Option<Webh
         .limit(RECENT_ATTEMPTS)
         .select(Attempt::as_select())
         .load::<Attempt>(&mut &*conn);
-    let (rows, recent) =
-        futures::try_join!(rows, recent).context("Failed to read a webhook's status")?;
+    let (rows, recent) = bounded("Failed to read a webhook's status", async {
+        futures::try_join!(rows, recent)
+    })
+    .await?;
 
     let Some(((id, event_type, subscription_id, received_at), total, _)) =
         <[_]>::first(&rows).cloned()

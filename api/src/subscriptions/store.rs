@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use hookrelay_shared::db::DbPool;
+use hookrelay_shared::db::{DbPool, bounded};
 use hookrelay_shared::models::{
     Attempt, DeliveryStatus, NewSubscription, Subscription, SubscriptionChanges,
 };
@@ -38,34 +38,43 @@ pub async fn create(db: &DbPool, input: NewSubscriptionInput) -> anyhow::Result<
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(subscriptions::table)
-        .values(&row)
-        .returning(Subscription::as_returning())
-        .get_result(&mut conn(db).await?)
-        .await
-        .context("Failed to insert a subscription")
+    let mut conn = conn(db).await?;
+    bounded(
+        "Failed to insert a subscription",
+        diesel::insert_into(subscriptions::table)
+            .values(&row)
+            .returning(Subscription::as_returning())
+            .get_result(&mut conn),
+    )
+    .await
 }
 
 /// Oldest first.
 pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Subscription>> {
-    subscriptions::table
-        .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
-        .offset(skip)
-        .limit(limit)
-        .select(Subscription::as_select())
-        .load(&mut conn(db).await?)
-        .await
-        .context("Failed to list subscriptions")
+    let mut conn = conn(db).await?;
+    bounded(
+        "Failed to list subscriptions",
+        subscriptions::table
+            .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
+            .offset(skip)
+            .limit(limit)
+            .select(Subscription::as_select())
+            .load(&mut conn),
+    )
+    .await
 }
 
 pub async fn get(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Subscription>> {
-    subscriptions::table
-        .find(id)
-        .select(Subscription::as_select())
-        .first(&mut conn(db).await?)
-        .await
-        .optional()
-        .context("Failed to read a subscription")
+    let mut conn = conn(db).await?;
+    bounded("Failed to read a subscription", async {
+        subscriptions::table
+            .find(id)
+            .select(Subscription::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+    })
+    .await
 }
 
 /// Applies the changes present; `None` when there is no such subscription.
@@ -75,20 +84,23 @@ pub async fn update(
     mut changes: SubscriptionChanges,
 ) -> anyhow::Result<Option<Subscription>> {
     changes.updated_at = Some(time::now());
-    diesel::update(subscriptions::table.find(id))
-        .set(&changes)
-        .returning(Subscription::as_returning())
-        .get_result(&mut conn(db).await?)
-        .await
-        .optional()
-        .context("Failed to update a subscription")
+    let mut conn = conn(db).await?;
+    bounded("Failed to update a subscription", async {
+        diesel::update(subscriptions::table.find(id))
+            .set(&changes)
+            .returning(Subscription::as_returning())
+            .get_result(&mut conn)
+            .await
+            .optional()
+    })
+    .await
 }
 
 /// Deletes the subscription and, in the same transaction, ends its unfinished deliveries
 /// as `failed` / `subscription deleted`. `false` when there was no such subscription.
 pub async fn delete(db: &DbPool, id: Uuid) -> anyhow::Result<bool> {
     let mut conn = conn(db).await?;
-    conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+    let deleting = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         let deleted = diesel::delete(subscriptions::table.find(id))
             .execute(conn)
             .await?;
@@ -108,19 +120,21 @@ pub async fn delete(db: &DbPool, id: Uuid) -> anyhow::Result<bool> {
             .await?;
         }
         Ok(deleted > 0)
-    })
-    .await
-    .context("Failed to delete a subscription")
+    });
+    bounded("Failed to delete a subscription", deleting).await
 }
 
 /// A subscription's attempts, newest first (an unknown id has none).
 pub async fn attempts(db: &DbPool, id: Uuid, limit: i64) -> anyhow::Result<Vec<Attempt>> {
-    attempts::table
-        .filter(attempts::subscription_id.eq(id))
-        .order((attempts::timestamp.desc(), attempts::attempt_number.desc()))
-        .limit(limit)
-        .select(Attempt::as_select())
-        .load(&mut conn(db).await?)
-        .await
-        .context("Failed to list attempts")
+    let mut conn = conn(db).await?;
+    bounded(
+        "Failed to list attempts",
+        attempts::table
+            .filter(attempts::subscription_id.eq(id))
+            .order((attempts::timestamp.desc(), attempts::attempt_number.desc()))
+            .limit(limit)
+            .select(Attempt::as_select())
+            .load(&mut conn),
+    )
+    .await
 }
