@@ -297,3 +297,38 @@ async fn bury(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hookrelay_shared::keys::Keys;
+    use hookrelay_shared::redis_client;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_entry_whose_task_panics_is_no_longer_held() {
+        let url =
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let redis = redis_client::connect(&url, Duration::from_secs(5))
+            .await
+            .expect("Redis is reachable");
+        let blocking = redis_client::blocking_pool(&url, 1).expect("a pool");
+        let keys = Keys::new(&format!("test-{}", uuid::Uuid::new_v4().simple()));
+        let consumer = Consumer::new(keys, redis, blocking);
+        let task = tokio::spawn({
+            let consumer = Arc::clone(&consumer);
+            async move {
+                let _owned = Owned::track(&consumer, "1-0").expect("not held yet");
+                panic!("a bug in a handler");
+            }
+        });
+        assert!(task.await.is_err(), "the task panicked");
+        // Tracking it again succeeds only if the panic let go of it.
+        assert!(
+            consumer.track("1-0"),
+            "the entry is still held after its task panicked"
+        );
+    }
+}
