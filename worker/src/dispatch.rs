@@ -243,9 +243,11 @@ async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
         };
         failures += 1;
         metrics::entry_retried_in_place();
-        if failures == 1 {
+        // Loud at the 1st, 10th, 100th… failure: an outage shows at once, and an error
+        // that is not an outage after all (it never clears) keeps showing.
+        if is_power_of_ten(failures) {
             tracing::warn!(
-                entry_id = %id, %webhook_id, error = format!("{e:#}"),
+                entry_id = %id, %webhook_id, failures, error = format!("{e:#}"),
                 "entry cannot be processed now; retrying it in place until its dependencies answer"
             );
         } else {
@@ -279,6 +281,14 @@ async fn process(ctx: &Arc<Context>, consumer: &Consumer, entry: StreamId) {
     }
 }
 
+/// Whether a count is 1, 10, 100, …
+fn is_power_of_ten(mut n: u32) -> bool {
+    while n >= 10 && n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
+}
+
 /// Moves an entry that ran `runs` times to the dead letters, logging why.
 async fn bury(
     consumer: &Consumer,
@@ -306,6 +316,12 @@ mod tests {
     use hookrelay_shared::redis_client;
 
     use super::*;
+
+    #[test]
+    fn loud_failures_are_the_powers_of_ten() {
+        let loud: Vec<u32> = (0..2_000).filter(|n| is_power_of_ten(*n)).collect();
+        assert_eq!(loud, [1, 10, 100, 1_000]);
+    }
 
     #[tokio::test]
     async fn an_entry_whose_task_panics_is_no_longer_held() {
