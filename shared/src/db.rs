@@ -30,8 +30,8 @@ pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(8);
 /// The settings of every Postgres connection, on top of `DATABASE_URL`'s own: a connect
 /// timeout, the server-side `statement_timeout` and `idle_in_transaction_session_timeout`,
 /// TCP keepalives and a TCP user timeout, so that a peer that vanished is noticed by the
-/// kernel and the server as well as by the client's deadlines.
-/// Parameters the URL sets itself win.
+/// kernel and the server as well as by the client's deadlines. A connect timeout, TCP user
+/// timeout or either server setting that the URL sets itself (`?options=-c …`) wins.
 pub fn pg_config(database_url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
     let mut config: tokio_postgres::Config = database_url.parse()?;
     if config.get_connect_timeout().is_none() {
