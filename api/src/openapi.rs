@@ -198,7 +198,7 @@ fn constrain(
 /// An HTTP token that is none of the reserved names, in any case: negative lookaheads
 /// built from `subscriptions::headers`' own list.
 fn header_name_pattern() -> String {
-    use crate::subscriptions::headers::{RESERVED, RESERVED_PREFIX};
+    use hookrelay_shared::headers::{RESERVED, RESERVED_PREFIX};
     let any_case = |name: &str| -> String {
         name.chars()
             .map(|c| match c {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod db;
 pub mod dead_letters;
 pub mod events;
+pub mod headers;
 pub mod keys;
 pub mod models;
 pub mod queue;

@@ -161,20 +161,12 @@ pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap 
             continue;
         };
         // The api refuses these names; never let a stored one override what we sign.
-        if is_reserved(&name) {
+        if hookrelay_shared::headers::is_reserved(name.as_str()) {
             continue;
         }
         headers.insert(name, value);
     }
     headers
-}
-
-fn is_reserved(name: &HeaderName) -> bool {
-    let name = name.as_str();
-    matches!(
-        name,
-        "content-type" | "content-length" | "host" | "user-agent"
-    ) || name.starts_with("webhook-")
 }
 
 /// Reads at most `RESPONSE_BODY_LIMIT` bytes of the body, never buffering more (the rest

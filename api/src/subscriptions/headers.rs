@@ -7,31 +7,10 @@ use std::collections::BTreeMap;
 use actix_web::http::header::HeaderName;
 use serde_json::{Map, Value};
 
+use hookrelay_shared::headers::is_reserved;
+
 use super::input::NUL_ERROR;
 use crate::error::FieldError;
-
-/// Header names hookrelay sets on every delivery, or that change how the request is sent:
-/// those of the HTTP connection, and `expect` (a `100-continue` would make the client wait
-/// for an interim response before sending the body).
-pub(crate) const RESERVED: &[&str] = &[
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "x-event-type",
-    "expect",
-    "connection",
-    "keep-alive",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-connection",
-];
-
-/// Header names starting with this are hookrelay's own (`webhook-id`, `webhook-signature`, …).
-pub(crate) const RESERVED_PREFIX: &str = "webhook-";
 
 /// The headers object to store, or an error for each header that cannot be sent as given
 /// (loc `["body", "headers", <name>]`).
@@ -74,7 +53,7 @@ fn problem(name: &str, value: &str) -> Option<(&'static str, &'static str)> {
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         return Some(("Header name is not a valid HTTP header name", "value_error"));
     }
-    if RESERVED.contains(&lower.as_str()) || lower.starts_with(RESERVED_PREFIX) {
+    if is_reserved(&lower) {
         return Some((
             "Header is set by hookrelay itself or changes how the request is sent, and cannot \
              be overridden",
