@@ -194,10 +194,11 @@ pub fn run_migrations(database_url: &str) -> anyhow::Result<()> {
 /// `SELECT 1` through the pool: what `/readyz` asks.
 pub async fn ping(pool: &DbPool) -> anyhow::Result<()> {
     let mut conn = pool.get().await.context("no Postgres connection")?;
-    diesel::sql_query("SELECT 1")
-        .execute(&mut conn)
-        .await
-        .context("Postgres did not answer")?;
+    bounded(
+        "Postgres did not answer",
+        diesel::sql_query("SELECT 1").execute(&mut conn),
+    )
+    .await?;
     Ok(())
 }
 
