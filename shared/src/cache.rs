@@ -129,17 +129,7 @@ impl SubscriptionCache {
         if let Some(found) = self.get(id) {
             return Ok(Some(found));
         }
-        let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let found = bounded("Failed to look up a subscription", async {
-            subscriptions::table
-                .find(id)
-                .select(Subscription::as_select())
-                .first(&mut conn)
-                .await
-                .optional()
-        })
-        .await?;
-        Ok(found.map(Arc::new))
+        Ok(Subscription::find(&self.db, id).await?.map(Arc::new))
     }
 
     /// Active subscriptions whose filter matches the event type, oldest first.

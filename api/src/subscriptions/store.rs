@@ -65,16 +65,7 @@ pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Subs
 }
 
 pub async fn get(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Subscription>> {
-    let mut conn = conn(db).await?;
-    bounded("Failed to read a subscription", async {
-        subscriptions::table
-            .find(id)
-            .select(Subscription::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-    })
-    .await
+    Subscription::find(db, id).await
 }
 
 /// Applies the changes present; `None` when there is no such subscription.

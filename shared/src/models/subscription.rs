@@ -38,6 +38,19 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The stored row (no cache), within the statement deadline.
+    pub async fn find(db: &crate::db::DbPool, id: Uuid) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context as _;
+        let mut conn = db.get().await.context("no Postgres connection")?;
+        let query = subscriptions::table.find(id).select(Self::as_select());
+        crate::db::bounded("Failed to read a subscription", async {
+            diesel_async::RunQueryDsl::first(query, &mut conn)
+                .await
+                .optional()
+        })
+        .await
+    }
+
     /// The extra delivery headers as name/value pairs (non-string values are skipped;
     /// the api only ever stores strings).
     pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
