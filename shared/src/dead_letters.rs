@@ -160,17 +160,6 @@ pub async fn list<C: redis::aio::ConnectionLike>(
         .collect())
 }
 
-/// How many dead letters there are.
-pub async fn count<C: redis::aio::ConnectionLike>(
-    conn: &mut C,
-    keys: &Keys,
-) -> redis::RedisResult<u64> {
-    redis::cmd("XLEN")
-        .arg(keys.dead_letters())
-        .query_async(conn)
-        .await
-}
-
 /// Whether a well-formed id can name a stream entry at all: both numbers fit in 64 bits.
 fn in_range(id: &str) -> bool {
     id.split_once('-')
