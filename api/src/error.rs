@@ -1,7 +1,8 @@
 //! `ApiError`: every way a request can fail, mapped to exactly one status and the
 //! contract's `{"detail": …}` body (CONTRACT §2).
 //!
-//! Which error goes where: extractors produce `Unauthorized` and `Validation`; handlers
+//! Which error goes where: `auth` produces `Unauthorized` and `Forbidden`, extractors
+//! `Validation`; handlers
 //! and the functions they call produce the rest. `Unavailable` and `Internal` carry their
 //! cause, which is logged once here and never shown to the client.
 
@@ -50,6 +51,10 @@ impl FieldError {
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// The key is valid but lacks what the route needs (never for another tenant's
+    /// resources: those are `NotFound`).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -100,6 +105,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -157,6 +163,11 @@ mod tests {
                 ApiError::Unauthorized("Not authenticated"),
                 401,
                 serde_json::json!("Not authenticated"),
+            ),
+            (
+                ApiError::Forbidden("This key lacks the `write` permission.".into()),
+                403,
+                serde_json::json!("This key lacks the `write` permission."),
             ),
             (
                 ApiError::BadRequest("Invalid JSON body received."),

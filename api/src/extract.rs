@@ -1,56 +1,15 @@
-//! Extractors: authentication, path UUIDs, query integers and JSON object bodies, each
-//! failing with the contract's error shapes so handlers only see valid input.
+//! Extractors: path UUIDs, query integers and JSON object bodies, each failing with the
+//! contract's error shapes so handlers only see valid input. (Who is calling is
+//! `auth::Principal`.)
 
 use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use uuid::Uuid;
 
 use crate::body::BodyReader;
 use crate::error::{ApiError, FieldError};
-use crate::state::AppState;
-
-fn state(req: &HttpRequest) -> &AppState {
-    req.app_data::<web::Data<AppState>>()
-        .map(|data| data.get_ref())
-        .unwrap_or_else(|| unreachable!("AppState is registered in startup::Application::build"))
-}
-
-/// Proof that the request carried an accepted `Authorization: Bearer <key>` (or that
-/// authentication is disabled). Put it first among a handler's arguments: it is checked
-/// before anything else (CONTRACT §4's error order starts with 401).
-pub struct Authenticated;
-
-impl FromRequest for Authenticated {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let auth = &state(req).auth;
-        if auth.is_disabled() {
-            return ready(Ok(Authenticated));
-        }
-        let mut sent = req.headers().get_all(header::AUTHORIZATION);
-        let first = sent.next();
-        if sent.next().is_some() {
-            // Proxies and servers disagree on which of several to use; refuse to guess.
-            return ready(Err(ApiError::BadRequest(
-                "Send one Authorization header, not several.",
-            )));
-        }
-        let token = first.and_then(|v| v.to_str().ok()).and_then(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        });
-        ready(match token {
-            None => Err(ApiError::Unauthorized("Not authenticated")),
-            Some(token) if auth.accepts(token) => Ok(Authenticated),
-            Some(_) => Err(ApiError::Unauthorized("Invalid API key")),
-        })
-    }
-}
 
 /// Parses a UUID path segment: hyphenated or not, any case (CONTRACT §2).
 fn path_uuid(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
@@ -90,6 +49,16 @@ uuid_path_extractor!(
     /// `{webhook_id}` in the path.
     WebhookId,
     "webhook_id"
+);
+uuid_path_extractor!(
+    /// `{tenant_id}` in the path.
+    TenantId,
+    "tenant_id"
+);
+uuid_path_extractor!(
+    /// `{api_key_id}` in the path.
+    ApiKeyId,
+    "api_key_id"
 );
 
 /// Reads an integer query parameter within `range`, or `default` when absent.

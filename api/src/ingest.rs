@@ -7,8 +7,13 @@
 //! (`hookrelay_shared::queue::IngestQueue`). A 202 is only ever answered after Redis
 //! acknowledged that script; anything else that goes wrong with Redis is a 503.
 //!
-//! Error order (see `docs/ingest.md`): 401, 422 path, 422 headers, 404, 409, 413, 400,
-//! 503. The handler's extractors produce the first three; this module the rest.
+//! Error order (see `docs/ingest.md`): 401, 403, 422 path, 422 headers, 404, 409, 413,
+//! 400, 503. `auth` and the handler's extractors produce the first four; this module the
+//! rest.
+//!
+//! Tenants: a tenant key ingests into its tenant; any other key into the default space,
+//! or into the tenant named by `X-Tenant-Id` (checked against the tenant cache). A
+//! targeted webhook belongs to its subscription's tenant, which must be in reach.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +24,9 @@ use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
 use hookrelay_shared::time;
 use uuid::Uuid;
 
+use hookrelay_shared::tenancy::Space;
+
+use crate::auth::Principal;
 use crate::body::BodyReader;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
@@ -63,11 +71,13 @@ impl Route {
     }
 }
 
-/// `X-Event-Type` and `Idempotency-Key`, both optional, both 1..=255 visible ASCII.
+/// `X-Event-Type` and `Idempotency-Key`, both optional, both 1..=255 visible ASCII, and
+/// `X-Tenant-Id`, an optional UUID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestHeaders {
     pub event_type: Option<String>,
     pub idempotency_key: Option<String>,
+    pub tenant_id: Option<Uuid>,
 }
 
 impl IngestHeaders {
@@ -75,6 +85,7 @@ impl IngestHeaders {
     pub fn parse(
         event_type: Option<&[u8]>,
         idempotency_key: Option<&[u8]>,
+        tenant_id: Option<&[u8]>,
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut token = |raw: Option<&[u8]>, name: &str| -> Option<String> {
@@ -91,9 +102,25 @@ impl IngestHeaders {
                 }
             }
         };
+        let event_type = token(event_type, "x-event-type");
+        let idempotency_key = token(idempotency_key, "idempotency-key");
+        let tenant_id = tenant_id.and_then(|raw| {
+            let parsed = std::str::from_utf8(raw)
+                .ok()
+                .and_then(|s| Uuid::try_parse(s.trim()).ok());
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    &["header", "x-tenant-id"],
+                    "Input should be a valid UUID",
+                    "uuid_parsing",
+                ));
+            }
+            parsed
+        });
         let headers = Self {
-            event_type: token(event_type, "x-event-type"),
-            idempotency_key: token(idempotency_key, "idempotency-key"),
+            event_type,
+            idempotency_key,
+            tenant_id,
         };
         if errors.is_empty() {
             Ok(headers)
@@ -113,6 +140,7 @@ pub struct Body<S> {
 /// contract's error order.
 pub async fn accept<S, E>(
     state: &AppState,
+    principal: &Principal,
     route: Route,
     headers: IngestHeaders,
     body: Body<S>,
@@ -120,9 +148,22 @@ pub async fn accept<S, E>(
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
 {
-    if let Route::Targeted(id) = route {
-        check_subscription(state, id).await?;
-    }
+    // The space the caller ingests into: a tenant key's tenant whatever the header says.
+    let space = match (principal.tenant(), headers.tenant_id) {
+        (Some(own), _) => Space::Tenant(own),
+        (None, Some(named)) => {
+            crate::tenants::exists(state, named).await?;
+            Space::Tenant(named)
+        }
+        (None, None) => Space::Any,
+    };
+    let tenant_id = match route {
+        Route::Targeted(id) => check_subscription(state, space, id).await?,
+        Route::FanOut => match space {
+            Space::Tenant(tenant) => Some(tenant),
+            Space::Any | Space::Default => None,
+        },
+    };
     let body = read_body(body, state.max_payload_bytes).await?;
     check_json(&body)?;
     let webhook = IngestedWebhook {
@@ -132,6 +173,7 @@ where
         event_type: headers.event_type,
         received_at: time::now(),
         body,
+        tenant_id,
     };
     let mut redis = state.redis.clone();
     let enqueue = state
@@ -147,9 +189,14 @@ where
     }
 }
 
-/// 404 for an unknown subscription, 409 for a paused one. Answered from the cache; only
-/// an id the cache does not know costs one Postgres query.
-async fn check_subscription(state: &AppState, id: Uuid) -> Result<(), ApiError> {
+/// 404 for an unknown subscription (or one outside `space`), 409 for a paused one;
+/// otherwise its tenant. Answered from the cache; only an id the cache does not know
+/// costs one Postgres query.
+async fn check_subscription(
+    state: &AppState,
+    space: Space,
+    id: Uuid,
+) -> Result<Option<Uuid>, ApiError> {
     let found = tokio::time::timeout(BACKEND_TIMEOUT, state.cache.get_or_fetch(id))
         .await
         .map_err(|elapsed| {
@@ -157,11 +204,14 @@ async fn check_subscription(state: &AppState, id: Uuid) -> Result<(), ApiError> 
         })?
         .map_err(|e| ApiError::unavailable("Subscriptions are unavailable. Retry later.", e))?;
     match found {
-        None => Err(ApiError::NotFound("Subscription not found")),
-        Some(subscription) if !subscription.is_active => {
-            Err(ApiError::Conflict("Subscription is inactive"))
+        Some(subscription) if space.contains(subscription.tenant_id) => {
+            if subscription.is_active {
+                Ok(subscription.tenant_id)
+            } else {
+                Err(ApiError::Conflict("Subscription is inactive"))
+            }
         }
-        Some(_) => Ok(()),
+        _ => Err(ApiError::NotFound("Subscription not found")),
     }
 }
 
@@ -297,15 +347,15 @@ mod tests {
 
     #[test]
     fn headers_are_visible_ascii_tokens() {
-        let ok = IngestHeaders::parse(Some(b"order.created"), Some(b"key-1")).expect("valid");
+        let ok = IngestHeaders::parse(Some(b"order.created"), Some(b"key-1"), None).expect("valid");
         assert_eq!(ok.event_type.as_deref(), Some("order.created"));
         assert_eq!(ok.idempotency_key.as_deref(), Some("key-1"));
         assert_eq!(
-            IngestHeaders::parse(None, None),
+            IngestHeaders::parse(None, None, None),
             Ok(IngestHeaders::default())
         );
-        let errors =
-            IngestHeaders::parse(Some(b"has space"), Some(&[b'a'; 256])).expect_err("invalid");
+        let errors = IngestHeaders::parse(Some(b"has space"), Some(&[b'a'; 256]), Some(b"acme"))
+            .expect_err("invalid");
         let locs: Vec<_> = errors
             .iter()
             .map(|e| serde_json::Value::from(e.loc.clone()))
@@ -314,10 +364,15 @@ mod tests {
             locs,
             [
                 serde_json::json!(["header", "x-event-type"]),
-                serde_json::json!(["header", "idempotency-key"])
+                serde_json::json!(["header", "idempotency-key"]),
+                serde_json::json!(["header", "x-tenant-id"])
             ]
         );
-        assert!(IngestHeaders::parse(Some(b""), None).is_err());
-        assert!(IngestHeaders::parse(Some("caf\u{e9}".as_bytes()), None).is_err());
+        assert!(IngestHeaders::parse(Some(b""), None, None).is_err());
+        assert!(IngestHeaders::parse(Some("caf\u{e9}".as_bytes()), None, None).is_err());
+        let tenant = Uuid::new_v4();
+        let named = IngestHeaders::parse(None, None, Some(tenant.simple().to_string().as_bytes()))
+            .expect("a UUID");
+        assert_eq!(named.tenant_id, Some(tenant));
     }
 }

@@ -3,17 +3,24 @@
 //! - [`routes`]: the table of contents — every route and its handler.
 //! - [`handlers`]: one module per resource; each handler extracts, calls one function
 //!   and shapes the response.
-//! - [`extract`]: authentication, path UUIDs, query integers, JSON object bodies.
+//! - [`auth`]: every request's `Principal` (admin, or a tenant's key with permissions),
+//!   checked against the route's `Need` before the handler runs.
+//! - [`extract`]: path UUIDs, query integers, JSON object bodies; [`fields`]: reading
+//!   body fields with every error at once.
 //! - [`body`]: reading request bodies within one deadline (408 past it).
 //! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
-//! - [`subscriptions`]: subscription input validation and storage, with no actix types.
+//! - [`subscriptions`], [`tenants`], [`api_keys`]: input validation and storage of each
+//!   resource, with no actix types.
 //! - [`ingest`], [`status`]: ingest checks and queueing, and status assembly, likewise.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
+pub mod api_keys;
+pub mod auth;
 pub mod body;
 pub mod error;
 pub mod extract;
+pub mod fields;
 pub mod handlers;
 pub mod ingest;
 pub mod openapi;
@@ -22,3 +29,4 @@ pub mod startup;
 pub mod state;
 pub mod status;
 pub mod subscriptions;
+pub mod tenants;

@@ -2,24 +2,16 @@
 //! `/docs`), generated from the handlers' `#[utoipa::path]` annotations.
 //!
 //! The annotations say what each route returns on success; `Conventions` then applies
-//! what holds for every route (CONTRACT §2): the bearer scheme on all but the open routes,
-//! and the `{"detail": …}` bodies of errors.
+//! what holds for every route (CONTRACT §2): the `{"detail": …}` bodies of errors. Which
+//! key each route needs comes from the route table ([`document`] writes each route's
+//! `routes::needs` into its `security`).
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::handlers::{dead_letters, ingest, ops, status, subscriptions};
-
-/// Routes that need no `Authorization` header (CONTRACT §2).
-pub const OPEN_PATHS: &[&str] = &[
-    "/docs/{file}",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    "/docs",
-];
+use crate::auth::{ALL_TENANTS_SCOPE, Need};
+use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
 
 /// Name of the bearer security scheme in the document.
 const BEARER: &str = "bearer";
@@ -37,6 +29,8 @@ const BEARER: &str = "bearer";
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
         ingest::fan_out, ingest::targeted,
         status::get,
+        tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
+        api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
     ),
     components(schemas(
@@ -44,12 +38,17 @@ const BEARER: &str = "bearer";
         hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
         crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
         hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
+        hookrelay_shared::models::Tenant, NewTenantBody, TenantChangesBody,
+        hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,
+        crate::api_keys::CreatedApiKey, NewApiKeyBody,
     )),
     modifiers(&Conventions),
     tags(
         (name = "subscriptions", description = "Where webhooks are delivered, and how"),
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
+        (name = "tenants", description = "Customers of the deployment, each sealed off from the others (keys without a tenant only)"),
+        (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
         (name = "operations", description = "Probes, metrics and this document; no authentication"),
     )
@@ -81,6 +80,10 @@ pub struct RedriveBody {
     id: String,
     entry_id: String,
 }
+
+/// `expires_at`: the RFC 3339 timestamps the api always accepts (days 01–28, so every
+/// match is a real date; the api takes any valid RFC 3339 timestamp).
+const TIMESTAMP: &str = "^[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])$";
 
 /// What every stored string excludes: U+0000, which Postgres `text` cannot hold.
 const NO_NUL: &str = "^[^\\u0000]*$";
@@ -122,6 +125,10 @@ pub struct NewSubscriptionBody {
     /// Defaults to `true`; `false` pauses fan-out deliveries.
     #[schema(required = false, default = true)]
     is_active: bool,
+    /// Keys without a tenant: the tenant it belongs to (`null` or absent: the default
+    /// space; 404 for an unknown one). A tenant key's subscriptions are its tenant's.
+    /// Never changes after creation.
+    tenant_id: Option<uuid::Uuid>,
 }
 
 /// `PATCH /subscriptions/{id}`: only keys present change; `events: null` clears the filter.
@@ -144,6 +151,51 @@ pub struct SubscriptionChangesBody {
     headers: std::collections::BTreeMap<String, String>,
     #[schema(required = false)]
     is_active: bool,
+}
+
+/// `POST /tenants`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `tenants`"
+)]
+pub struct NewTenantBody {
+    name: String,
+    /// String labels (at most 64).
+    #[schema(required = false)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// `PATCH /tenants/{id}`: only keys present change; neither may be `null`.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `tenants`"
+)]
+pub struct TenantChangesBody {
+    #[schema(required = false)]
+    name: String,
+    #[schema(required = false)]
+    metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// `POST /api-keys`. A tenant key's keys belong to its tenant whatever `tenant_id` says,
+/// and may hold no permission it lacks nor outlive it.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `api_keys`"
+)]
+pub struct NewApiKeyBody {
+    name: String,
+    /// The tenant the key is limited to; `null` or absent: every tenant.
+    tenant_id: Option<uuid::Uuid>,
+    /// Defaults to all three.
+    #[schema(required = false, min_items = 1)]
+    permissions: Vec<hookrelay_shared::models::Permission>,
+    /// RFC 3339, in the future; `null` or absent: never expires.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<String>,
 }
 
 /// One entry of an `events` filter.
@@ -176,6 +228,14 @@ pub struct IngestHeaderParams {
         pattern = "^[!-~]+$"
     )]
     idempotency_key: Option<String>,
+    /// Keys without a tenant: ingest into this tenant instead of the default space (a
+    /// tenant key always ingests into its own). 404 `Tenant not found` for an unknown one.
+    #[param(
+        rename = "x-tenant-id",
+        nullable = false,
+        pattern = "^[ \\t]*(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})[ \\t]*$"
+    )]
+    x_tenant_id: Option<String>,
 }
 
 /// Sets a string property's length bounds and pattern.
@@ -217,6 +277,22 @@ fn header_name_pattern() -> String {
     )
 }
 
+/// A tenant's `metadata`: at most 64 string labels, without NUL in names or values.
+fn labels_schema() -> utoipa::openapi::Schema {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let text = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(NO_NUL))
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(text()))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(text().into()))))
+        .max_properties(Some(crate::tenants::MAX_METADATA_ENTRIES))
+        .into()
+}
+
 /// A custom header's name (an HTTP token) and value (visible ASCII, inner spaces and tabs,
 /// nothing at either end), as `subscriptions::headers` checks them.
 fn custom_headers_schema() -> utoipa::openapi::Schema {
@@ -235,6 +311,30 @@ fn custom_headers_schema() -> utoipa::openapi::Schema {
         .into()
 }
 
+/// The document served at `/openapi.json`: the annotations, the conventions, and each
+/// route's need from the route table as its `security` (scopes: the permission, and
+/// `all_tenants` where tenant keys are refused).
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    for (path, method, need) in crate::routes::needs() {
+        let Some(item) = doc.paths.paths.get_mut(&path) else {
+            continue;
+        };
+        let operation = match method.as_str() {
+            "GET" => &mut item.get,
+            "POST" => &mut item.post,
+            "PUT" => &mut item.put,
+            "PATCH" => &mut item.patch,
+            "DELETE" => &mut item.delete,
+            _ => continue,
+        };
+        if let (Some(operation), false) = (operation, need == Need::Open) {
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, need.scopes())]);
+        }
+    }
+    doc
+}
+
 /// The conventions every route follows (see the module docs).
 struct Conventions;
 
@@ -246,7 +346,13 @@ impl Modify for Conventions {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A key from API_KEYS: `Authorization: Bearer <key>`"))
+                    .description(Some(format!(
+                        "`Authorization: Bearer <key>`: a key from API_KEYS (every permission, \
+                         every tenant) or a stored `hrk_` key. Each operation's scopes name the \
+                         permission it needs (`ingest`, `read`, `write`), and `{ALL_TENANTS_SCOPE}` \
+                         where keys limited to a tenant are refused (403). A tenant key sees \
+                         only its tenant: anything else answers 404."
+                    )))
                     .build(),
             ),
         );
@@ -262,8 +368,26 @@ impl Modify for Conventions {
                 constrain(object, "description", None, Some(4096), NO_NUL);
             }
         }
-        for (path, item) in openapi.paths.paths.iter_mut() {
-            let open = OPEN_PATHS.contains(&path.as_str());
+        for body in ["NewTenantBody", "TenantChangesBody", "NewApiKeyBody"] {
+            if let Some(RefOr::T(utoipa::openapi::Schema::Object(object))) =
+                components.schemas.get_mut(body)
+            {
+                constrain(
+                    object,
+                    "name",
+                    Some(1),
+                    Some(crate::fields::MAX_NAME_CHARS),
+                    NO_NUL,
+                );
+                constrain(object, "expires_at", None, None, TIMESTAMP);
+                if object.properties.contains_key("metadata") {
+                    object
+                        .properties
+                        .insert("metadata".into(), RefOr::T(labels_schema()));
+                }
+            }
+        }
+        for item in openapi.paths.paths.values_mut() {
             for operation in [
                 &mut item.get,
                 &mut item.post,
@@ -274,10 +398,6 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
-                if !open {
-                    operation.security =
-                        Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-                }
                 for (code, response) in operation.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
@@ -310,7 +430,8 @@ fn describe(code: &str) -> &'static str {
         "202" => "Accepted: durably queued",
         "204" => "No Content",
         "400" => "Invalid JSON body received.",
-        "401" => "Missing or unknown bearer key",
+        "401" => "Missing, unknown or expired bearer key",
+        "403" => "The key lacks the permission this route needs",
         "404" => "Not found",
         "405" => "Method Not Allowed",
         "409" => "Subscription is inactive",
@@ -348,7 +469,7 @@ mod tests {
 
     #[test]
     fn the_document_is_openapi_3_1_with_bearer_security() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serialises");
+        let doc = serde_json::to_value(document()).expect("serialises");
         assert!(
             doc["openapi"]
                 .as_str()
@@ -363,7 +484,11 @@ mod tests {
         assert!(doc["paths"]["/healthz"]["get"]["security"].is_null());
         assert_eq!(
             doc["paths"]["/subscriptions"]["post"]["security"][0][BEARER],
-            serde_json::json!([])
+            serde_json::json!(["write"])
+        );
+        assert_eq!(
+            doc["paths"]["/tenants"]["get"]["security"][0][BEARER],
+            serde_json::json!(["read", ALL_TENANTS_SCOPE])
         );
         let not_found = &doc["paths"]["/status/{webhook_id}"]["get"]["responses"]["404"];
         assert_eq!(

@@ -1,126 +1,202 @@
 //! The table of contents of the api: every route, its methods and its handler.
 //!
-//! Routes under "open" need no authentication; every other handler takes
-//! `extract::Authenticated` as its first argument. Unknown paths answer 404
+//! Each route names what it needs from its caller ([`Need`]): `on` wraps every route that
+//! is not `Need::Open` in `auth::authorize`, which refuses with 401/403 before the
+//! handler runs and hands it a `Principal`. The OpenAPI document's `security` of each
+//! operation is read from this table too ([`needs`]). Unknown paths answer 404
 //! `{"detail": "Not Found"}`, known paths with another method 405
 //! `{"detail": "Method Not Allowed"}` and an `Allow` header listing the route's methods.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, Route, web};
-use utoipa::OpenApi as _;
+use hookrelay_shared::models::Permission::{Ingest, Read, Write};
 
+use crate::auth::{self, Need};
 use crate::error::detail_response;
-use crate::handlers::{dead_letters, ingest, ops, status, subscriptions};
+use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
+
+use Need::{AllTenants, Open, Permission as Needs};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let swagger_ui = web::Data::new(utoipa_swagger_ui::Config::from("/openapi.json"));
-    // Ingest and status. First: actix tries resources in the order they are registered,
-    // and every dynamic path it passes on the way costs a regex match (measured: 6% of
-    // the api's CPU on ingest when these came last).
-    cfg.service(resource(
-        &["/ingest", "/ingest/"],
-        [on(Method::POST, ingest::fan_out)],
-    ))
-    .service(resource(
-        &["/ingest/{subscription_id}", "/ingest/{subscription_id}/"],
-        [on(Method::POST, ingest::targeted)],
-    ))
-    .service(resource(
-        &["/status/{webhook_id}", "/status/{webhook_id}/"],
-        [on(Method::GET, status::get)],
-    ));
+    for (service, _) in table() {
+        cfg.service(service);
+    }
+    cfg.default_service(web::to(not_found));
+}
 
-    // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
-    cfg.service(resource(&["/healthz"], [on(Method::GET, ops::healthz)]))
-        .service(resource(&["/readyz"], [on(Method::GET, ops::readyz)]))
-        .service(resource(&["/metrics"], [on(Method::GET, ops::metrics)]))
-        .service(
-            resource(&["/openapi.json"], [on(Method::GET, ops::openapi)])
-                .app_data(web::Data::new(crate::openapi::ApiDoc::openapi())),
-        )
+/// Every route's OpenAPI path, method and need, read from the same table `configure`
+/// serves (`openapi::document` writes them into each operation's `security`).
+pub fn needs() -> Vec<(String, Method, Need)> {
+    table().into_iter().flat_map(|(_, routes)| routes).collect()
+}
+
+type Entry = (Resource, Vec<(String, Method, Need)>);
+
+fn table() -> Vec<Entry> {
+    let swagger_ui = web::Data::new(utoipa_swagger_ui::Config::from("/openapi.json"));
+    vec![
+        // Ingest and status. First: actix tries resources in the order they are
+        // registered, and every dynamic path it passes on the way costs a regex match
+        // (measured: 6% of the api's CPU on ingest when these came last).
+        resource(
+            &["/ingest", "/ingest/"],
+            [on(Method::POST, Needs(Ingest), ingest::fan_out)],
+        ),
+        resource(
+            &["/ingest/{subscription_id}", "/ingest/{subscription_id}/"],
+            [on(Method::POST, Needs(Ingest), ingest::targeted)],
+        ),
+        resource(
+            &["/status/{webhook_id}", "/status/{webhook_id}/"],
+            [on(Method::GET, Needs(Read), status::get)],
+        ),
+        // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
+        resource(&["/healthz"], [on(Method::GET, Open, ops::healthz)]),
+        resource(&["/readyz"], [on(Method::GET, Open, ops::readyz)]),
+        resource(&["/metrics"], [on(Method::GET, Open, ops::metrics)]),
+        resource(&["/openapi.json"], [on(Method::GET, Open, ops::openapi)]),
         // Swagger UI's page and files, compiled into the binary (no CDN), showing
         // /openapi.json.
-        .service(resource(&["/docs"], [on(Method::GET, ops::docs)]).app_data(swagger_ui.clone()))
-        .service(
-            resource(&["/docs/{file:.*}"], [on(Method::GET, ops::swagger_ui)]).app_data(swagger_ui),
-        );
-
-    // Subscriptions.
-    cfg.service(resource(
-        &["/subscriptions", "/subscriptions/"],
-        [
-            on(Method::POST, subscriptions::create),
-            on(Method::GET, subscriptions::list),
-        ],
-    ))
-    .service(resource(
-        &[
-            "/subscriptions/{subscription_id}",
-            "/subscriptions/{subscription_id}/",
-        ],
-        [
-            on(Method::GET, subscriptions::get),
-            on(Method::PATCH, subscriptions::update),
-            on(Method::DELETE, subscriptions::delete),
-        ],
-    ))
-    .service(resource(
-        &[
-            "/subscriptions/{subscription_id}/attempts",
-            "/subscriptions/{subscription_id}/attempts/",
-        ],
-        [on(Method::GET, subscriptions::attempts)],
-    ));
-
-    // Dead letters (entries the workers gave up on).
-    cfg.service(resource(
-        &["/dead-letters", "/dead-letters/"],
-        [on(Method::GET, dead_letters::list)],
-    ))
-    .service(resource(
-        &[
-            "/dead-letters/{dead_letter_id}",
-            "/dead-letters/{dead_letter_id}/",
-        ],
-        [on(Method::DELETE, dead_letters::delete)],
-    ))
-    .service(resource(
-        &[
-            "/dead-letters/{dead_letter_id}/redrive",
-            "/dead-letters/{dead_letter_id}/redrive/",
-        ],
-        [on(Method::POST, dead_letters::redrive)],
-    ));
-
-    cfg.default_service(web::to(not_found));
+        with_data(
+            resource(&["/docs"], [on(Method::GET, Open, ops::docs)]),
+            swagger_ui.clone(),
+        ),
+        with_data(
+            resource(
+                &["/docs/{file:.*}"],
+                [on(Method::GET, Open, ops::swagger_ui)],
+            ),
+            swagger_ui,
+        ),
+        // Subscriptions.
+        resource(
+            &["/subscriptions", "/subscriptions/"],
+            [
+                on(Method::POST, Needs(Write), subscriptions::create),
+                on(Method::GET, Needs(Read), subscriptions::list),
+            ],
+        ),
+        resource(
+            &[
+                "/subscriptions/{subscription_id}",
+                "/subscriptions/{subscription_id}/",
+            ],
+            [
+                on(Method::GET, Needs(Read), subscriptions::get),
+                on(Method::PATCH, Needs(Write), subscriptions::update),
+                on(Method::DELETE, Needs(Write), subscriptions::delete),
+            ],
+        ),
+        resource(
+            &[
+                "/subscriptions/{subscription_id}/attempts",
+                "/subscriptions/{subscription_id}/attempts/",
+            ],
+            [on(Method::GET, Needs(Read), subscriptions::attempts)],
+        ),
+        // Tenants (keys that reach every tenant only) and API keys.
+        resource(
+            &["/tenants", "/tenants/"],
+            [
+                on(Method::POST, AllTenants(Write), tenants::create),
+                on(Method::GET, AllTenants(Read), tenants::list),
+            ],
+        ),
+        resource(
+            &["/tenants/{tenant_id}", "/tenants/{tenant_id}/"],
+            [
+                on(Method::GET, AllTenants(Read), tenants::get),
+                on(Method::PATCH, AllTenants(Write), tenants::update),
+                on(Method::DELETE, AllTenants(Write), tenants::delete),
+            ],
+        ),
+        resource(
+            &["/api-keys", "/api-keys/"],
+            [
+                on(Method::POST, Needs(Write), api_keys::create),
+                on(Method::GET, Needs(Read), api_keys::list),
+            ],
+        ),
+        resource(
+            &["/api-keys/{api_key_id}", "/api-keys/{api_key_id}/"],
+            [
+                on(Method::GET, Needs(Read), api_keys::get),
+                on(Method::DELETE, Needs(Write), api_keys::delete),
+            ],
+        ),
+        // Dead letters (entries the workers gave up on): they hold any tenant's webhooks.
+        resource(
+            &["/dead-letters", "/dead-letters/"],
+            [on(Method::GET, AllTenants(Read), dead_letters::list)],
+        ),
+        resource(
+            &[
+                "/dead-letters/{dead_letter_id}",
+                "/dead-letters/{dead_letter_id}/",
+            ],
+            [on(Method::DELETE, AllTenants(Write), dead_letters::delete)],
+        ),
+        resource(
+            &[
+                "/dead-letters/{dead_letter_id}/redrive",
+                "/dead-letters/{dead_letter_id}/redrive/",
+            ],
+            [on(Method::POST, AllTenants(Write), dead_letters::redrive)],
+        ),
+    ]
 }
 
 /// A resource at `paths` serving `routes`. Every other method answers the contract's 405
 /// with an `Allow` header naming the methods served (RFC 9110 §15.5.6).
-fn resource<const N: usize>(paths: &[&str], routes: [(Method, Route); N]) -> Resource {
+fn resource<const N: usize>(paths: &[&str], routes: [(Method, Need, Route); N]) -> Entry {
     let allow = routes
         .iter()
-        .map(|(method, _)| method.as_str())
+        .map(|(method, _, _)| method.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    let documented = openapi_path(paths[0]);
+    let needs = routes
+        .iter()
+        .map(|(method, need, _)| (documented.clone(), method.clone(), *need))
+        .collect();
     let resource = routes.into_iter().fold(
         web::resource(paths.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>()),
-        |resource, (_, route)| resource.route(route),
+        |resource, (_, _, route)| resource.route(route),
     );
-    resource.default_service(web::to(move || method_not_allowed(allow.clone())))
+    (
+        resource.default_service(web::to(move || method_not_allowed(allow.clone()))),
+        needs,
+    )
 }
 
-/// One method of a resource and its handler.
-fn on<F, Args>(method: Method, handler: F) -> (Method, Route)
+/// A route's path as OpenAPI writes it: `{file:.*}` (a segment with a regex) is `{file}`.
+fn openapi_path(path: &str) -> String {
+    match (path.find(':'), path.ends_with('}')) {
+        (Some(colon), true) => format!("{}}}", &path[..colon]),
+        _ => path.to_owned(),
+    }
+}
+
+fn with_data<T: 'static>((resource, needs): Entry, data: web::Data<T>) -> Entry {
+    (resource.app_data(data), needs)
+}
+
+/// One method of a resource, what it needs and its handler.
+fn on<F, Args>(method: Method, need: Need, handler: F) -> (Method, Need, Route)
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    (method.clone(), web::method(method).to(handler))
+    let route = web::method(method.clone()).to(handler);
+    let route = match need {
+        Open => route,
+        need => route.wrap(from_fn(move |req, next| auth::authorize(need, req, next))),
+    };
+    (method, need, route)
 }
-
 async fn not_found() -> HttpResponse {
     detail_response(StatusCode::NOT_FOUND, "Not Found")
 }

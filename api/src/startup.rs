@@ -1,5 +1,5 @@
 //! Building and running the api: connect (waiting up to `STARTUP_TIMEOUT`), migrate, load
-//! the subscription cache, bind (port 0 works, for tests), then serve until the shutdown
+//! the caches (subscriptions, tenants, stored keys), bind (port 0 works, for tests), then serve until the shutdown
 //! token fires. actix's own signal handling is off: `main` owns signals.
 
 use std::net::TcpListener;
@@ -8,14 +8,15 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_shared::cache::{Cache, SubscriptionCache};
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::{Config, db, redis_client};
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::credentials::Authenticator;
 use crate::routes;
-use crate::state::{AppState, Auth};
+use crate::state::AppState;
 
 /// How long a client may take to send a request's head (actix answers 408 past it), and
 /// how long an idle keep-alive connection stays open. The body has its own deadline,
@@ -57,16 +58,23 @@ impl Application {
                 .await?;
         let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
         let keys = Keys::new(&config.redis_key_prefix);
-        let cache = SubscriptionCache::load(db.clone(), redis.clone(), keys.clone())
+        let cache = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
+        let tenants = Cache::load(db.clone(), redis.clone(), &keys)
+            .await
+            .context("Failed to load tenants")?;
+        let stored_keys = Cache::load(db.clone(), redis.clone(), &keys)
+            .await
+            .context("Failed to load API keys")?;
         let state = web::Data::new(AppState {
             db,
             redis,
             queue: IngestQueue::new(keys.clone()),
             keys,
             cache,
-            auth: Auth::new(&config),
+            tenants,
+            auth: Authenticator::new(&config, stored_keys),
             max_payload_bytes: config.max_payload_bytes,
             allow_private_targets: config.allow_private_targets,
         });
@@ -104,8 +112,15 @@ impl Application {
     /// Serves until `shutdown` is cancelled, then stops accepting and lets in-flight
     /// requests finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let refresher =
-            tokio::spawn(Arc::clone(&self.state.cache).run_refresher(shutdown.child_token()));
+        let state = &self.state;
+        let background = [
+            tokio::spawn(Arc::clone(&state.cache).run_refresher(shutdown.child_token())),
+            tokio::spawn(Arc::clone(&state.tenants).run_refresher(shutdown.child_token())),
+            tokio::spawn(Arc::clone(&state.auth.stored).run_refresher(shutdown.child_token())),
+            tokio::spawn(
+                Arc::clone(&state.auth.usage).run_flusher(state.db.clone(), shutdown.child_token()),
+            ),
+        ];
         let handle = self.server.handle();
         // The server processes its stop command only while it is being polled, so it runs
         // as its own task while this one waits for the signal.
@@ -117,7 +132,9 @@ impl Application {
                 server.await.context("HTTP server task failed")?.context("HTTP server failed while stopping")?;
             }
         }
-        refresher.abort();
+        for task in background {
+            task.abort();
+        }
         tracing::info!("hookrelay-api stopped");
         Ok(())
     }

@@ -1,26 +1,33 @@
-//! The subscription cache: every process keeps all subscriptions in memory, so ingest and
-//! delivery never query Postgres per request.
+//! In-process caches of small tables, kept coherent through Redis, so ingest and delivery
+//! never query Postgres per request: subscriptions (both binaries), and in the api tenants
+//! and stored API keys.
 //!
-//! Coherence goes through Redis. Every change runs one script that bumps the
-//! `subs:version` counter and logs `<version>:<subscription id>` in `subs:changes` (see
+//! Coherence goes through Redis. Every change runs one script that bumps the table's
+//! `<name>:version` counter and logs `<version>:<row key>` in `<name>:changes` (see
 //! `keys`). Every process polls the counter every `REFRESH_INTERVAL`; when it moved, the
-//! process reads which subscriptions the new versions were about and reloads only those
-//! rows. A gap in the log (trimmed, or a bump made without a log entry) means a full
-//! reload, as does a snapshot older than `FULL_RELOAD_INTERVAL`. A change therefore
-//! reaches every process within about `REFRESH_INTERVAL` plus one small query — inside the
-//! contract's one second. The process that made a change refreshes at once.
+//! process reads which rows the new versions were about and reloads only those. A gap in
+//! the log (trimmed, or a bump made without a log entry) means a full reload, as does a
+//! snapshot older than `FULL_RELOAD_INTERVAL`. A change therefore reaches every process
+//! within about `REFRESH_INTERVAL` plus one small query — inside the contract's one
+//! second. The process that made a change refreshes at once.
 //!
 //! Read your writes (CONTRACT §14): the ingest script stamps each webhook with the
-//! version it saw, and fan-out first calls [`SubscriptionCache::catch_up`], which
+//! subscription version it saw, and fan-out first calls [`Cache::catch_up`], which
 //! refreshes when the snapshot is older than the stamp. So a webhook ingested after a
-//! change's call returned is fanned out with that change, from any api process.
-//! Refreshes are single-flight: a burst of stamped webhooks causes one refresh, not one
-//! each.
+//! change's call returned is fanned out with that change, from any api process. A lookup
+//! that must not miss a row created a moment ago on another process
+//! ([`Cache::get_current`]) refreshes once when the snapshot was last confirmed before
+//! the lookup began. Refreshes are single-flight: a burst of callers causes one refresh,
+//! not one each.
 //!
-//! A lookup by id that misses the snapshot (a subscription created a moment ago on
-//! another api instance) falls back to one Postgres query.
+//! A subscription lookup by id that misses the snapshot (a subscription created a moment
+//! ago on another api instance) falls back to one Postgres query.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::hash::Hash;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -28,7 +35,7 @@ use crate::redis_client::Redis;
 use anyhow::Context as _;
 use deadpool_redis::redis;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -38,77 +45,109 @@ use crate::keys::Keys;
 use crate::models::Subscription;
 use crate::schema::subscriptions;
 
-/// How often each process checks whether subscriptions changed.
+/// How often each process checks whether a cached table changed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A snapshot older than this is reloaded even if the version did not move: the backstop
 /// for a change whose version bump never reached Redis (Redis was down at that moment).
 pub const FULL_RELOAD_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Changes kept in `subs:changes`; a process that falls further behind reloads in full.
+/// Changes kept in `<name>:changes`; a process that falls further behind reloads in full.
 pub const CHANGE_LOG_LENGTH: usize = 1_000;
 
-/// Bumps the version and logs which subscription changed, atomically. KEYS: version,
-/// changes. ARGV: subscription id, log length. Returns the new version.
-const RECORD_CHANGE: &str = r"
-local v = redis.call('INCR', KEYS[1])
-redis.call('ZADD', KEYS[2], v, v .. ':' .. ARGV[1])
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[2]) + 1))
+/// Bumps the version once per row key and logs each, atomically. KEYS: version, changes.
+/// ARGV: log length, then the row keys. Returns the new version.
+const RECORD_CHANGES: &str = r"
+local v = 0
+for i = 2, #ARGV do
+  v = redis.call('INCR', KEYS[1])
+  redis.call('ZADD', KEYS[2], v, v .. ':' .. ARGV[i])
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[1]) + 1))
 return v
 ";
 
-struct Snapshot {
-    /// The `subs:version` this snapshot reflects (`None`: the counter was unset).
+/// A row type a [`Cache`] holds: how it is keyed and loaded.
+pub trait Cached: Sized + Send + Sync + 'static {
+    /// What lookups go by; written into the change log as text, so it must round-trip
+    /// through `to_string` and `from_str` and contain no `:`.
+    type Key: Eq + Hash + Clone + ToString + FromStr + Send + Sync;
+    /// The middle part of the Redis keys (`<name>:version`, `<name>:changes`) and the
+    /// cache's name in logs.
+    const NAME: &'static str;
+
+    fn key(&self) -> Self::Key;
+
+    fn load_all(
+        conn: &mut AsyncPgConnection,
+    ) -> impl Future<Output = QueryResult<Vec<Self>>> + Send;
+
+    fn load_some(
+        conn: &mut AsyncPgConnection,
+        keys: Vec<Self::Key>,
+    ) -> impl Future<Output = QueryResult<Vec<Self>>> + Send;
+}
+
+struct Snapshot<T: Cached> {
+    /// The version this snapshot reflects (`None`: the counter was unset).
     version: Option<i64>,
     /// When the last full reload happened.
     full_at: Instant,
-    by_id: HashMap<Uuid, Arc<Subscription>>,
+    rows: HashMap<T::Key, Arc<T>>,
 }
 
-impl Default for Snapshot {
-    fn default() -> Self {
-        Self {
-            version: None,
-            full_at: Instant::now(),
-            by_id: HashMap::new(),
-        }
-    }
-}
-
-pub struct SubscriptionCache {
+pub struct Cache<T: Cached> {
     db: DbPool,
     redis: Redis,
-    keys: Keys,
-    record_change: redis::Script,
-    snapshot: RwLock<Arc<Snapshot>>,
+    version_key: String,
+    changes_key: String,
+    record_changes: redis::Script,
+    snapshot: RwLock<Arc<Snapshot<T>>>,
     /// Held while refreshing, so concurrent callers wait for one refresh.
     refreshing: tokio::sync::Mutex<()>,
+    /// When the version was last read by a refresh that then brought the snapshot up to
+    /// it, in microseconds since `epoch`.
+    confirmed_at: AtomicU64,
+    epoch: Instant,
 }
 
-impl SubscriptionCache {
+/// The subscription cache of both binaries.
+pub type SubscriptionCache = Cache<Subscription>;
+
+impl<T: Cached> Cache<T> {
     /// Loads the first snapshot.
-    pub async fn load(db: DbPool, redis: Redis, keys: Keys) -> anyhow::Result<Arc<Self>> {
+    pub async fn load(db: DbPool, redis: Redis, keys: &Keys) -> anyhow::Result<Arc<Self>> {
+        let epoch = Instant::now();
         let cache = Arc::new(Self {
             db,
             redis,
-            keys,
-            record_change: redis::Script::new(RECORD_CHANGE),
-            snapshot: RwLock::default(),
+            version_key: keys.cache_version(T::NAME),
+            changes_key: keys.cache_changes(T::NAME),
+            record_changes: redis::Script::new(RECORD_CHANGES),
+            snapshot: RwLock::new(Arc::new(Snapshot {
+                version: None,
+                full_at: epoch,
+                rows: HashMap::new(),
+            })),
             refreshing: tokio::sync::Mutex::new(()),
+            confirmed_at: AtomicU64::new(0),
+            epoch,
         });
+        let started = Instant::now();
         let version = cache.version().await?;
         cache.reload_all(version).await?;
+        cache.confirm(started);
         Ok(cache)
     }
 
-    fn current(&self) -> Arc<Snapshot> {
+    fn current(&self) -> Arc<Snapshot<T>> {
         match self.snapshot.read() {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
     }
 
-    fn replace(&self, snapshot: Snapshot) {
+    fn replace(&self, snapshot: Snapshot<T>) {
         let snapshot = Arc::new(snapshot);
         match self.snapshot.write() {
             Ok(mut guard) => *guard = snapshot,
@@ -116,37 +155,47 @@ impl SubscriptionCache {
         }
     }
 
-    /// The cached subscription, if the snapshot has it.
-    pub fn get(&self, id: Uuid) -> Option<Arc<Subscription>> {
-        let found = self.current().by_id.get(&id).cloned();
-        metrics::counter!("hookrelay_cache_lookups_total", "result" => if found.is_some() { "hit" } else { "miss" })
-            .increment(1);
-        found
+    fn micros_since_epoch(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX)
     }
 
-    /// The subscription, from the snapshot or, on a miss, from Postgres.
-    pub async fn get_or_fetch(&self, id: Uuid) -> anyhow::Result<Option<Arc<Subscription>>> {
-        if let Some(found) = self.get(id) {
+    fn confirm(&self, version_read_at: Instant) {
+        self.confirmed_at
+            .fetch_max(self.micros_since_epoch(version_read_at), Ordering::AcqRel);
+    }
+
+    /// Whether a refresh that read the version at or after `at` has completed.
+    fn confirmed_since(&self, at: Instant) -> bool {
+        AtomicU64::load(&self.confirmed_at, Ordering::Acquire) >= self.micros_since_epoch(at)
+    }
+
+    /// The cached row, if the snapshot has it.
+    pub fn cached(&self, key: &T::Key) -> Option<Arc<T>> {
+        self.current().rows.get(key).cloned()
+    }
+
+    /// The row as of at least the moment of this call: when the snapshot lacks it and
+    /// was last confirmed before the call, refreshes once and looks again. So a row
+    /// created on another process just before is found, and a flood of lookups of keys
+    /// that exist nowhere costs one version read at a time, not one each.
+    pub async fn get_current(&self, key: &T::Key) -> anyhow::Result<Option<Arc<T>>> {
+        let asked_at = Instant::now();
+        if let Some(found) = self.cached(key) {
             return Ok(Some(found));
         }
-        Ok(Subscription::find(&self.db, id).await?.map(Arc::new))
+        if !self.confirmed_since(asked_at) {
+            self.refresh_since(asked_at).await?;
+        }
+        Ok(self.cached(key))
     }
 
-    /// Active subscriptions whose filter matches the event type, oldest first.
-    pub fn matching(&self, event_type: Option<&str>) -> Vec<Arc<Subscription>> {
-        let snapshot = self.current();
-        let mut found: Vec<_> = snapshot
-            .by_id
-            .values()
-            .filter(|s| s.is_active && filter_matches(s.events.as_deref(), event_type))
-            .cloned()
-            .collect();
-        found.sort_by_key(|s| (s.created_at, s.id));
-        found
+    /// Every cached row (in no particular order).
+    pub fn rows(&self) -> Vec<Arc<T>> {
+        self.current().rows.values().cloned().collect()
     }
 
-    /// Refreshes first when the snapshot is older than `seen`, the version a webhook's
-    /// ingest saw: what makes fan-out read its writes.
+    /// Refreshes first when the snapshot is older than `seen`, a version read from Redis
+    /// after a change's call returned: what makes readers see their writes.
     pub async fn catch_up(&self, seen: Option<i64>) -> anyhow::Result<()> {
         let Some(seen) = seen else { return Ok(()) };
         if self.current().version.is_some_and(|v| v >= seen) {
@@ -155,105 +204,135 @@ impl SubscriptionCache {
         self.refresh().await
     }
 
-    /// Tells every process that subscription `id` changed (created, updated or deleted),
-    /// and refreshes this one now.
-    pub async fn invalidate(&self, id: Uuid) -> anyhow::Result<()> {
-        self.record_change
-            .key(self.keys.subscriptions_version())
-            .key(self.keys.subscriptions_changes())
-            .arg(id.to_string())
-            .arg(CHANGE_LOG_LENGTH)
-            .invoke_async::<i64>(&mut self.redis.clone())
-            .await
-            .context("Failed to record the subscription change in Redis")?;
+    /// Tells every process that the row under `key` changed (created, updated or
+    /// deleted), and refreshes this one now.
+    pub async fn invalidate(&self, key: &T::Key) -> anyhow::Result<()> {
+        self.invalidate_all(std::slice::from_ref(key)).await
+    }
+
+    /// [`Cache::invalidate`] for several rows at once (one version per row, so the
+    /// change log stays exact); more than the log holds means one full reload everywhere.
+    pub async fn invalidate_all(&self, keys: &[T::Key]) -> anyhow::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        if keys.len() > CHANGE_LOG_LENGTH {
+            // A bump without a log entry: every process reloads in full.
+            redis::cmd("INCR")
+                .arg(&self.version_key)
+                .query_async::<i64>(&mut self.redis.clone())
+                .await
+        } else {
+            let mut invocation = self.record_changes.key(&self.version_key);
+            invocation.key(&self.changes_key).arg(CHANGE_LOG_LENGTH);
+            for key in keys {
+                invocation.arg(key.to_string());
+            }
+            invocation
+                .invoke_async::<i64>(&mut self.redis.clone())
+                .await
+        }
+        .with_context(|| format!("Failed to record a change of {} in Redis", T::NAME))?;
         self.refresh().await
     }
 
     /// Brings the snapshot up to the current version: the changed rows only when the
     /// change log covers the gap, everything otherwise (and every `FULL_RELOAD_INTERVAL`).
     pub async fn refresh(&self) -> anyhow::Result<()> {
+        self.refresh_since(Instant::now()).await
+    }
+
+    /// A refresh, unless one that read the version after `since` completed while this
+    /// one waited for its turn.
+    async fn refresh_since(&self, since: Instant) -> anyhow::Result<()> {
         let _single_flight = self.refreshing.lock().await;
+        if self.confirmed_since(since) {
+            return Ok(());
+        }
+        let started = Instant::now();
         let version = self.version().await?;
         let current = self.current();
         if current.full_at.elapsed() >= FULL_RELOAD_INTERVAL {
-            return self.reload_all(version).await;
+            self.reload_all(version).await?;
+        } else {
+            match (current.version, version) {
+                (from, to) if from == to => {}
+                (Some(from), Some(to)) if to > from => match self.changed_keys(from, to).await? {
+                    Some(keys) => self.reload_some(&current, keys, to).await?,
+                    None => self.reload_all(version).await?,
+                },
+                _ => self.reload_all(version).await?,
+            }
         }
-        match (current.version, version) {
-            (from, to) if from == to => Ok(()),
-            (Some(from), Some(to)) if to > from => match self.changed_ids(from, to).await? {
-                Some(ids) => self.reload_some(&current, &ids, to).await,
-                None => self.reload_all(version).await,
-            },
-            _ => self.reload_all(version).await,
-        }
+        self.confirm(started);
+        Ok(())
     }
 
-    /// The subscriptions that versions `from + 1 ..= to` changed, or `None` when the log
-    /// does not hold every one of those versions.
-    async fn changed_ids(&self, from: i64, to: i64) -> anyhow::Result<Option<Vec<Uuid>>> {
+    /// The rows that versions `from + 1 ..= to` changed, or `None` when the log does not
+    /// hold every one of those versions.
+    async fn changed_keys(&self, from: i64, to: i64) -> anyhow::Result<Option<Vec<T::Key>>> {
         let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(self.keys.subscriptions_changes())
+            .arg(&self.changes_key)
             .arg(format!("({from}"))
             .arg(to)
             .query_async(&mut self.redis.clone())
             .await
-            .context("Failed to read the subscription change log from Redis")?;
-        let ids: Option<Vec<Uuid>> = members
+            .with_context(|| format!("Failed to read the change log of {} from Redis", T::NAME))?;
+        let keys: Option<Vec<T::Key>> = members
             .iter()
-            .map(|m| m.split_once(':').and_then(|(_, id)| id.parse().ok()))
+            .map(|m| m.split_once(':').and_then(|(_, key)| key.parse().ok()))
             .collect();
-        Ok(ids.filter(|ids| i64::try_from(ids.len()).is_ok_and(|n| n == to - from)))
+        Ok(keys.filter(|keys| i64::try_from(keys.len()).is_ok_and(|n| n == to - from)))
     }
 
-    /// A snapshot like `current` with the rows of `ids` read again (absent ones removed).
-    async fn reload_some(&self, current: &Snapshot, ids: &[Uuid], to: i64) -> anyhow::Result<()> {
+    /// A snapshot like `current` with the rows of `keys` read again (absent ones removed).
+    async fn reload_some(
+        &self,
+        current: &Snapshot<T>,
+        keys: Vec<T::Key>,
+        to: i64,
+    ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let rows = bounded(
-            "Failed to load changed subscriptions",
-            subscriptions::table
-                .filter(subscriptions::id.eq_any(ids))
-                .select(Subscription::as_select())
-                .load(&mut conn),
+        let mut rows = current.rows.clone();
+        for key in &keys {
+            rows.remove(key);
+        }
+        let loaded = bounded(
+            "Failed to load changed rows into a cache",
+            T::load_some(&mut conn, keys),
         )
         .await?;
-        let mut by_id = current.by_id.clone();
-        for id in ids {
-            by_id.remove(id);
-        }
-        by_id.extend(rows.into_iter().map(|s| (s.id, Arc::new(s))));
+        rows.extend(loaded.into_iter().map(|row| (row.key(), Arc::new(row))));
         self.replace(Snapshot {
             version: Some(to),
             full_at: current.full_at,
-            by_id,
+            rows,
         });
         Ok(())
     }
 
-    /// Reloads every subscription, stamped with `version`, read before loading (so a
-    /// change made during the load triggers another refresh).
+    /// Reloads every row, stamped with `version`, read before loading (so a change made
+    /// during the load triggers another refresh).
     async fn reload_all(&self, version: Option<i64>) -> anyhow::Result<()> {
         let mut conn = self.db.get().await.context("no Postgres connection")?;
-        let rows = bounded(
-            "Failed to load subscriptions",
-            subscriptions::table
-                .select(Subscription::as_select())
-                .load(&mut conn),
-        )
-        .await?;
+        let loaded = bounded("Failed to load a cache", T::load_all(&mut conn)).await?;
         self.replace(Snapshot {
             version,
             full_at: Instant::now(),
-            by_id: rows.into_iter().map(|s| (s.id, Arc::new(s))).collect(),
+            rows: loaded
+                .into_iter()
+                .map(|row| (row.key(), Arc::new(row)))
+                .collect(),
         });
         Ok(())
     }
 
     async fn version(&self) -> anyhow::Result<Option<i64>> {
         redis::cmd("GET")
-            .arg(self.keys.subscriptions_version())
+            .arg(&self.version_key)
             .query_async(&mut self.redis.clone())
             .await
-            .context("Failed to read the subscription version from Redis")
+            .with_context(|| format!("Failed to read the version of {} from Redis", T::NAME))
     }
 
     /// Polls the version counter until `shutdown`, refreshing when it moves (and in full
@@ -269,10 +348,75 @@ impl SubscriptionCache {
             }
             if let Err(e) = self.refresh().await {
                 tracing::warn!(
+                    cache = T::NAME,
                     error = format!("{e:#}"),
-                    "subscription cache refresh failed; serving the previous snapshot"
+                    "cache refresh failed; serving the previous snapshot"
                 );
             }
         }
+    }
+}
+
+impl Cached for Subscription {
+    type Key = Uuid;
+    const NAME: &'static str = "subs";
+
+    fn key(&self) -> Uuid {
+        self.id
+    }
+
+    async fn load_all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Self>> {
+        subscriptions::table
+            .select(Subscription::as_select())
+            .load(conn)
+            .await
+    }
+
+    async fn load_some(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> QueryResult<Vec<Self>> {
+        subscriptions::table
+            .filter(subscriptions::id.eq_any(ids))
+            .select(Subscription::as_select())
+            .load(conn)
+            .await
+    }
+}
+
+impl Cache<Subscription> {
+    /// The cached subscription, if the snapshot has it (counted as a hit or a miss).
+    pub fn get(&self, id: Uuid) -> Option<Arc<Subscription>> {
+        let found = self.cached(&id);
+        metrics::counter!("hookrelay_cache_lookups_total", "result" => if found.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        found
+    }
+
+    /// The subscription, from the snapshot or, on a miss, from Postgres.
+    pub async fn get_or_fetch(&self, id: Uuid) -> anyhow::Result<Option<Arc<Subscription>>> {
+        if let Some(found) = self.get(id) {
+            return Ok(Some(found));
+        }
+        Ok(Subscription::find(&self.db, id).await?.map(Arc::new))
+    }
+
+    /// Active subscriptions of `tenant` (`None`: the default space) whose filter matches
+    /// the event type, oldest first.
+    pub fn matching(
+        &self,
+        tenant: Option<Uuid>,
+        event_type: Option<&str>,
+    ) -> Vec<Arc<Subscription>> {
+        let snapshot = self.current();
+        let mut found: Vec<_> = snapshot
+            .rows
+            .values()
+            .filter(|s| {
+                s.is_active
+                    && s.tenant_id == tenant
+                    && filter_matches(s.events.as_deref(), event_type)
+            })
+            .cloned()
+            .collect();
+        found.sort_by_key(|s| (s.created_at, s.id));
+        found
     }
 }

@@ -14,8 +14,8 @@
 //! | `idem:<key>` | string → webhook id | api | expires after 24 h |
 //! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres (or the api, when its dead letter is deleted); no expiry, so it lives as long as its entry |
 //! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
-//! | `subs:version` | counter | api on every subscription change | never (one small key) |
-//! | `subs:changes` | sorted set `<version>:<subscription id>`, score = version | api with every bump | trimmed to the last `CHANGE_LOG_LENGTH` |
+//! | `<cache>:version` | counter | api on every change of a cached table (`subs`, `tenants`, `apikeys`) | never (one small key each) |
+//! | `<cache>:changes` | sorted set `<version>:<row key>`, score = version | api with every bump | trimmed to the last `CHANGE_LOG_LENGTH` |
 //! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
 //! | `dead` | stream | worker (entries it gave up on, with the reason) | api: redrive or DELETE /dead-letters/{id} |
 //! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
@@ -71,14 +71,16 @@ impl Keys {
         format!("{}:retry", self.tag)
     }
 
-    /// Bumped on every subscription change; caches reload when it moves.
-    pub fn subscriptions_version(&self) -> String {
-        format!("{}:subs:version", self.tag)
+    /// Bumped on every change of the rows cached as `name` (`cache::Cached::NAME`);
+    /// caches reload when it moves.
+    pub fn cache_version(&self, name: &str) -> String {
+        format!("{}:{name}:version", self.tag)
     }
 
-    /// Which subscription each version bump was about, so caches reload only what changed.
-    pub fn subscriptions_changes(&self) -> String {
-        format!("{}:subs:changes", self.tag)
+    /// Which row each version bump of cache `name` was about, so caches reload only what
+    /// changed.
+    pub fn cache_changes(&self, name: &str) -> String {
+        format!("{}:{name}:changes", self.tag)
     }
 
     /// Held (with an expiry) by the one worker running a scheduled purge.
@@ -111,8 +113,8 @@ mod tests {
             keys.idempotency("k"),
             keys.queued(id),
             keys.retry_schedule(),
-            keys.subscriptions_version(),
-            keys.subscriptions_changes(),
+            keys.cache_version("subs"),
+            keys.cache_changes("subs"),
             keys.purge_lock(),
             keys.dead_letters(),
             keys.reconcile_lock(),

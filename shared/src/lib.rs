@@ -5,7 +5,8 @@
 //! - [`redis_client`]: Redis connections with bounded timeouts.
 //! - [`keys`]: the only place Redis key names are built (with a Redis Cluster hash tag).
 //! - [`queue`]: the work stream's entries and the atomic ingest script.
-//! - [`cache`]: the in-process subscription cache kept coherent through Redis.
+//! - [`cache`]: in-process caches of small tables (subscriptions, tenants, keys) kept
+//!   coherent through Redis; [`tenancy`]: which tenant spaces a query covers.
 //! - [`signing`]: Standard Webhooks signatures; [`targets`]: URL and address rules;
 //!   [`events`]: event types and filters.
 //! - [`time`]: contract timestamps; [`telemetry`]: logs and metrics; [`startup`]:
@@ -26,6 +27,7 @@ pub mod signing;
 pub mod startup;
 pub mod targets;
 pub mod telemetry;
+pub mod tenancy;
 pub mod time;
 
 pub use config::Config;

@@ -31,6 +31,8 @@ pub mod field {
     pub const ATTEMPT: &str = "attempt";
     /// The `subs:version` the ingest script saw (read your writes, see `cache`).
     pub const SUBSCRIPTIONS_VERSION: &str = "ver";
+    /// The tenant the webhook was ingested in; empty for the default space.
+    pub const TENANT: &str = "ten";
 }
 
 /// A webhook as ingested.
@@ -42,6 +44,8 @@ pub struct IngestedWebhook {
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
     pub body: bytes::Bytes,
+    /// The tenant whose subscriptions it goes to; `None`: the default space.
+    pub tenant_id: Option<Uuid>,
 }
 
 /// A delivery's next attempt (1-based attempt number).
@@ -112,11 +116,16 @@ impl Entry {
                     .and_then(|s| s.parse().ok())
                     .ok_or_else(|| MalformedEntry("field at is not a number".into()))?;
                 let webhook_id = uuid(field::WEBHOOK_ID)?;
-                let subscription_id = text(field::SUBSCRIPTION_ID)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.parse())
-                    .transpose()
-                    .map_err(|_| MalformedEntry("field sub is not a UUID".into()))?;
+                let optional_uuid = |name: &str| {
+                    text(name)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| s.parse())
+                        .transpose()
+                        .map_err(|_| MalformedEntry(format!("field {name} is not a UUID")))
+                };
+                let subscription_id = optional_uuid(field::SUBSCRIPTION_ID)?;
+                // Entries queued before tenants existed have no field: the default space.
+                let tenant_id = optional_uuid(field::TENANT)?;
                 let event_type = text(field::EVENT_TYPE).filter(|s| !s.is_empty());
                 let subscriptions_version =
                     text(field::SUBSCRIPTIONS_VERSION).and_then(|s| s.parse().ok());
@@ -135,6 +144,7 @@ impl Entry {
                         event_type,
                         received_at: crate::time::from_micros(micros),
                         body,
+                        tenant_id,
                     },
                     subscriptions_version,
                 })
@@ -156,7 +166,7 @@ impl Entry {
 /// the key. The entry carries the subscription version read in the same step, so fan-out
 /// can tell whether its cache has seen every change made before this ingest. KEYS:
 /// stream, queued marker, subscription version, [idempotency key]. ARGV: id, sub, evt,
-/// at, body, idempotency TTL.
+/// at, body, idempotency TTL, tenant.
 ///
 /// The marker has no expiry: it lives exactly as long as its entry is unprocessed (the
 /// worker deletes it once the webhook is in Postgres, and dead-letter removal deletes it
@@ -168,8 +178,8 @@ if KEYS[4] then
   if existing then return {0, existing} end
 end
 local version = redis.call('GET', KEYS[3]) or ''
-redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version)
-redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4])
+redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version, 'ten', ARGV[7])
+redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4], 'ten', ARGV[7])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[6]) end
 return {1, ARGV[1]}
 ";
@@ -210,7 +220,10 @@ impl IngestQueue {
         invocation
             .key(self.keys.stream())
             .key(self.keys.queued(webhook.webhook_id))
-            .key(self.keys.subscriptions_version());
+            .key(
+                self.keys
+                    .cache_version(<crate::models::Subscription as crate::cache::Cached>::NAME),
+            );
         if let Some(key) = idempotency_key {
             invocation.key(self.keys.idempotency(key));
         }
@@ -225,7 +238,8 @@ impl IngestQueue {
             .arg(webhook.event_type.as_deref().unwrap_or_default())
             .arg(webhook.received_at.timestamp_micros())
             .arg(webhook.body.as_ref())
-            .arg(IDEMPOTENCY_TTL_SECS);
+            .arg(IDEMPOTENCY_TTL_SECS)
+            .arg(webhook.tenant_id.map(|t| t.to_string()).unwrap_or_default());
         let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
         let id: Uuid = id.parse().map_err(|_| {
             redis::RedisError::from((
@@ -245,6 +259,7 @@ impl IngestQueue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMarker {
     pub subscription_id: Option<Uuid>,
+    pub tenant_id: Option<Uuid>,
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
 }
@@ -267,6 +282,7 @@ impl QueuedMarker {
             subscription_id: fields
                 .get(field::SUBSCRIPTION_ID)
                 .and_then(|s| s.parse().ok()),
+            tenant_id: fields.get(field::TENANT).and_then(|s| s.parse().ok()),
             event_type: fields
                 .get(field::EVENT_TYPE)
                 .filter(|s| !s.is_empty())

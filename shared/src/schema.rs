@@ -13,6 +13,31 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        tenant_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    tenants (id) {
+        id -> Uuid,
+        name -> Text,
+        metadata -> Jsonb,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Uuid,
+        name -> Text,
+        tenant_id -> Nullable<Uuid>,
+        permissions -> Array<Text>,
+        key_prefix -> Text,
+        key_hash -> Bytea,
+        created_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -23,6 +48,7 @@ diesel::table! {
         subscription_id -> Nullable<Uuid>,
         payload -> Bytea,
         received_at -> Timestamptz,
+        tenant_id -> Nullable<Uuid>,
     }
 }
 
@@ -58,4 +84,12 @@ diesel::table! {
 }
 
 diesel::joinable!(deliveries -> webhooks (webhook_id));
-diesel::allow_tables_to_appear_in_same_query!(subscriptions, webhooks, deliveries, attempts);
+diesel::joinable!(attempts -> webhooks (webhook_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    subscriptions,
+    webhooks,
+    deliveries,
+    attempts,
+    tenants,
+    api_keys
+);

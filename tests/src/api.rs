@@ -35,11 +35,81 @@ impl TestApi {
         format!("{}{path}", self.base_url)
     }
 
+    /// Requests with another bearer key (a stored key, say).
+    pub fn as_key<'a>(&'a self, key: &'a str) -> Caller<'a> {
+        Caller { api: self, key }
+    }
+
+    fn admin(&self) -> Caller<'_> {
+        self.as_key(crate::API_KEY)
+    }
+
     /// A request with the test bearer key.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(crate::API_KEY)
+        self.admin().request(method, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.admin().get(path).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.admin().delete(path).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.admin().post_json(path, body).await
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.admin().patch_json(path, body).await
+    }
+
+    /// Creates a subscription and returns its JSON, asserting 201.
+    pub async fn create_subscription(&self, body: &Value) -> Value {
+        self.admin().create_subscription(body).await
+    }
+
+    /// Creates a tenant named `name` and returns its id, asserting 201.
+    pub async fn create_tenant(&self, name: &str) -> String {
+        let (status, tenant) = json(
+            self.post_json("/tenants", &serde_json::json!({ "name": name }))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{tenant}");
+        tenant["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Creates a stored key from `body` and returns its object (with `key`), asserting 201.
+    pub async fn create_key(&self, body: &Value) -> Value {
+        self.admin().create_key(body).await
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("server task")
+                .expect("server stopped cleanly");
+        }
+    }
+}
+
+/// Requests to a [`TestApi`] with a given bearer key.
+pub struct Caller<'a> {
+    api: &'a TestApi,
+    key: &'a str,
+}
+
+impl Caller<'_> {
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.api
+            .client
+            .request(method, self.api.url(path))
+            .bearer_auth(self.key)
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -79,15 +149,27 @@ impl TestApi {
         response.json().await.expect("JSON")
     }
 
-    /// Stops the server and waits for it to finish.
-    pub async fn stop(mut self) {
-        self.shutdown.cancel();
-        if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
+    /// Creates a stored key and returns its object (with `key`), asserting 201.
+    pub async fn create_key(&self, body: &Value) -> Value {
+        let (status, key) = json(self.post_json("/api-keys", body).await).await;
+        assert_eq!(status, 201, "creating a key from {body}: {key}");
+        key
+    }
+
+    /// Ingests `body` by fan-out with these headers; returns the status and JSON.
+    pub async fn ingest(&self, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        let mut request = self.request(Method::POST, "/ingest");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
+        json(
+            request
+                .body(body.to_owned())
+                .send()
+                .await
+                .expect("POST sent"),
+        )
+        .await
     }
 }
 

@@ -131,6 +131,7 @@ pub async fn insert_subscription(
         is_active: true,
         created_at: now,
         updated_at: now,
+        tenant_id: None,
     };
     let mut conn = env.db.pool().get().await.expect("a connection");
     let sub = diesel::insert_into(subscriptions::table)
@@ -158,6 +159,7 @@ pub async fn insert_subscriptions(env: &TestEnv, target_url: &str, count: usize)
             is_active: true,
             created_at: now,
             updated_at: now,
+            tenant_id: None,
         })
         .collect();
     let mut conn = env.db.pool().get().await.expect("a connection");
@@ -185,7 +187,7 @@ pub async fn set_active(env: &TestEnv, id: Uuid, active: bool) {
 async fn bump_subscriptions(env: &TestEnv) {
     let mut redis = env.redis().await;
     deadpool_redis::redis::cmd("INCR")
-        .arg(env.keys().subscriptions_version())
+        .arg(env.keys().cache_version("subs"))
         .query_async::<i64>(&mut redis)
         .await
         .expect("bump the subscription version");
@@ -204,6 +206,7 @@ pub async fn enqueue(
         event_type: event_type.map(str::to_owned),
         received_at: hookrelay_shared::time::now(),
         body: Bytes::copy_from_slice(body),
+        tenant_id: None,
     };
     let mut redis = env.redis().await;
     IngestQueue::new(env.keys())
@@ -265,6 +268,7 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
             event_type: None,
             received_at: hookrelay_shared::time::now(),
             body: Bytes::from(format!("[{n}]")),
+            tenant_id: None,
         };
         queue
             .enqueue(&mut redis, &webhook, None)

@@ -205,7 +205,10 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     // Request bodies: a property is nullable exactly when sending `null` for it succeeds.
     let (post_nulls, post_required) = nulls_and_required(&doc, "NewSubscriptionBody");
     let (patch_nulls, patch_required) = nulls_and_required(&doc, "SubscriptionChangesBody");
-    assert_eq!(post_nulls, names(&["secret", "events", "description"]));
+    assert_eq!(
+        post_nulls,
+        names(&["secret", "events", "description", "tenant_id"])
+    );
     assert_eq!(post_required, names(&["target_url"]));
     assert_eq!(patch_nulls, names(&["events", "description"]));
     assert_eq!(patch_required, names(&[]));
@@ -218,7 +221,11 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
         let expected = if post_nulls.contains(field) { 201 } else { 422 };
         assert_eq!(status, expected, "POST {body}");
     }
-    for field in properties.keys() {
+    // `tenant_id` is set on creation only; PATCH ignores it like any unknown field.
+    let patchable = doc["components"]["schemas"]["SubscriptionChangesBody"]["properties"]
+        .as_object()
+        .expect("properties");
+    for field in patchable.keys() {
         let body = serde_json::json!({field.as_str(): null});
         let status = api.patch_json(&path, &body).await.status();
         let expected = if patch_nulls.contains(field) {
@@ -230,7 +237,7 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     }
 
     // The response: every field is always present (required); those that can be null
-    // (events and description, null here) are nullable.
+    // (events, description and tenant_id, null here) are nullable.
     let (response_nulls, required) = nulls_and_required(&doc, "Subscription");
     let (_, got) = json(api.get(&path).await).await;
     let fields: BTreeSet<String> = got
@@ -240,7 +247,10 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
         .cloned()
         .collect();
     assert_eq!(required, fields, "{got}");
-    assert_eq!(response_nulls, names(&["events", "description"]));
+    assert_eq!(
+        response_nulls,
+        names(&["events", "description", "tenant_id"])
+    );
     for field in &response_nulls {
         assert!(got[field.as_str()].is_null(), "{field} in {got}");
     }

@@ -40,6 +40,7 @@ fn webhook(id: Uuid, targeted: Option<Uuid>, received_at: DateTime<Utc>) -> NewW
         subscription_id: targeted,
         payload: b"{}".as_slice().into(),
         received_at,
+        tenant_id: None,
     }
 }
 

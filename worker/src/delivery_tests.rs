@@ -171,6 +171,7 @@ fn subscription(headers: serde_json::Value) -> Subscription {
         is_active: true,
         created_at: at(0),
         updated_at: at(0),
+        tenant_id: None,
     }
 }
 

@@ -1,8 +1,8 @@
 //! A `webhook` entry: decide who receives it, store it, and make the first attempts.
 //!
 //! Targeted webhooks go to their subscription (if it still exists); fan-out webhooks to
-//! every active subscription whose filter matches, as the in-process cache knows them —
-//! no Postgres read. The webhook row (exact bytes) and one `pending` delivery row per
+//! every active subscription of the webhook's tenant (or of the default space) whose
+//! filter matches, as the in-process cache knows them — no Postgres read. The webhook row (exact bytes) and one `pending` delivery row per
 //! recipient are committed before anything is sent; then the api's `queued:` marker is
 //! deleted, since status can now answer from Postgres. Whether an attempt is made is
 //! decided when it starts (`pipeline`): a targeted subscription made inactive since the
@@ -82,6 +82,7 @@ pub async fn handle(
         subscription_id: webhook.subscription_id,
         payload: Payload(webhook.body.clone()),
         received_at: webhook.received_at,
+        tenant_id: webhook.tenant_id,
     };
     let is_new = ctx.logs.store_webhook(stored, rows).await?;
     let marker_removed: u32 = redis::cmd("DEL")
@@ -135,7 +136,11 @@ async fn recipients(
             Some(subscription) => Ok((vec![subscription], None)),
             None => Ok((Vec::new(), Some(id))),
         },
-        None => Ok((ctx.cache.matching(webhook.event_type.as_deref()), None)),
+        None => Ok((
+            ctx.cache
+                .matching(webhook.tenant_id, webhook.event_type.as_deref()),
+            None,
+        )),
     }
 }
 

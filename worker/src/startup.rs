@@ -62,7 +62,7 @@ impl Worker {
         let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
         let blocking = redis_client::blocking_pool(&config.redis_url, 2)?;
         let keys = Keys::new(&config.redis_key_prefix);
-        let cache = SubscriptionCache::load(db.clone(), redis.clone(), keys)
+        let cache = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
         let client = http_client::build(

@@ -5,8 +5,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use hookrelay_shared::dead_letters::{self, DeadLetter};
 use serde_json::json;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, paging};
+use crate::extract::paging;
 use crate::state::AppState;
 
 const NOT_FOUND: ApiError = ApiError::NotFound("Dead letter not found");
@@ -31,9 +32,9 @@ fn redis_down(e: impl Into<anyhow::Error>) -> ApiError {
 
 #[utoipa::path(get, path = "/dead-letters", tag = "dead letters",
     params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
-    responses((status = 200, body = Vec<DeadLetter>), (status = 401), (status = 422), (status = 503)))]
+    responses((status = 200, body = Vec<DeadLetter>), (status = 401), (status = 403), (status = 422), (status = 503)))]
 pub async fn list(
-    _: Authenticated,
+    _: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -52,9 +53,9 @@ pub async fn list(
 /// Puts the entry back into the work stream as it was; answers its new entry id.
 #[utoipa::path(post, path = "/dead-letters/{dead_letter_id}/redrive", tag = "dead letters",
     params(("dead_letter_id" = String, Path, pattern = "^[0-9]{1,20}-[0-9]{1,20}$")),
-    responses((status = 202, body = crate::openapi::RedriveBody), (status = 401), (status = 404), (status = 422), (status = 503)))]
+    responses((status = 202, body = crate::openapi::RedriveBody), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)))]
 pub async fn redrive(
-    _: Authenticated,
+    _: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
@@ -69,9 +70,9 @@ pub async fn redrive(
 
 #[utoipa::path(delete, path = "/dead-letters/{dead_letter_id}", tag = "dead letters",
     params(("dead_letter_id" = String, Path, pattern = "^[0-9]{1,20}-[0-9]{1,20}$")),
-    responses((status = 204), (status = 401), (status = 404), (status = 422), (status = 503)))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)))]
 pub async fn delete(
-    _: Authenticated,
+    _: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {

@@ -1,9 +1,10 @@
 //! `/ingest` and `/ingest/{subscription_id}` (CONTRACT §4): extract, call
 //! `crate::ingest::accept`, answer 202.
 //!
-//! Every extractor is taken as a `Result` so the handler decides the error order (401,
-//! then the path, then the headers) and so rejected requests are counted in the ingest
-//! metrics too.
+//! 401 and 403 come first, from `auth::authorize` (counted in
+//! `hookrelay_auth_failures_total`). The other extractors are taken as a `Result` so the
+//! handler decides the rest of the error order (the path, then the headers) and so
+//! rejected requests are counted in the ingest metrics too.
 
 use std::future::{Ready, ready};
 use std::time::Instant;
@@ -13,8 +14,9 @@ use actix_web::http::header::{CONTENT_LENGTH, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use hookrelay_shared::queue::Enqueued;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, SubscriptionId};
+use crate::extract::SubscriptionId;
 use crate::ingest::{self, Body, IngestAccepted, IngestHeaders, Route};
 use crate::state::AppState;
 
@@ -23,35 +25,43 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 #[utoipa::path(post, path = "/ingest/{subscription_id}", tag = "ingest", request_body = serde_json::Value,
     params(("subscription_id" = uuid::Uuid, Path), crate::openapi::IngestHeaderParams),
-    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 404), (status = 409),
+    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
         (status = 413), (status = 422, body = crate::error::FieldError), (status = 503)))]
 pub async fn targeted(
-    auth: Result<Authenticated, ApiError>,
+    principal: Principal,
     path: Result<SubscriptionId, ApiError>,
     headers: Result<Headers, ApiError>,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let route = path.map(|SubscriptionId(id)| Route::Targeted(id));
-    handle("targeted", auth, route, headers, &state, payload).await
+    handle("targeted", principal, route, headers, &state, payload).await
 }
 
 #[utoipa::path(post, path = "/ingest", tag = "ingest", request_body = serde_json::Value,
     params(crate::openapi::IngestHeaderParams),
-    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 413),
+    responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 413),
         (status = 422, body = crate::error::FieldError), (status = 503)))]
 pub async fn fan_out(
-    auth: Result<Authenticated, ApiError>,
+    principal: Principal,
     headers: Result<Headers, ApiError>,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    handle("fan_out", auth, Ok(Route::FanOut), headers, &state, payload).await
+    handle(
+        "fan_out",
+        principal,
+        Ok(Route::FanOut),
+        headers,
+        &state,
+        payload,
+    )
+    .await
 }
 
 async fn handle(
     label: &'static str,
-    auth: Result<Authenticated, ApiError>,
+    principal: Principal,
     route: Result<Route, ApiError>,
     headers: Result<Headers, ApiError>,
     state: &AppState,
@@ -59,7 +69,6 @@ async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let result = async {
-        auth?;
         let route = route?;
         let Headers {
             headers,
@@ -67,6 +76,7 @@ async fn handle(
         } = headers?;
         ingest::accept(
             state,
+            &principal,
             route,
             headers,
             Body {
@@ -86,8 +96,8 @@ async fn handle(
     })
 }
 
-/// The validated `X-Event-Type` and `Idempotency-Key` (422 with `loc: ["header", …]`),
-/// and the declared `Content-Length`.
+/// The validated `X-Event-Type`, `Idempotency-Key` and `X-Tenant-Id` (422 with
+/// `loc: ["header", …]`), and the declared `Content-Length`.
 pub struct Headers {
     headers: IngestHeaders,
     content_length: Option<u64>,
@@ -105,12 +115,16 @@ impl FromRequest for Headers {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         ready(
-            IngestHeaders::parse(raw("x-event-type"), raw("idempotency-key"))
-                .map(|headers| Headers {
-                    headers,
-                    content_length,
-                })
-                .map_err(ApiError::Validation),
+            IngestHeaders::parse(
+                raw("x-event-type"),
+                raw("idempotency-key"),
+                raw("x-tenant-id"),
+            )
+            .map(|headers| Headers {
+                headers,
+                content_length,
+            })
+            .map_err(ApiError::Validation),
         )
     }
 }

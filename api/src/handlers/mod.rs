@@ -1,8 +1,10 @@
 //! One module per resource. A handler extracts, calls one function and shapes the
 //! response; anything longer lives in a plain function outside actix.
 
+pub mod api_keys;
 pub mod dead_letters;
 pub mod ingest;
 pub mod ops;
 pub mod status;
 pub mod subscriptions;
+pub mod tenants;

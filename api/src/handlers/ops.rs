@@ -66,6 +66,14 @@ pub fn register_metrics() {
     for result in ["hit", "miss"] {
         ::metrics::counter!("hookrelay_cache_lookups_total", "result" => result).increment(0);
     }
+    ::metrics::describe_counter!(
+        "hookrelay_auth_failures_total",
+        "Requests refused by authentication or authorization, by reason (missing, unknown, expired, forbidden)"
+    );
+    for reason in crate::auth::FailureReason::ALL {
+        ::metrics::counter!("hookrelay_auth_failures_total", "reason" => reason.label())
+            .increment(0);
+    }
 }
 
 /// Prometheus text format. Queue depths are read from Redis at scrape time (bounded by
@@ -87,11 +95,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .body(telemetry::metrics_handle().render())
 }
 
-/// This document (built once per server worker in `routes`).
+/// This document (built once per process, on first request).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this api", content_type = "application/json")))]
-pub async fn openapi(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
-    HttpResponse::Ok().json(doc.get_ref())
+pub async fn openapi() -> HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    HttpResponse::Ok().json(DOCUMENT.get_or_init(crate::openapi::document))
 }
 
 /// Swagger UI's page, answered at `/docs` itself (not a redirect: a client that does not

@@ -3,8 +3,9 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use hookrelay_shared::models::{Attempt, Subscription};
 
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{Authenticated, JsonObject, SubscriptionId, paging, query_int};
+use crate::extract::{JsonObject, SubscriptionId, paging, query_int};
 use crate::state::AppState;
 use crate::subscriptions::{input, store};
 
@@ -13,7 +14,7 @@ const NOT_FOUND: ApiError = ApiError::NotFound("Subscription not found");
 /// Tells every process's cache about a committed change. The change itself stands if this
 /// fails; caches then catch up on their periodic full reload.
 async fn changed(state: &AppState, id: uuid::Uuid) {
-    if let Err(e) = state.cache.invalidate(id).await {
+    if let Err(e) = state.cache.invalidate(&id).await {
         tracing::error!(
             error = format!("{e:#}"),
             "subscription changed but the cache could not be invalidated"
@@ -22,56 +23,63 @@ async fn changed(state: &AppState, id: uuid::Uuid) {
 }
 
 #[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = crate::openapi::NewSubscriptionBody,
-    responses((status = 201, body = Subscription), (status = 401), (status = 422, body = crate::error::FieldError)))]
+    responses((status = 201, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422, body = crate::error::FieldError)))]
 pub async fn create(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let input =
+    let mut input =
         input::parse_new(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
-    let subscription = store::create(&state.db, input).await?;
+    input.tenant_id = principal.owner(input.tenant_id);
+    let subscription = store::create(&state.db, input)
+        .await?
+        .ok_or(crate::handlers::tenants::NOT_FOUND)?;
     tracing::info!(subscription_id = %subscription.id, "subscription created");
     changed(&state, subscription.id).await;
     Ok(HttpResponse::Created().json(subscription))
 }
 
 #[utoipa::path(get, path = "/subscriptions", tag = "subscriptions",
-    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
-    responses((status = 200, body = Vec<Subscription>), (status = 401), (status = 422)))]
+    params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000),
+        ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
+    responses((status = 200, body = Vec<Subscription>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn list(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
-    Ok(HttpResponse::Ok().json(store::list(&state.db, skip, limit).await?))
+    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
+    Ok(HttpResponse::Ok().json(store::list(&state.db, space, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/subscriptions/{subscription_id}", tag = "subscriptions",
     params(("subscription_id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Subscription), (status = 401), (status = 404), (status = 422)))]
+    responses((status = 200, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn get(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, ApiError> {
-    let subscription = store::get(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    let subscription = store::get(&state.db, principal.space(), id)
+        .await?
+        .ok_or(NOT_FOUND)?;
     Ok(HttpResponse::Ok().json(subscription))
 }
 
 #[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = crate::openapi::SubscriptionChangesBody,
     params(("subscription_id" = uuid::Uuid, Path)),
-    responses((status = 200, body = Subscription), (status = 401), (status = 404), (status = 422)))]
+    responses((status = 200, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     SubscriptionId(id): SubscriptionId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let changes =
         input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
-    let subscription = store::update(&state.db, id, changes)
+    let subscription = store::update(&state.db, principal.space(), id, changes)
         .await?
         .ok_or(NOT_FOUND)?;
     tracing::info!(subscription_id = %id, "subscription updated");
@@ -81,13 +89,13 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/subscriptions/{subscription_id}", tag = "subscriptions",
     params(("subscription_id" = uuid::Uuid, Path)),
-    responses((status = 204), (status = 401), (status = 404), (status = 422)))]
+    responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn delete(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, ApiError> {
-    if !store::delete(&state.db, id).await? {
+    if !store::delete(&state.db, principal.space(), id).await? {
         return Err(NOT_FOUND);
     }
     tracing::info!(subscription_id = %id, "subscription deleted");
@@ -97,13 +105,13 @@ pub async fn delete(
 
 #[utoipa::path(get, path = "/subscriptions/{subscription_id}/attempts", tag = "subscriptions",
     params(("subscription_id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query, minimum = 0, maximum = 100)),
-    responses((status = 200, body = Vec<Attempt>), (status = 401), (status = 422)))]
+    responses((status = 200, body = Vec<Attempt>), (status = 401), (status = 403), (status = 422)))]
 pub async fn attempts(
-    _: Authenticated,
+    principal: Principal,
     state: web::Data<AppState>,
     SubscriptionId(id): SubscriptionId,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query_int(&req, "limit", 20, 0..=100).map_err(|e| ApiError::Validation(vec![e]))?;
-    Ok(HttpResponse::Ok().json(store::attempts(&state.db, id, limit).await?))
+    Ok(HttpResponse::Ok().json(store::attempts(&state.db, principal.space(), id, limit).await?))
 }

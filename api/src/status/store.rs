@@ -17,6 +17,7 @@ type WebhookColumns = (
     webhooks::event_type,
     webhooks::subscription_id,
     webhooks::received_at,
+    webhooks::tenant_id,
 );
 
 /// Everything but the payload.
@@ -25,6 +26,7 @@ const WEBHOOK_COLUMNS: WebhookColumns = (
     webhooks::event_type,
     webhooks::subscription_id,
     webhooks::received_at,
+    webhooks::tenant_id,
 );
 
 /// The stored webhook's status, or `None` when no worker has stored it (or it was purged).
@@ -52,6 +54,7 @@ pub async fn stored(db: &DbPool, webhook_id: Uuid) -> anyhow::Result<Option<Webh
                 Option<String>,
                 Option<Uuid>,
                 chrono::DateTime<chrono::Utc>,
+                Option<Uuid>,
             ),
             Option<i64>,
             Option<Delivery>,
@@ -71,7 +74,7 @@ pub async fn stored(db: &DbPool, webhook_id: Uuid) -> anyhow::Result<Option<Webh
     })
     .await?;
 
-    let Some(((id, event_type, subscription_id, received_at), total, _)) =
+    let Some(((id, event_type, subscription_id, received_at, tenant_id), total, _)) =
         <[_]>::first(&rows).cloned()
     else {
         return Ok(None);
@@ -81,6 +84,7 @@ pub async fn stored(db: &DbPool, webhook_id: Uuid) -> anyhow::Result<Option<Webh
         event_type,
         subscription_id,
         received_at,
+        tenant_id,
     };
     let deliveries = rows
         .into_iter()

@@ -101,6 +101,11 @@ pub struct WebhookStatus {
     /// At most 20, newest first.
     pub recent_attempts: Vec<Attempt>,
     pub deliveries: Vec<DeliveryView>,
+    /// The tenant it was ingested in (`None`: the default space): who may see it. Not
+    /// part of the status object.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub tenant_id: Option<Uuid>,
 }
 
 /// A webhook as a worker stored it (without its payload, which status never shows).
@@ -111,6 +116,7 @@ pub struct StoredWebhook {
     /// The targeted subscription; `None` for fan-out.
     pub subscription_id: Option<Uuid>,
     pub received_at: DateTime<Utc>,
+    pub tenant_id: Option<Uuid>,
 }
 
 /// Status of a stored webhook. `recent_attempts` must be newest first; `total_attempts`
@@ -141,6 +147,7 @@ pub fn from_stored(
         error: newest.and_then(|a| a.error.clone()),
         recent_attempts,
         deliveries,
+        tenant_id: webhook.tenant_id,
     }
 }
 
@@ -159,6 +166,7 @@ pub fn from_marker(webhook_id: Uuid, marker: QueuedMarker) -> WebhookStatus {
         error: None,
         recent_attempts: Vec::new(),
         deliveries: Vec::new(),
+        tenant_id: marker.tenant_id,
     }
 }
 
@@ -230,6 +238,7 @@ mod tests {
             event_type: Some("order.created".into()),
             subscription_id: Some(targeted),
             received_at: time::from_micros(1),
+            tenant_id: None,
         };
         let attempts = vec![
             attempt(b, 30, "Failure", Some(500), Some("HTTP 500")),
@@ -260,6 +269,7 @@ mod tests {
         let id = Uuid::new_v4();
         let marker = QueuedMarker {
             subscription_id: None,
+            tenant_id: None,
             event_type: None,
             received_at: time::from_micros(1_795_014_242_551_966),
         };

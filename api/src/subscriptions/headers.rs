@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 
 use hookrelay_shared::headers::is_reserved;
 
-use super::input::NUL_ERROR;
 use crate::error::FieldError;
+use crate::fields::NUL_ERROR;
 
 /// The headers object to store, or an error for each header that cannot be sent as given
 /// (loc `["body", "headers", <name>]`).

@@ -9,13 +9,7 @@ use serde_json::{Map, Value};
 
 use super::headers;
 use crate::error::FieldError;
-
-/// Postgres `text` and `jsonb` cannot hold U+0000, and JSON strings can: every string
-/// that is stored is checked for it, so it is a 422 instead of a failed insert (a 500).
-pub(super) const NUL_ERROR: (&str, &str) = (
-    "String should not contain NUL characters (\\u0000)",
-    "string_nul",
-);
+use crate::fields::{Fields, NUL_ERROR};
 
 /// The most entries an `events` filter may have, and the longest description.
 const MAX_EVENT_FILTERS: usize = 1000;
@@ -30,49 +24,31 @@ pub struct NewSubscriptionInput {
     pub description: Option<String>,
     pub headers: Value,
     pub is_active: bool,
+    /// The tenant asked for (`null` or absent: the default space); a tenant key's own
+    /// tenant replaces it.
+    pub tenant_id: Option<uuid::Uuid>,
 }
 
-/// Collects field errors while reading an object.
-struct Fields<'a> {
-    body: &'a Map<String, Value>,
+/// The subscription fields, read with the common field reader.
+struct SubscriptionFields<'a> {
+    fields: Fields<'a>,
     allow_private: bool,
-    errors: Vec<FieldError>,
 }
 
-impl<'a> Fields<'a> {
-    fn error(&mut self, field: &str, msg: impl Into<String>, kind: &str) {
-        self.errors
-            .push(FieldError::new(&["body", field], msg, kind));
+impl<'a> std::ops::Deref for SubscriptionFields<'a> {
+    type Target = Fields<'a>;
+    fn deref(&self) -> &Fields<'a> {
+        &self.fields
     }
+}
 
-    /// `Some(value)` when the key is present and not null.
-    fn present(&self, field: &str) -> Option<&'a Value> {
-        self.body.get(field).filter(|v| !v.is_null())
+impl std::ops::DerefMut for SubscriptionFields<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.fields
     }
+}
 
-    fn null(&mut self, field: &str, kind: &str, expected: &str) {
-        if self.body.get(field).is_some_and(Value::is_null) {
-            self.error(field, format!("Input should be {expected}"), kind);
-        }
-    }
-
-    /// A string field. One with a NUL is refused here even where later parsing would drop
-    /// or escape it (the URL parser does both), so no stored field ever silently changes.
-    fn string(&mut self, field: &str) -> Option<String> {
-        match self.present(field)? {
-            Value::String(s) if s.contains('\0') => {
-                let (msg, kind) = NUL_ERROR;
-                self.error(field, msg, kind);
-                None
-            }
-            Value::String(s) => Some(s.clone()),
-            _ => {
-                self.error(field, "Input should be a valid string", "string_type");
-                None
-            }
-        }
-    }
-
+impl SubscriptionFields<'_> {
     fn target_url(&mut self) -> Option<String> {
         let raw = self.string("target_url")?;
         match parse_target_url(&raw, self.allow_private) {
@@ -172,24 +148,6 @@ impl<'a> Fields<'a> {
             }
         }
     }
-
-    fn boolean(&mut self, field: &str) -> Option<bool> {
-        match self.present(field)? {
-            Value::Bool(b) => Some(*b),
-            _ => {
-                self.error(field, "Input should be a valid boolean", "bool_type");
-                None
-            }
-        }
-    }
-
-    fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
-        if self.errors.is_empty() {
-            Ok(value)
-        } else {
-            Err(self.errors)
-        }
-    }
 }
 
 /// Validates a `POST /subscriptions` body.
@@ -197,10 +155,9 @@ pub fn parse_new(
     body: &Map<String, Value>,
     allow_private: bool,
 ) -> Result<NewSubscriptionInput, Vec<FieldError>> {
-    let mut fields = Fields {
-        body,
+    let mut fields = SubscriptionFields {
+        fields: Fields::new(body),
         allow_private,
-        errors: Vec::new(),
     };
     if !body.contains_key("target_url") {
         fields.error("target_url", "Field required", "missing");
@@ -217,8 +174,9 @@ pub fn parse_new(
             .headers()
             .unwrap_or_else(|| Value::Object(Map::new())),
         is_active: fields.boolean("is_active").unwrap_or(true),
+        tenant_id: fields.uuid("tenant_id"),
     };
-    fields.finish(input)
+    fields.fields.finish(input)
 }
 
 /// Validates a `PATCH /subscriptions/{id}` body: only keys present change; `events` and
@@ -227,10 +185,9 @@ pub fn parse_changes(
     body: &Map<String, Value>,
     allow_private: bool,
 ) -> Result<SubscriptionChanges, Vec<FieldError>> {
-    let mut fields = Fields {
-        body,
+    let mut fields = SubscriptionFields {
+        fields: Fields::new(body),
         allow_private,
-        errors: Vec::new(),
     };
     fields.null("target_url", "string_type", "a valid string");
     fields.null("secret", "string_type", "a valid string");
@@ -247,7 +204,7 @@ pub fn parse_changes(
         is_active: fields.boolean("is_active"),
         updated_at: None,
     };
-    fields.finish(changes)
+    fields.fields.finish(changes)
 }
 
 #[cfg(test)]

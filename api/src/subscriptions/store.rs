@@ -8,7 +8,8 @@ use hookrelay_shared::db::{DbPool, bounded};
 use hookrelay_shared::models::{
     Attempt, DeliveryStatus, NewSubscription, Subscription, SubscriptionChanges,
 };
-use hookrelay_shared::schema::{attempts, deliveries, subscriptions};
+use hookrelay_shared::schema::{attempts, deliveries, subscriptions, webhooks};
+use hookrelay_shared::tenancy::Space;
 use hookrelay_shared::time;
 use uuid::Uuid;
 
@@ -25,7 +26,11 @@ async fn conn(
     db.get().await.context("no Postgres connection")
 }
 
-pub async fn create(db: &DbPool, input: NewSubscriptionInput) -> anyhow::Result<Subscription> {
+/// Stores a new subscription of `input.tenant_id`; `None` when there is no such tenant.
+pub async fn create(
+    db: &DbPool,
+    input: NewSubscriptionInput,
+) -> anyhow::Result<Option<Subscription>> {
     let now = time::now();
     let row = NewSubscription {
         id: Uuid::new_v4(),
@@ -37,24 +42,45 @@ pub async fn create(db: &DbPool, input: NewSubscriptionInput) -> anyhow::Result<
         is_active: input.is_active,
         created_at: now,
         updated_at: now,
+        tenant_id: input.tenant_id,
     };
     let mut conn = conn(db).await?;
-    bounded(
-        "Failed to insert a subscription",
-        diesel::insert_into(subscriptions::table)
+    bounded("Failed to insert a subscription", async {
+        let inserted = diesel::insert_into(subscriptions::table)
             .values(&row)
             .returning(Subscription::as_returning())
-            .get_result(&mut conn),
-    )
+            .get_result(&mut conn)
+            .await;
+        unless_no_tenant(inserted)
+    })
     .await
 }
 
-/// Oldest first.
-pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Subscription>> {
+/// `None` for an insert refused by a tenant foreign key (the tenant does not exist, or
+/// was deleted meanwhile).
+pub fn unless_no_tenant<T>(
+    inserted: Result<T, diesel::result::Error>,
+) -> Result<Option<T>, diesel::result::Error> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match inserted {
+        Ok(row) => Ok(Some(row)),
+        Err(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The subscriptions in `space`, oldest first.
+pub async fn list(
+    db: &DbPool,
+    space: Space,
+    skip: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<Subscription>> {
     let mut conn = conn(db).await?;
     bounded(
         "Failed to list subscriptions",
         subscriptions::table
+            .filter(space.condition(subscriptions::tenant_id))
             .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
             .offset(skip)
             .limit(limit)
@@ -64,64 +90,112 @@ pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Subs
     .await
 }
 
-pub async fn get(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Subscription>> {
-    Subscription::find(db, id).await
+/// The subscription, when it exists in `space`.
+pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<Subscription>> {
+    Ok(Subscription::find(db, id)
+        .await?
+        .filter(|s| space.contains(s.tenant_id)))
 }
 
-/// Applies the changes present; `None` when there is no such subscription.
+/// Applies the changes present; `None` when there is no such subscription in `space`.
 pub async fn update(
     db: &DbPool,
+    space: Space,
     id: Uuid,
     mut changes: SubscriptionChanges,
 ) -> anyhow::Result<Option<Subscription>> {
     changes.updated_at = Some(time::now());
     let mut conn = conn(db).await?;
     bounded("Failed to update a subscription", async {
-        diesel::update(subscriptions::table.find(id))
-            .set(&changes)
-            .returning(Subscription::as_returning())
-            .get_result(&mut conn)
-            .await
-            .optional()
+        diesel::update(
+            subscriptions::table
+                .find(id)
+                .filter(space.condition(subscriptions::tenant_id)),
+        )
+        .set(&changes)
+        .returning(Subscription::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
     })
     .await
 }
 
-/// Deletes the subscription and, in the same transaction, ends its unfinished deliveries
-/// as `failed` / `subscription deleted`. `false` when there was no such subscription.
-pub async fn delete(db: &DbPool, id: Uuid) -> anyhow::Result<bool> {
+/// Deletes the subscription if it is in `space` and, in the same transaction, ends its
+/// unfinished deliveries as `failed` / `subscription deleted`. `false` when there was no
+/// such subscription.
+pub async fn delete(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<bool> {
     let mut conn = conn(db).await?;
     let deleting = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-        let deleted = diesel::delete(subscriptions::table.find(id))
-            .execute(conn)
-            .await?;
-        if deleted > 0 {
-            diesel::update(
-                deliveries::table
-                    .filter(deliveries::subscription_id.eq(id))
-                    .filter(deliveries::status.eq_any(DeliveryStatus::UNFINISHED)),
-            )
-            .set((
-                deliveries::status.eq(DeliveryStatus::Failed.as_str()),
-                deliveries::error.eq(DELETED_ERROR),
-                deliveries::next_retry_at.eq(None::<chrono::DateTime<chrono::Utc>>),
-                deliveries::updated_at.eq(time::now()),
-            ))
-            .execute(conn)
-            .await?;
-        }
-        Ok(deleted > 0)
+        let deleted: Vec<Uuid> = diesel::delete(
+            subscriptions::table
+                .find(id)
+                .filter(space.condition(subscriptions::tenant_id)),
+        )
+        .returning(subscriptions::id)
+        .get_results(conn)
+        .await?;
+        end_deliveries(conn, &deleted).await?;
+        Ok(!deleted.is_empty())
     });
     bounded("Failed to delete a subscription", deleting).await
 }
 
-/// A subscription's attempts, newest first (an unknown id has none).
-pub async fn attempts(db: &DbPool, id: Uuid, limit: i64) -> anyhow::Result<Vec<Attempt>> {
+/// Deletes every subscription of `tenant` and ends their unfinished deliveries, inside
+/// the caller's transaction; returns the ids deleted.
+pub async fn delete_all_of(
+    conn: &mut diesel_async::AsyncPgConnection,
+    tenant: Uuid,
+) -> Result<Vec<Uuid>, diesel::result::Error> {
+    let deleted: Vec<Uuid> =
+        diesel::delete(subscriptions::table.filter(subscriptions::tenant_id.eq(tenant)))
+            .returning(subscriptions::id)
+            .get_results(conn)
+            .await?;
+    end_deliveries(conn, &deleted).await?;
+    Ok(deleted)
+}
+
+/// Ends the unfinished deliveries to deleted subscriptions as `failed` / `subscription
+/// deleted` (CONTRACT §3).
+async fn end_deliveries(
+    conn: &mut diesel_async::AsyncPgConnection,
+    subscriptions: &[Uuid],
+) -> Result<(), diesel::result::Error> {
+    if subscriptions.is_empty() {
+        return Ok(());
+    }
+    diesel::update(
+        deliveries::table
+            .filter(deliveries::subscription_id.eq_any(subscriptions))
+            .filter(deliveries::status.eq_any(DeliveryStatus::UNFINISHED)),
+    )
+    .set((
+        deliveries::status.eq(DeliveryStatus::Failed.as_str()),
+        deliveries::error.eq(DELETED_ERROR),
+        deliveries::next_retry_at.eq(None::<chrono::DateTime<chrono::Utc>>),
+        deliveries::updated_at.eq(time::now()),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A subscription's attempts of webhooks in `space`, newest first (an unknown id has
+/// none). Attempts whose webhook was already purged show only in `Space::Any`.
+pub async fn attempts(
+    db: &DbPool,
+    space: Space,
+    id: Uuid,
+    limit: i64,
+) -> anyhow::Result<Vec<Attempt>> {
     let mut conn = conn(db).await?;
     bounded(
         "Failed to list attempts",
         attempts::table
+            .left_join(webhooks::table)
             .filter(attempts::subscription_id.eq(id))
+            .filter(space.condition(webhooks::tenant_id.nullable()))
             .order((attempts::timestamp.desc(), attempts::attempt_number.desc()))
             .limit(limit)
             .select(Attempt::as_select())

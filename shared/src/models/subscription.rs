@@ -35,6 +35,9 @@ pub struct Subscription {
     #[serde(serialize_with = "crate::time::serialize")]
     #[schema(value_type = String, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
     pub updated_at: DateTime<Utc>,
+    /// The tenant it belongs to; `null`: the default space. Set on creation, never changed.
+    #[schema(required = true)]
+    pub tenant_id: Option<Uuid>,
 }
 
 impl Subscription {
@@ -74,6 +77,7 @@ pub struct NewSubscription {
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub tenant_id: Option<Uuid>,
 }
 
 /// A partial update: `None` leaves a column alone; `Some(None)` sets it to NULL.

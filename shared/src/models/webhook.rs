@@ -20,6 +20,8 @@ pub struct NewWebhook {
     pub subscription_id: Option<Uuid>,
     pub payload: Payload,
     pub received_at: DateTime<Utc>,
+    /// The tenant it was ingested in; `None`: the default space.
+    pub tenant_id: Option<Uuid>,
 }
 
 /// A webhook's body as stored: it shares the buffer read from the stream, so a body is

@@ -18,8 +18,9 @@ use super::{DeliveryUpdate, Record};
 
 /// Stores webhooks; returns the ids that were not stored before.
 const INSERT_WEBHOOKS: &str = "
-INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[])
+INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at, tenant_id)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[],
+                     $6::uuid[])
 ON CONFLICT DO NOTHING
 RETURNING id";
 
@@ -172,6 +173,7 @@ impl WriterConnection {
                         &w.subscription_id,
                         &w.payload,
                         &w.received_at,
+                        &w.tenant_id,
                     ],
                 )
                 .await
@@ -261,6 +263,7 @@ struct WebhookColumns<'a> {
     subscription_id: Vec<Option<Uuid>>,
     payload: Vec<&'a [u8]>,
     received_at: Vec<chrono::DateTime<chrono::Utc>>,
+    tenant_id: Vec<Option<Uuid>>,
 }
 
 #[derive(Default)]
@@ -308,6 +311,7 @@ impl<'a> Columns<'a> {
                     w.subscription_id.push(webhook.subscription_id);
                     w.payload.push(webhook.payload.0.as_ref());
                     w.received_at.push(webhook.received_at);
+                    w.tenant_id.push(webhook.tenant_id);
                     let d = &mut c.deliveries;
                     for row in deliveries {
                         d.webhook_id.push(row.webhook_id);

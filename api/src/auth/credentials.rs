@@ -1,0 +1,295 @@
+//! Bearer keys: the admin keys of `API_KEYS`, and stored keys (`hrk_…`) looked up in an
+//! in-process cache of the `api_keys` table (`hookrelay_shared::cache`), so
+//! authenticating never queries Postgres. A deleted key leaves every api process's cache
+//! within about `cache::REFRESH_INTERVAL`; an expired one is refused by its `expires_at`.
+//!
+//! A stored key is `hrk_` and 43 URL-safe base64 characters (32 random bytes). Its first
+//! [`PREFIX_LEN`] characters, unique in the table, are what a presented key is looked up
+//! by; the SHA-256 of the whole key is then compared in constant time. Only the digest and
+//! the prefix are stored.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderMap};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hookrelay_shared::Config;
+use hookrelay_shared::cache::{Cache, Cached};
+use hookrelay_shared::models::Permissions;
+use hookrelay_shared::schema::api_keys;
+use rand::RngCore as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::usage::KeyUsage;
+use super::{FailureReason, Principal, Reach};
+use crate::error::ApiError;
+
+/// What every stored key starts with.
+pub const KEY_MARKER: &str = "hrk_";
+/// Random bytes in a stored key.
+const KEY_BYTES: usize = 32;
+/// Length of a stored key: the marker and the bytes in unpadded base64.
+const KEY_LEN: usize = KEY_MARKER.len() + (KEY_BYTES * 4).div_ceil(3);
+/// Characters of a key kept as its `key_prefix`: the marker and 8 random characters
+/// (48 bits: enough to tell keys apart, far too few to guess the rest from).
+pub const PREFIX_LEN: usize = KEY_MARKER.len() + 8;
+
+/// A newly generated key: the secret (shown once), its prefix and its digest.
+pub struct GeneratedKey {
+    pub key: String,
+    pub prefix: String,
+    pub digest: [u8; 32],
+}
+
+impl GeneratedKey {
+    pub fn new() -> Self {
+        let mut bytes = [0u8; KEY_BYTES];
+        rand::rng().fill_bytes(&mut bytes);
+        let key = format!("{KEY_MARKER}{}", URL_SAFE_NO_PAD.encode(bytes));
+        Self {
+            prefix: key[..PREFIX_LEN].to_owned(),
+            digest: digest(&key),
+            key,
+        }
+    }
+}
+
+impl Default for GeneratedKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// A stored key as authentication needs it (the cache's row).
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub id: Uuid,
+    pub prefix: String,
+    pub tenant_id: Option<Uuid>,
+    pub permissions: Permissions,
+    pub digest: Vec<u8>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The stored key a request used, for rules about the keys it may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyScope {
+    pub id: Uuid,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+type CredentialRow = (
+    Uuid,
+    String,
+    Option<Uuid>,
+    Vec<String>,
+    Vec<u8>,
+    Option<DateTime<Utc>>,
+);
+
+const CREDENTIAL_COLUMNS: (
+    api_keys::id,
+    api_keys::key_prefix,
+    api_keys::tenant_id,
+    api_keys::permissions,
+    api_keys::key_hash,
+    api_keys::expires_at,
+) = (
+    api_keys::id,
+    api_keys::key_prefix,
+    api_keys::tenant_id,
+    api_keys::permissions,
+    api_keys::key_hash,
+    api_keys::expires_at,
+);
+
+impl From<CredentialRow> for Credential {
+    fn from((id, prefix, tenant_id, permissions, digest, expires_at): CredentialRow) -> Self {
+        Self {
+            id,
+            prefix,
+            tenant_id,
+            permissions: Permissions::from_names(&permissions),
+            digest,
+            expires_at,
+        }
+    }
+}
+
+impl Cached for Credential {
+    type Key = String;
+    const NAME: &'static str = "apikeys";
+
+    fn key(&self) -> String {
+        self.prefix.clone()
+    }
+
+    async fn load_all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Self>> {
+        let rows: Vec<CredentialRow> = api_keys::table
+            .select(CREDENTIAL_COLUMNS)
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().map(Credential::from).collect())
+    }
+
+    async fn load_some(
+        conn: &mut AsyncPgConnection,
+        prefixes: Vec<String>,
+    ) -> QueryResult<Vec<Self>> {
+        let rows: Vec<CredentialRow> = api_keys::table
+            .filter(api_keys::key_prefix.eq_any(prefixes))
+            .select(CREDENTIAL_COLUMNS)
+            .load(conn)
+            .await?;
+        Ok(rows.into_iter().map(Credential::from).collect())
+    }
+}
+
+/// Turns an `Authorization` header into a [`Principal`].
+pub struct Authenticator {
+    /// SHA-256 of each `API_KEYS` key: comparing digests keeps the comparison
+    /// constant-time whatever the lengths of the key sent and the keys configured.
+    admin_digests: Vec<[u8; 32]>,
+    disabled: bool,
+    pub stored: Arc<Cache<Credential>>,
+    pub usage: Arc<KeyUsage>,
+}
+
+impl Authenticator {
+    pub fn new(config: &Config, stored: Arc<Cache<Credential>>) -> Self {
+        Self {
+            admin_digests: config.api_keys.iter().map(|k| digest(k)).collect(),
+            disabled: config.auth_disabled,
+            stored,
+            usage: Arc::new(KeyUsage::default()),
+        }
+    }
+
+    /// The caller, or 401 (400 for several `Authorization` headers). Counted in
+    /// `hookrelay_auth_failures_total` when refused.
+    pub async fn principal(&self, headers: &HeaderMap) -> Result<Principal, ApiError> {
+        if self.disabled {
+            return Ok(Principal::ADMIN);
+        }
+        let result = self.authenticate(headers).await;
+        if let Err((reason, _)) = &result {
+            reason.record();
+        }
+        result.map_err(|(_, error)| error)
+    }
+
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Principal, (FailureReason, ApiError)> {
+        let mut sent = headers.get_all(header::AUTHORIZATION);
+        let first = sent.next();
+        if sent.next().is_some() {
+            // Proxies and servers disagree on which of several to use; refuse to guess.
+            return Err((
+                FailureReason::Unknown,
+                ApiError::BadRequest("Send one Authorization header, not several."),
+            ));
+        }
+        let token = first.and_then(|v| v.to_str().ok()).and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+        let Some(token) = token else {
+            return Err((
+                FailureReason::Missing,
+                ApiError::Unauthorized("Not authenticated"),
+            ));
+        };
+        let unknown = || {
+            (
+                FailureReason::Unknown,
+                ApiError::Unauthorized("Invalid API key"),
+            )
+        };
+        if self.is_admin_key(token) {
+            return Ok(Principal::ADMIN);
+        }
+        if token.len() != KEY_LEN || !token.starts_with(KEY_MARKER) {
+            return Err(unknown());
+        }
+        let found = self
+            .stored
+            .get_current(&token[..PREFIX_LEN].to_owned())
+            .await
+            .map_err(|e| {
+                (
+                    FailureReason::Unknown,
+                    ApiError::unavailable("API keys are unavailable. Retry later.", e),
+                )
+            })?;
+        let Some(credential) = found else {
+            return Err(unknown());
+        };
+        if !bool::from(credential.digest.ct_eq(&digest(token))) {
+            return Err(unknown());
+        }
+        if credential
+            .expires_at
+            .is_some_and(|expires| expires <= Utc::now())
+        {
+            return Err((
+                FailureReason::Expired,
+                ApiError::Unauthorized("API key expired"),
+            ));
+        }
+        self.usage.used(credential.id);
+        Ok(Principal {
+            reach: match credential.tenant_id {
+                Some(tenant) => Reach::Tenant(tenant),
+                None => Reach::AllTenants,
+            },
+            permissions: credential.permissions,
+            key: Some(KeyScope {
+                id: credential.id,
+                expires_at: credential.expires_at,
+            }),
+        })
+    }
+
+    /// Whether `key` is one of `API_KEYS`. Every configured key is compared, so the time
+    /// taken does not say which one (or how much of one) matched.
+    fn is_admin_key(&self, key: &str) -> bool {
+        let sent = digest(key);
+        self.admin_digests
+            .iter()
+            .fold(subtle::Choice::from(0), |found, known| {
+                found | known.ct_eq(&sent)
+            })
+            .into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_have_the_documented_shape() {
+        let a = GeneratedKey::new();
+        let b = GeneratedKey::new();
+        assert_eq!(a.key.len(), KEY_LEN);
+        assert!(a.key.starts_with(KEY_MARKER) && a.key.starts_with(&a.prefix));
+        assert!(
+            a.key[KEY_MARKER.len()..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+        assert_ne!(a.key, b.key);
+        assert_eq!(a.digest, digest(&a.key));
+    }
+}

@@ -1,0 +1,178 @@
+//! Reading the fields of a JSON object body: every bad field is collected with its `loc`
+//! (`["body", <field>, …]`), so a 422 lists them all at once. Unknown fields are ignored.
+//! Each resource's input module reads its own fields with these.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use crate::error::FieldError;
+
+/// Postgres `text` and `jsonb` cannot hold U+0000, and JSON strings can: every string
+/// that is stored is checked for it, so it is a 422 instead of a failed insert (a 500).
+pub const NUL_ERROR: (&str, &str) = (
+    "String should not contain NUL characters (\\u0000)",
+    "string_nul",
+);
+
+/// The longest name a tenant or key may have.
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// Collects field errors while reading an object.
+pub struct Fields<'a> {
+    pub body: &'a Map<String, Value>,
+    pub errors: Vec<FieldError>,
+}
+
+impl<'a> Fields<'a> {
+    pub fn new(body: &'a Map<String, Value>) -> Self {
+        Self {
+            body,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn error(&mut self, field: &str, msg: impl Into<String>, kind: &str) {
+        self.errors
+            .push(FieldError::new(&["body", field], msg, kind));
+    }
+
+    /// `Some(value)` when the key is present and not null.
+    pub fn present(&self, field: &str) -> Option<&'a Value> {
+        self.body.get(field).filter(|v| !v.is_null())
+    }
+
+    /// A 422 when `field` is present and null.
+    pub fn null(&mut self, field: &str, kind: &str, expected: &str) {
+        if self.body.get(field).is_some_and(Value::is_null) {
+            self.error(field, format!("Input should be {expected}"), kind);
+        }
+    }
+
+    /// A 422 when `field` is absent.
+    pub fn required(&mut self, field: &str) {
+        if !self.body.contains_key(field) {
+            self.error(field, "Field required", "missing");
+        }
+    }
+
+    /// A string field. One with a NUL is refused here even where later parsing would drop
+    /// or escape it (the URL parser does both), so no stored field ever silently changes.
+    pub fn string(&mut self, field: &str) -> Option<String> {
+        match self.present(field)? {
+            Value::String(s) if s.contains('\0') => {
+                let (msg, kind) = NUL_ERROR;
+                self.error(field, msg, kind);
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.error(field, "Input should be a valid string", "string_type");
+                None
+            }
+        }
+    }
+
+    /// A name: a string of 1..=`MAX_NAME_CHARS` characters.
+    pub fn name(&mut self, field: &str) -> Option<String> {
+        let name = self.string(field)?;
+        let chars = name.chars().count();
+        if chars == 0 {
+            self.error(
+                field,
+                "String should have at least 1 character",
+                "string_too_short",
+            );
+            return None;
+        }
+        if chars > MAX_NAME_CHARS {
+            self.error(
+                field,
+                format!("String should have at most {MAX_NAME_CHARS} characters"),
+                "string_too_long",
+            );
+            return None;
+        }
+        Some(name)
+    }
+
+    pub fn boolean(&mut self, field: &str) -> Option<bool> {
+        match self.present(field)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.error(field, "Input should be a valid boolean", "bool_type");
+                None
+            }
+        }
+    }
+
+    /// A UUID string, hyphenated or not, any case.
+    pub fn uuid(&mut self, field: &str) -> Option<Uuid> {
+        let raw = self.string(field)?;
+        match Uuid::try_parse(&raw) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                self.error(
+                    field,
+                    format!("Input should be a valid UUID, {e}"),
+                    "uuid_parsing",
+                );
+                None
+            }
+        }
+    }
+
+    /// An RFC 3339 timestamp with an offset (stored in UTC, to the microsecond).
+    pub fn timestamp(&mut self, field: &str) -> Option<DateTime<Utc>> {
+        let raw = self.string(field)?;
+        match DateTime::parse_from_rfc3339(&raw) {
+            Ok(t) => Some(hookrelay_shared::time::from_micros(t.timestamp_micros())),
+            Err(e) => {
+                self.error(
+                    field,
+                    format!("Input should be a valid RFC 3339 datetime, {e}"),
+                    "datetime_parsing",
+                );
+                None
+            }
+        }
+    }
+
+    /// An object of string values (at most `max_entries`), stored as JSON.
+    pub fn string_map(&mut self, field: &str, max_entries: usize) -> Option<Value> {
+        let Value::Object(map) = self.present(field)? else {
+            self.error(field, "Input should be a valid dictionary", "dict_type");
+            return None;
+        };
+        if map.len() > max_entries {
+            self.error(
+                field,
+                format!("Dictionary should have at most {max_entries} items"),
+                "too_long",
+            );
+            return None;
+        }
+        let before = self.errors.len();
+        for (key, value) in map {
+            let error = match value {
+                Value::String(s) if !s.contains('\0') && !key.contains('\0') => continue,
+                Value::String(_) => FieldError::new(&["body", field], NUL_ERROR.0, NUL_ERROR.1),
+                _ => FieldError::new(
+                    &["body", field],
+                    "Input should be a valid string",
+                    "string_type",
+                ),
+            };
+            self.errors.push(error.at(key.as_str()));
+        }
+        (self.errors.len() == before).then(|| Value::Object(map.clone()))
+    }
+
+    pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
+        if self.errors.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.errors)
+        }
+    }
+}
