@@ -11,7 +11,7 @@
 //! | key | type | written by | removed by |
 //! |---|---|---|---|
 //! | `ingest` | stream | api (webhooks), worker (due retries) | worker: XACK + XDEL when an entry is done |
-//! | `idem:<key>` | string → webhook id | api | expires after 24 h |
+//! | `idem:<key>`, `idem-tenant:<tenant id>:<key>` | string → webhook id (default space, tenants) | api | expires after 24 h |
 //! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres (or the api, when its dead letter is deleted); no expiry, so it lives as long as its entry |
 //! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
 //! | `<cache>:version` | counter | api on every change of a cached table (`subs`, `tenants`, `apikeys`) | never (one small key each) |
@@ -51,9 +51,15 @@ impl Keys {
         format!("{}:ingest", self.tag)
     }
 
-    /// `Idempotency-Key` → the first request's webhook id.
-    pub fn idempotency(&self, key: &str) -> String {
-        format!("{}:idem:{key}", self.tag)
+    /// `Idempotency-Key` → the first request's webhook id, per tenant space: the same key
+    /// sent in two tenants names two webhooks. The default space keeps the plain form;
+    /// tenants' keys live under another name, so no key sent in one space can collide
+    /// with one sent in another, whatever characters it holds.
+    pub fn idempotency(&self, tenant: Option<Uuid>, key: &str) -> String {
+        match tenant {
+            None => format!("{}:idem:{key}", self.tag),
+            Some(tenant) => format!("{}:idem-tenant:{tenant}:{key}", self.tag),
+        }
     }
 
     /// What status needs to know about a webhook no worker has stored yet.
@@ -110,7 +116,8 @@ mod tests {
         let id = Uuid::nil();
         for key in [
             keys.stream(),
-            keys.idempotency("k"),
+            keys.idempotency(None, "k"),
+            keys.idempotency(Some(id), "k"),
             keys.queued(id),
             keys.retry_schedule(),
             keys.cache_version("subs"),

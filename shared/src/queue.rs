@@ -225,7 +225,7 @@ impl IngestQueue {
                     .cache_version(<crate::models::Subscription as crate::cache::Cached>::NAME),
             );
         if let Some(key) = idempotency_key {
-            invocation.key(self.keys.idempotency(key));
+            invocation.key(self.keys.idempotency(webhook.tenant_id, key));
         }
         invocation
             .arg(webhook.webhook_id.to_string())

@@ -381,7 +381,7 @@ async fn ingest_racing_requests_with_one_idempotency_key_make_one_webhook() {
     // The key is remembered for 24 hours.
     let mut redis = env.redis().await;
     let ttl: i64 = redis::cmd("TTL")
-        .arg(env.keys().idempotency("order-42"))
+        .arg(env.keys().idempotency(None, "order-42"))
         .query_async(&mut redis)
         .await
         .expect("TTL");

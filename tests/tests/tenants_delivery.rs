@@ -83,6 +83,22 @@ async fn fan_out_and_targeted_ingest_stay_inside_the_tenant() {
     let (status, body) = b_caller.ingest(&[], "{}").await;
     assert_eq!(delivered_to(&env, webhook_id(status, &body)).await, b_sub);
 
+    // An Idempotency-Key is per tenant: the same key in two tenants is two webhooks.
+    let once = [("idempotency-key", "order-42")];
+    let (status, body) = a_caller.ingest(&once, "{}").await;
+    let in_a = webhook_id(status, &body);
+    let (status, body) = b_caller.ingest(&once, "{}").await;
+    let in_b = webhook_id(status, &body);
+    assert_ne!(in_a, in_b);
+    assert_eq!(delivered_to(&env, in_a).await, a_sub);
+    assert_eq!(delivered_to(&env, in_b).await, b_sub);
+    let (status, body) = b_caller.ingest(&once, "{}").await;
+    assert_eq!(
+        webhook_id(status, &body),
+        in_b,
+        "a repeat within the tenant"
+    );
+
     // An admin key: the default space, or the tenant it names.
     let admin = api.as_key(hookrelay_tests::API_KEY);
     let (status, body) = admin.ingest(&[], "{}").await;
