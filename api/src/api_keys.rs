@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::db::{DbPool, bounded};
+use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::{ApiKey, NewApiKey, Permission, Permissions};
 use hookrelay_shared::schema::api_keys;
 use hookrelay_shared::tenancy::Space;
@@ -113,18 +113,9 @@ pub fn scoped(principal: &Principal, mut input: NewKeyInput) -> Result<NewKeyInp
     Ok(input)
 }
 
-async fn conn(
-    db: &DbPool,
-) -> anyhow::Result<
-    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
-> {
-    use anyhow::Context as _;
-    db.get().await.context("no Postgres connection")
-}
-
 /// Stores a new key; `None` when its tenant does not exist.
 pub async fn create(db: &DbPool, input: NewKeyInput) -> anyhow::Result<Option<CreatedApiKey>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     // A prefix is 48 random bits; on the rare collision with a stored key, draw again.
     for _ in 0..3 {
         let generated = GeneratedKey::new();
@@ -165,7 +156,7 @@ pub async fn create(db: &DbPool, input: NewKeyInput) -> anyhow::Result<Option<Cr
 
 /// The keys in `space`, oldest first.
 pub async fn list(db: &DbPool, space: Space, skip: i64, limit: i64) -> anyhow::Result<Vec<ApiKey>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded(
         "Failed to list API keys",
         api_keys::table
@@ -181,7 +172,7 @@ pub async fn list(db: &DbPool, space: Space, skip: i64, limit: i64) -> anyhow::R
 
 /// The key, when it exists in `space`.
 pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<ApiKey>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded("Failed to read an API key", async {
         api_keys::table
             .find(id)
@@ -212,7 +203,7 @@ pub async fn delete(
             "A key cannot delete a key with permissions it does not have itself.".into(),
         ));
     }
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     let deleted = bounded(
         "Failed to delete an API key",
         diesel::delete(api_keys::table.find(id)).execute(&mut conn),
@@ -228,12 +219,7 @@ mod tests {
     use crate::auth::credentials::KeyScope;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => panic!("an object"),
-        }
-    }
+    use crate::fields::object;
 
     #[test]
     fn key_bodies_are_validated() {

@@ -176,3 +176,12 @@ impl<'a> Fields<'a> {
         }
     }
 }
+
+/// A JSON object literal as the map a body is read from (for tests).
+#[cfg(test)]
+pub fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        other => panic!("not an object: {other}"),
+    }
+}

@@ -3,7 +3,7 @@
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use hookrelay_shared::db::{DbPool, bounded};
+use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::{Tenant, TenantChanges};
 use hookrelay_shared::schema::{api_keys, tenants};
 use hookrelay_shared::tenancy::Space;
@@ -77,17 +77,8 @@ pub fn parse_changes(body: &Map<String, Value>) -> Result<TenantChanges, Vec<Fie
     fields.finish(changes)
 }
 
-async fn conn(
-    db: &DbPool,
-) -> anyhow::Result<
-    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
-> {
-    use anyhow::Context as _;
-    db.get().await.context("no Postgres connection")
-}
-
 pub async fn create(db: &DbPool, tenant: Tenant) -> anyhow::Result<Tenant> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded(
         "Failed to insert a tenant",
         diesel::insert_into(tenants::table)
@@ -100,7 +91,7 @@ pub async fn create(db: &DbPool, tenant: Tenant) -> anyhow::Result<Tenant> {
 
 /// Oldest first.
 pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Tenant>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded(
         "Failed to list tenants",
         tenants::table
@@ -114,7 +105,7 @@ pub async fn list(db: &DbPool, skip: i64, limit: i64) -> anyhow::Result<Vec<Tena
 }
 
 pub async fn get(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Tenant>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded("Failed to read a tenant", async {
         tenants::table
             .find(id)
@@ -131,7 +122,7 @@ pub async fn update(
     id: Uuid,
     changes: TenantChanges,
 ) -> anyhow::Result<Option<Tenant>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded("Failed to update a tenant", async {
         diesel::update(tenants::table.find(id))
             .set(&changes)
@@ -152,7 +143,7 @@ pub struct Removed {
 /// Deletes the tenant, its keys and its subscriptions (whose unfinished deliveries end
 /// `failed` / `subscription deleted`) in one transaction. `None`: no such tenant.
 pub async fn delete(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Removed>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     let deleting = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         // Locks the row first: a concurrent create for this tenant then waits, and
         // fails on the foreign key once the tenant is gone.
@@ -187,12 +178,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => panic!("an object"),
-        }
-    }
+    use crate::fields::object;
 
     #[test]
     fn tenant_bodies_are_validated_field_by_field() {

@@ -16,6 +16,14 @@ use crate::startup::retry_until;
 
 pub type DbPool = Pool<AsyncPgConnection>;
 
+/// A connection checked out of a [`DbPool`].
+pub type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
+
+/// A connection from the pool, or an error saying there is none.
+pub async fn checkout(pool: &DbPool) -> anyhow::Result<PooledConnection> {
+    pool.get().await.context("no Postgres connection")
+}
+
 /// The migrations in `migrations/`, compiled into both binaries.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 

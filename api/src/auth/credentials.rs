@@ -181,7 +181,7 @@ impl Authenticator {
             return Ok(Principal::ADMIN);
         }
         let result = self.authenticate(headers).await;
-        if let Err((reason, _)) = &result {
+        if let Err((Some(reason), _)) = &result {
             reason.record();
         }
         result.map_err(|(_, error)| error)
@@ -190,13 +190,13 @@ impl Authenticator {
     async fn authenticate(
         &self,
         headers: &HeaderMap,
-    ) -> Result<Principal, (FailureReason, ApiError)> {
+    ) -> Result<Principal, (Option<FailureReason>, ApiError)> {
         let mut sent = headers.get_all(header::AUTHORIZATION);
         let first = sent.next();
         if sent.next().is_some() {
             // Proxies and servers disagree on which of several to use; refuse to guess.
             return Err((
-                FailureReason::Unknown,
+                Some(FailureReason::Unknown),
                 ApiError::BadRequest("Send one Authorization header, not several."),
             ));
         }
@@ -206,13 +206,13 @@ impl Authenticator {
         });
         let Some(token) = token else {
             return Err((
-                FailureReason::Missing,
+                Some(FailureReason::Missing),
                 ApiError::Unauthorized("Not authenticated"),
             ));
         };
         let unknown = || {
             (
-                FailureReason::Unknown,
+                Some(FailureReason::Unknown),
                 ApiError::Unauthorized("Invalid API key"),
             )
         };
@@ -226,9 +226,10 @@ impl Authenticator {
             .stored
             .get_current(&token[..PREFIX_LEN].to_owned())
             .await
+            // Not a refusal: the key may be fine once Redis or Postgres answers again.
             .map_err(|e| {
                 (
-                    FailureReason::Unknown,
+                    None,
                     ApiError::unavailable("API keys are unavailable. Retry later.", e),
                 )
             })?;
@@ -243,7 +244,7 @@ impl Authenticator {
             .is_some_and(|expires| expires <= Utc::now())
         {
             return Err((
-                FailureReason::Expired,
+                Some(FailureReason::Expired),
                 ApiError::Unauthorized("API key expired"),
             ));
         }

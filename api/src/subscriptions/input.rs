@@ -212,12 +212,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => panic!("an object"),
-        }
-    }
+    use crate::fields::object;
 
     fn locs(errors: &[FieldError]) -> Vec<String> {
         errors

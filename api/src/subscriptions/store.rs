@@ -1,10 +1,9 @@
 //! Subscription rows in Postgres. Every change is followed by a cache invalidation (see
 //! `hookrelay_shared::cache`), done by the handler once the change is committed.
 
-use anyhow::Context as _;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
-use hookrelay_shared::db::{DbPool, bounded};
+use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::{
     Attempt, DeliveryStatus, NewSubscription, Subscription, SubscriptionChanges,
 };
@@ -17,14 +16,6 @@ use super::input::NewSubscriptionInput;
 
 /// The error of a delivery ended by deleting its subscription (CONTRACT §3).
 pub const DELETED_ERROR: &str = "subscription deleted";
-
-async fn conn(
-    db: &DbPool,
-) -> anyhow::Result<
-    diesel_async::pooled_connection::deadpool::Object<diesel_async::AsyncPgConnection>,
-> {
-    db.get().await.context("no Postgres connection")
-}
 
 /// Stores a new subscription of `input.tenant_id`; `None` when there is no such tenant.
 pub async fn create(
@@ -44,7 +35,7 @@ pub async fn create(
         updated_at: now,
         tenant_id: input.tenant_id,
     };
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded("Failed to insert a subscription", async {
         let inserted = diesel::insert_into(subscriptions::table)
             .values(&row)
@@ -76,7 +67,7 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<Subscription>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded(
         "Failed to list subscriptions",
         subscriptions::table
@@ -105,7 +96,7 @@ pub async fn update(
     mut changes: SubscriptionChanges,
 ) -> anyhow::Result<Option<Subscription>> {
     changes.updated_at = Some(time::now());
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded("Failed to update a subscription", async {
         diesel::update(
             subscriptions::table
@@ -125,7 +116,7 @@ pub async fn update(
 /// unfinished deliveries as `failed` / `subscription deleted`. `false` when there was no
 /// such subscription.
 pub async fn delete(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<bool> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     let deleting = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         let deleted: Vec<Uuid> = diesel::delete(
             subscriptions::table
@@ -189,7 +180,7 @@ pub async fn attempts(
     id: Uuid,
     limit: i64,
 ) -> anyhow::Result<Vec<Attempt>> {
-    let mut conn = conn(db).await?;
+    let mut conn = checkout(db).await?;
     bounded(
         "Failed to list attempts",
         attempts::table
