@@ -6,6 +6,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
+use futures::TryFutureExt as _;
 use uuid::Uuid;
 
 use crate::body::BodyReader;
@@ -119,38 +120,61 @@ const MAX_JSON_BODY: usize = 256 * 1024;
 /// then report every bad field at once with its `loc`.
 pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
 
+/// Like [`JsonObject`], but an empty body (or `null`) is an empty object (routes whose
+/// every field is optional).
+pub struct OptionalJsonObject(pub serde_json::Map<String, serde_json::Value>);
+
 impl FromRequest for JsonObject {
     type Error = ApiError;
     type Future = futures::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let mut payload = BodyReader::new(payload.take());
-        Box::pin(async move {
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await? {
-                if body.len() + chunk.len() > MAX_JSON_BODY {
-                    return Err(ApiError::PayloadTooLarge(format!(
-                        "Request body is larger than {MAX_JSON_BODY} bytes"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            if body.iter().all(u8::is_ascii_whitespace) {
-                return Err(ApiError::field(&["body"], "Field required", "missing"));
-            }
-            match serde_json::from_slice::<serde_json::Value>(&body) {
-                Ok(serde_json::Value::Object(map)) => Ok(JsonObject(map)),
-                Ok(_) => Err(ApiError::field(
-                    &["body"],
-                    "Input should be a valid dictionary or object to extract fields from",
-                    "model_attributes_type",
-                )),
-                Err(e) => Err(ApiError::field(
-                    &["body"],
-                    format!("JSON decode error: {e}"),
-                    "json_invalid",
-                )),
-            }
-        })
+        Box::pin(read_object(payload.take(), false).map_ok(JsonObject))
+    }
+}
+
+impl FromRequest for OptionalJsonObject {
+    type Error = ApiError;
+    type Future = futures::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(_: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        Box::pin(read_object(payload.take(), true).map_ok(OptionalJsonObject))
+    }
+}
+
+async fn read_object(
+    payload: Payload,
+    empty_is_object: bool,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let mut payload = BodyReader::new(payload);
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await? {
+        if body.len() + chunk.len() > MAX_JSON_BODY {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "Request body is larger than {MAX_JSON_BODY} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return if empty_is_object {
+            Ok(serde_json::Map::new())
+        } else {
+            Err(ApiError::field(&["body"], "Field required", "missing"))
+        };
+    }
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(serde_json::Value::Null) if empty_is_object => Ok(serde_json::Map::new()),
+        Ok(_) => Err(ApiError::field(
+            &["body"],
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        )),
+        Err(e) => Err(ApiError::field(
+            &["body"],
+            format!("JSON decode error: {e}"),
+            "json_invalid",
+        )),
     }
 }

@@ -106,6 +106,35 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A whole number within `range`.
+    pub fn integer(&mut self, field: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+        let value = self.present(field)?;
+        // JSON has one number type: `5.0` is the integer 5, as JSON Schema reads it.
+        let whole = value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        });
+        let Some(n) = whole else {
+            self.error(field, "Input should be a valid integer", "int_type");
+            return None;
+        };
+        if !range.contains(&n) {
+            self.error(
+                field,
+                format!(
+                    "Input should be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+                "range",
+            );
+            return None;
+        }
+        Some(n)
+    }
+
     /// A UUID string, hyphenated or not, any case.
     pub fn uuid(&mut self, field: &str) -> Option<Uuid> {
         let raw = self.string(field)?;

@@ -27,6 +27,7 @@ const BEARER: &str = "bearer";
         ops::healthz, ops::readyz, ops::metrics, ops::openapi, ops::docs, ops::swagger_ui,
         subscriptions::create, subscriptions::list, subscriptions::get,
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
+        subscriptions::rotate_secret, subscriptions::test,
         ingest::fan_out, ingest::targeted,
         status::get,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
@@ -34,7 +35,7 @@ const BEARER: &str = "bearer";
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
     ),
     components(schemas(
-        ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody,
+        ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody, RotationBody,
         hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
         crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
         hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
@@ -129,6 +130,21 @@ pub struct NewSubscriptionBody {
     /// space; 404 for an unknown one). A tenant key's subscriptions are its tenant's.
     /// Never changes after creation.
     tenant_id: Option<uuid::Uuid>,
+    /// A label for people; `null` for none.
+    name: Option<String>,
+    /// The method of every delivery; `GET` and `DELETE` send no body (the signature then
+    /// covers an empty body).
+    #[schema(required = false, default = "POST")]
+    http_method: hookrelay_shared::models::DeliveryMethod,
+    /// Overrides `DELIVERY_TIMEOUT` for this subscription.
+    #[schema(minimum = 100, maximum = 60000)]
+    timeout_ms: Option<i32>,
+    /// Overrides `RETRY_SCHEDULE`: the delays before retry 1, 2, … (`[]`: no retries).
+    #[schema(max_items = 20, inline)]
+    retry_schedule: Option<Vec<RetryDelay>>,
+    /// At most this many attempts started per second, all workers together.
+    #[schema(minimum = 1, maximum = 100000)]
+    rate_limit: Option<i32>,
 }
 
 /// `PATCH /subscriptions/{id}`: only keys present change; `events: null` clears the filter.
@@ -149,8 +165,54 @@ pub struct SubscriptionChangesBody {
     description: Option<String>,
     #[schema(required = false)]
     headers: std::collections::BTreeMap<String, String>,
+    /// `true` also resets `consecutive_failures` and clears `disabled_reason`.
     #[schema(required = false)]
     is_active: bool,
+    /// A label for people; `null` for none.
+    name: Option<String>,
+    /// The method of every delivery; `GET` and `DELETE` send no body (the signature then
+    /// covers an empty body).
+    #[schema(required = false)]
+    http_method: hookrelay_shared::models::DeliveryMethod,
+    /// Overrides `DELIVERY_TIMEOUT` for this subscription.
+    #[schema(minimum = 100, maximum = 60000)]
+    timeout_ms: Option<i32>,
+    /// Overrides `RETRY_SCHEDULE`: the delays before retry 1, 2, … (`[]`: no retries).
+    #[schema(max_items = 20, inline)]
+    retry_schedule: Option<Vec<RetryDelay>>,
+    /// At most this many attempts started per second, all workers together.
+    #[schema(minimum = 1, maximum = 100000)]
+    rate_limit: Option<i32>,
+}
+
+/// One delay of a `retry_schedule`: a whole number and `ms`, `s`, `m` or `h`, at most 7
+/// days (the pattern promises a subset the api always takes).
+#[derive(ToSchema)]
+#[schema(
+    pattern = "^(?:[0-9]{1,8}ms|[0-9]{1,5}s|[0-9]{1,4}m|(?:[0-9]{1,2}|1[0-5][0-9]|16[0-8])h)$",
+    example = "30s"
+)]
+#[expect(dead_code, reason = "documentation only")]
+pub struct RetryDelay(String);
+
+/// `POST /subscriptions/{id}/secret/rotate`; the body may be left out.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `subscriptions::input`"
+)]
+pub struct RotationBody {
+    /// The new secret (rules as on create); generated when left out.
+    #[schema(required = false)]
+    secret: String,
+    /// How long the old secret still signs next to the new one (default `24h`, at most
+    /// 30 days; `0s` ends it now).
+    #[schema(
+        required = false,
+        pattern = "^(?:[0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|(?:[0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h)$",
+        example = "24h"
+    )]
+    grace_period: String,
 }
 
 /// `POST /tenants`. Unknown fields are ignored.
@@ -356,16 +418,29 @@ impl Modify for Conventions {
                     .build(),
             ),
         );
-        for body in ["NewSubscriptionBody", "SubscriptionChangesBody"] {
+        for body in [
+            "NewSubscriptionBody",
+            "SubscriptionChangesBody",
+            "RotationBody",
+        ] {
             if let Some(RefOr::T(utoipa::openapi::Schema::Object(object))) =
                 components.schemas.get_mut(body)
             {
-                object
-                    .properties
-                    .insert("headers".into(), RefOr::T(custom_headers_schema()));
+                if object.properties.contains_key("headers") {
+                    object
+                        .properties
+                        .insert("headers".into(), RefOr::T(custom_headers_schema()));
+                }
                 constrain(object, "target_url", Some(1), None, TARGET_URL);
                 constrain(object, "secret", Some(1), None, SECRET);
                 constrain(object, "description", None, Some(4096), NO_NUL);
+                constrain(
+                    object,
+                    "name",
+                    Some(1),
+                    Some(crate::fields::MAX_NAME_CHARS),
+                    NO_NUL,
+                );
             }
         }
         for body in ["NewTenantBody", "TenantChangesBody", "NewApiKeyBody"] {

@@ -96,6 +96,20 @@ fn table() -> Vec<Entry> {
             ],
             [on(Method::GET, Needs(Read), subscriptions::attempts)],
         ),
+        resource(
+            &[
+                "/subscriptions/{subscription_id}/secret/rotate",
+                "/subscriptions/{subscription_id}/secret/rotate/",
+            ],
+            [on(Method::POST, Needs(Write), subscriptions::rotate_secret)],
+        ),
+        resource(
+            &[
+                "/subscriptions/{subscription_id}/test",
+                "/subscriptions/{subscription_id}/test/",
+            ],
+            [on(Method::POST, Needs(Write), subscriptions::test)],
+        ),
         // Tenants (keys that reach every tenant only) and API keys.
         resource(
             &["/tenants", "/tenants/"],

@@ -130,6 +130,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
+/// A duration the way [`parse_duration`] reads it, in the largest unit that divides it
+/// (`60s` → `1m`, `1500ms` stays `1500ms`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        0 => "0s".to_owned(),
+        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms % 1_000 == 0 => format!("{}s", ms / 1_000),
+        ms => format!("{ms}ms"),
+    }
+}
+
 /// `value` with the password of a URL in it replaced by `***`
 /// (`postgres://user:***@host/db`), for every message and log line that shows a URL. Works
 /// on the text, so a value too malformed to parse is masked too; a `password=` query

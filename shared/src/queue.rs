@@ -193,6 +193,15 @@ pub enum Enqueued {
     Replayed(Uuid),
 }
 
+impl Enqueued {
+    /// The webhook id, new or replayed.
+    pub const fn webhook_id(self) -> Uuid {
+        match self {
+            Self::New(id) | Self::Replayed(id) => id,
+        }
+    }
+}
+
 /// The ingest script, loaded once per process (`redis::Script` runs EVALSHA and falls
 /// back to EVAL when the server does not know the script yet).
 #[derive(Clone)]

@@ -14,6 +14,17 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         tenant_id -> Nullable<Uuid>,
+        name -> Nullable<Text>,
+        http_method -> Text,
+        timeout_ms -> Nullable<Int4>,
+        retry_schedule -> Nullable<Array<Int8>>,
+        rate_limit -> Nullable<Int4>,
+        consecutive_failures -> Int4,
+        last_success_at -> Nullable<Timestamptz>,
+        last_failure_at -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -132,6 +132,11 @@ pub async fn insert_subscription(
         created_at: now,
         updated_at: now,
         tenant_id: None,
+        name: None,
+        http_method: "POST".into(),
+        timeout_ms: None,
+        retry_schedule: None,
+        rate_limit: None,
     };
     let mut conn = env.db.pool().get().await.expect("a connection");
     let sub = diesel::insert_into(subscriptions::table)
@@ -160,6 +165,11 @@ pub async fn insert_subscriptions(env: &TestEnv, target_url: &str, count: usize)
             created_at: now,
             updated_at: now,
             tenant_id: None,
+            name: None,
+            http_method: "POST".into(),
+            timeout_ms: None,
+            retry_schedule: None,
+            rate_limit: None,
         })
         .collect();
     let mut conn = env.db.pool().get().await.expect("a connection");

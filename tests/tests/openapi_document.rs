@@ -207,10 +207,29 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     let (patch_nulls, patch_required) = nulls_and_required(&doc, "SubscriptionChangesBody");
     assert_eq!(
         post_nulls,
-        names(&["secret", "events", "description", "tenant_id"])
+        names(&[
+            "secret",
+            "events",
+            "description",
+            "tenant_id",
+            "name",
+            "timeout_ms",
+            "retry_schedule",
+            "rate_limit"
+        ])
     );
     assert_eq!(post_required, names(&["target_url"]));
-    assert_eq!(patch_nulls, names(&["events", "description"]));
+    assert_eq!(
+        patch_nulls,
+        names(&[
+            "events",
+            "description",
+            "name",
+            "timeout_ms",
+            "retry_schedule",
+            "rate_limit"
+        ])
+    );
     assert_eq!(patch_required, names(&[]));
     let properties = doc["components"]["schemas"]["NewSubscriptionBody"]["properties"]
         .as_object()
@@ -237,7 +256,7 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     }
 
     // The response: every field is always present (required); those that can be null
-    // (events, description and tenant_id, null here) are nullable.
+    // (all null here) are nullable.
     let (response_nulls, required) = nulls_and_required(&doc, "Subscription");
     let (_, got) = json(api.get(&path).await).await;
     let fields: BTreeSet<String> = got
@@ -249,7 +268,18 @@ async fn openapi_subscription_schemas_mark_null_only_where_the_api_takes_it() {
     assert_eq!(required, fields, "{got}");
     assert_eq!(
         response_nulls,
-        names(&["events", "description", "tenant_id"])
+        names(&[
+            "events",
+            "description",
+            "tenant_id",
+            "name",
+            "timeout_ms",
+            "retry_schedule",
+            "rate_limit",
+            "last_success_at",
+            "last_failure_at",
+            "disabled_reason"
+        ])
     );
     for field in &response_nulls {
         assert!(got[field.as_str()].is_null(), "{field} in {got}");

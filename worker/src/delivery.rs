@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hookrelay_shared::models::attempt::RESPONSE_BODY_LIMIT;
-use hookrelay_shared::models::{Attempt, Outcome, Subscription};
+use hookrelay_shared::models::{Attempt, DeliveryMethod, Outcome, Subscription};
 use hookrelay_shared::{signing, time};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use uuid::Uuid;
@@ -47,6 +47,9 @@ pub enum Exchange {
 #[derive(Debug, Clone)]
 pub struct AttemptReport {
     pub target_url: String,
+    /// What a 429 or 503 asked for in `Retry-After`, from when it arrived (capped at
+    /// [`MAX_RETRY_AFTER`]; a value in the past or not understood is ignored).
+    pub retry_after: Option<Duration>,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub duration: Duration,
@@ -79,6 +82,25 @@ impl DeliveryOutcome {
     }
 }
 
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// A `Retry-After` value (delay-seconds or an HTTP-date, RFC 9110 §10.2.3) as a delay
+/// from `now`, at most [`MAX_RETRY_AFTER`]. `None` for garbage or a date already past.
+pub fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for a u64 is still "a very long time".
+        Duration::from_secs(value.parse().unwrap_or(u64::MAX))
+    } else {
+        httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .ok()?
+    };
+    (!delay.is_zero()).then(|| delay.min(MAX_RETRY_AFTER))
+}
+
 /// Sends one attempt. Never fails: every failure is an `Exchange::Failed`.
 pub async fn send(
     client: &reqwest::Client,
@@ -89,6 +111,7 @@ pub async fn send(
     let target_url = request.subscription.target_url.clone();
     let started_at = time::now();
     let clock = Instant::now();
+    let mut retry_after = None;
     let exchange = match http_client::check_target(&target_url, allow_private_targets) {
         Err(TargetCheck::Refused(refused)) => Exchange::Failed {
             error: refused.to_string(),
@@ -99,16 +122,25 @@ pub async fn send(
             retryable: false,
         },
         Ok(()) => {
+            let method = request.subscription.method();
             let headers = build_headers(request, started_at.timestamp());
-            let sent = client
-                .post(&target_url)
+            let mut builder = client
+                .request(http_method(method), &target_url)
                 .headers(headers)
-                .body(request.body.clone())
-                .send()
-                .await;
-            match sent {
+                .timeout(timeout);
+            if method.sends_body() {
+                builder = builder.body(request.body.clone());
+            }
+            match builder.send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
+                    if matches!(status, 429 | 503) {
+                        retry_after = response
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+                    }
                     match read_prefix(response).await {
                         Ok(body) => Exchange::Response { status, body },
                         Err((body, e)) => Exchange::Incomplete {
@@ -124,6 +156,7 @@ pub async fn send(
     };
     AttemptReport {
         target_url,
+        retry_after,
         started_at,
         finished_at: time::now(),
         duration: clock.elapsed(),
@@ -131,18 +164,38 @@ pub async fn send(
     }
 }
 
-/// The headers of CONTRACT §5, then the subscription's own.
+fn http_method(method: DeliveryMethod) -> reqwest::Method {
+    match method {
+        DeliveryMethod::Post => reqwest::Method::POST,
+        DeliveryMethod::Put => reqwest::Method::PUT,
+        DeliveryMethod::Patch => reqwest::Method::PATCH,
+        DeliveryMethod::Get => reqwest::Method::GET,
+        DeliveryMethod::Delete => reqwest::Method::DELETE,
+    }
+}
+
+/// The headers of CONTRACT §5, then the subscription's own. A method that sends no body
+/// signs an empty one (`<id>.<timestamp>.`). During a secret rotation's grace period the
+/// signature header carries both signatures, the new secret's first.
 pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap {
     let id = request.webhook_id.to_string();
-    let key = signing::signing_key(&request.subscription.secret);
-    let signature = signing::sign(&key, &id, timestamp, request.body);
+    let sends_body = request.subscription.method().sends_body();
+    let body: &[u8] = if sends_body { request.body } else { b"" };
+    let sign = |secret: &str| signing::sign(&signing::signing_key(secret), &id, timestamp, body);
+    let mut signature = sign(&request.subscription.secret);
+    let signed_at = DateTime::from_timestamp(timestamp, 0).unwrap_or_default();
+    if let Some(previous) = request.subscription.previous_secret_at(signed_at) {
+        signature = format!("{signature} {}", sign(previous));
+    }
     let mut headers = HeaderMap::new();
     let mut set = |name: &'static str, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), value);
         }
     };
-    set("content-type", "application/json");
+    if sends_body {
+        set("content-type", "application/json");
+    }
     set("webhook-id", &id);
     set("webhook-timestamp", &timestamp.to_string());
     set("webhook-signature", &signature);
@@ -281,12 +334,14 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Judges a finished attempt: success, a retry at `finished_at + schedule[n-1]` after
-/// failed attempt n while the schedule lasts, or final failure.
+/// failed attempt n while the schedule lasts (or later, when the receiver's
+/// `Retry-After` asks for more), or final failure. A 410 Gone is final at once.
 pub fn decide(
     exchange: &Exchange,
     attempt: u32,
     finished_at: DateTime<Utc>,
     schedule: &[Duration],
+    retry_after: Option<Duration>,
 ) -> DeliveryOutcome {
     let reason = match exchange {
         Exchange::Response { status, .. } if (200..300).contains(status) => {
@@ -294,6 +349,11 @@ pub fn decide(
         }
         Exchange::Response { status, .. } if (300..400).contains(status) => {
             format!("HTTP {status} (redirects are not followed)")
+        }
+        Exchange::Response { status: 410, .. } => {
+            return DeliveryOutcome::Failed {
+                reason: "HTTP 410 (Gone: the receiver asked for no more deliveries)".into(),
+            };
         }
         Exchange::Response { status, .. } => format!("HTTP {status}"),
         Exchange::Incomplete { error, .. } => error.clone(),
@@ -314,7 +374,8 @@ pub fn decide(
         .ok()
         .and_then(|n| n.checked_sub(1))
         .and_then(|i| schedule.get(i))
-        .and_then(|d| chrono::Duration::from_std(*d).ok());
+        .map(|d| retry_after.map_or(*d, |asked| asked.max(*d)))
+        .and_then(|d| chrono::Duration::from_std(d).ok());
     match delay {
         Some(delay) => DeliveryOutcome::Retry {
             at: finished_at + delay,

@@ -21,7 +21,7 @@ fn response(status: u16) -> Exchange {
 fn any_2xx_is_delivered() {
     for status in [200, 201, 202, 204, 299] {
         assert_eq!(
-            decide(&response(status), 1, at(0), &secs(&[10])),
+            decide(&response(status), 1, at(0), &secs(&[10]), None),
             DeliveryOutcome::Delivered
         );
     }
@@ -31,19 +31,21 @@ fn any_2xx_is_delivered() {
 fn failures_retry_after_the_scheduled_delay_from_the_finish() {
     let schedule = secs(&[10, 30]);
     let finished = at(1_000_000_000);
-    let DeliveryOutcome::Retry { at: due, reason } = decide(&response(503), 1, finished, &schedule)
+    let DeliveryOutcome::Retry { at: due, reason } =
+        decide(&response(503), 1, finished, &schedule, None)
     else {
         panic!("a retry");
     };
     assert_eq!(due, finished + chrono::Duration::seconds(10));
     assert_eq!(reason, "HTTP 503");
-    let DeliveryOutcome::Retry { at: due, .. } = decide(&response(500), 2, finished, &schedule)
+    let DeliveryOutcome::Retry { at: due, .. } =
+        decide(&response(500), 2, finished, &schedule, None)
     else {
         panic!("a retry");
     };
     assert_eq!(due, finished + chrono::Duration::seconds(30));
     assert_eq!(
-        decide(&response(500), 3, finished, &schedule),
+        decide(&response(500), 3, finished, &schedule, None),
         DeliveryOutcome::Failed {
             reason: "HTTP 500".into()
         }
@@ -53,14 +55,14 @@ fn failures_retry_after_the_scheduled_delay_from_the_finish() {
 #[test]
 fn an_empty_schedule_means_the_first_failure_is_final() {
     assert!(matches!(
-        decide(&response(404), 1, at(0), &[]),
+        decide(&response(404), 1, at(0), &[], None),
         DeliveryOutcome::Failed { .. }
     ));
 }
 
 #[test]
 fn redirects_are_failures() {
-    let DeliveryOutcome::Retry { reason, .. } = decide(&response(302), 1, at(0), &secs(&[1]))
+    let DeliveryOutcome::Retry { reason, .. } = decide(&response(302), 1, at(0), &secs(&[1]), None)
     else {
         panic!("a retry");
     };
@@ -70,6 +72,7 @@ fn redirects_are_failures() {
 #[test]
 fn a_2xx_whose_body_did_not_arrive_is_a_failed_attempt() {
     let report = AttemptReport {
+        retry_after: None,
         target_url: "https://example.com/".into(),
         started_at: at(0),
         finished_at: at(3_000_000),
@@ -80,7 +83,7 @@ fn a_2xx_whose_body_did_not_arrive_is_a_failed_attempt() {
             error: "timed out after 3s".into(),
         },
     };
-    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]));
+    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]), None);
     assert_eq!(
         outcome,
         DeliveryOutcome::Retry {
@@ -106,7 +109,7 @@ fn refused_targets_fail_at_once() {
         retryable: false,
     };
     assert_eq!(
-        decide(&refused, 1, at(0), &secs(&[1, 2])),
+        decide(&refused, 1, at(0), &secs(&[1, 2]), None),
         DeliveryOutcome::Failed {
             reason: "refused non-global address 127.0.0.1".into()
         }
@@ -146,13 +149,14 @@ fn stored_text_never_holds_nul() {
         retryable: true,
     };
     let report = AttemptReport {
+        retry_after: None,
         target_url: "https://example.com/".into(),
         started_at: at(0),
         finished_at: at(0),
         duration: Duration::ZERO,
         exchange: failed,
     };
-    let outcome = decide(&report.exchange, 1, report.finished_at, &[]);
+    let outcome = decide(&report.exchange, 1, report.finished_at, &[], None);
     let row = attempt_row(&report, Uuid::nil(), Uuid::nil(), 1, &outcome);
     assert_eq!(
         row.error.as_deref(),
@@ -172,6 +176,17 @@ fn subscription(headers: serde_json::Value) -> Subscription {
         created_at: at(0),
         updated_at: at(0),
         tenant_id: None,
+        name: None,
+        http_method: "POST".into(),
+        timeout_ms: None,
+        retry_schedule: None,
+        rate_limit: None,
+        consecutive_failures: 0,
+        last_success_at: None,
+        last_failure_at: None,
+        disabled_reason: None,
+        previous_secret: None,
+        previous_secret_expires_at: None,
     }
 }
 
@@ -231,13 +246,14 @@ fn headers_follow_the_contract_then_the_subscription() {
 #[test]
 fn attempt_rows_carry_the_outcome() {
     let report = AttemptReport {
+        retry_after: None,
         target_url: "https://example.com/".into(),
         started_at: at(1_000_000),
         finished_at: at(1_250_000),
         duration: Duration::from_millis(250),
         exchange: response(503),
     };
-    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]));
+    let outcome = decide(&report.exchange, 1, report.finished_at, &secs(&[10]), None);
     let row = attempt_row(&report, Uuid::nil(), Uuid::nil(), 1, &outcome);
     assert_eq!(row.outcome, "Failed Attempt");
     assert_eq!(row.status_code, Some(503));
@@ -245,4 +261,101 @@ fn attempt_rows_carry_the_outcome() {
     assert_eq!(row.duration_ms, 250);
     assert_eq!(row.next_retry_at, Some(at(11_250_000)));
     assert_eq!(row.timestamp, at(1_000_000));
+}
+
+#[test]
+fn retry_after_is_seconds_or_a_date_capped_at_an_hour() {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    assert_eq!(
+        parse_retry_after("120", now),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(parse_retry_after(" 7200 ", now), Some(MAX_RETRY_AFTER));
+    let in_90s = httpdate::fmt_http_date(now + Duration::from_secs(90));
+    assert_eq!(
+        parse_retry_after(&in_90s, now),
+        Some(Duration::from_secs(90))
+    );
+    let past = httpdate::fmt_http_date(now - Duration::from_secs(90));
+    for ignored in [past.as_str(), "soon", "-5", "1.5", "", "0"] {
+        assert_eq!(parse_retry_after(ignored, now), None, "{ignored:?}");
+    }
+}
+
+#[test]
+fn retry_after_delays_a_retry_only_beyond_the_schedule_and_410_is_final() {
+    let schedule = secs(&[10, 20]);
+    let due = |retry_after| match decide(&response(429), 1, at(0), &schedule, retry_after) {
+        DeliveryOutcome::Retry { at: due, .. } => due,
+        other => panic!("a retry, not {other:?}"),
+    };
+    assert_eq!(due(None), at(10_000_000));
+    assert_eq!(due(Some(Duration::from_secs(3))), at(10_000_000));
+    assert_eq!(due(Some(Duration::from_secs(60))), at(60_000_000));
+    assert!(matches!(
+        decide(
+            &response(429),
+            3,
+            at(0),
+            &schedule,
+            Some(Duration::from_secs(5))
+        ),
+        DeliveryOutcome::Failed { .. }
+    ));
+    assert!(matches!(
+        decide(&response(410), 1, at(0), &schedule, None),
+        DeliveryOutcome::Failed { .. }
+    ));
+}
+
+#[test]
+fn bodiless_methods_sign_an_empty_body_and_a_rotation_signs_twice() {
+    let mut sub = subscription(serde_json::json!({}));
+    sub.http_method = "GET".into();
+    let body = Bytes::from_static(b"{\"a\": 1}");
+    let request = AttemptRequest {
+        webhook_id: Uuid::nil(),
+        event_type: None,
+        body: &body,
+        subscription: &sub,
+        attempt: 1,
+    };
+    let headers = build_headers(&request, 1_614_265_330);
+    let id = Uuid::nil().to_string();
+    let key = signing::signing_key(&sub.secret);
+    assert_eq!(
+        headers["webhook-signature"].to_str().ok(),
+        Some(signing::sign(&key, &id, 1_614_265_330, b"").as_str())
+    );
+    assert!(headers.get("content-type").is_none());
+
+    let mut rotated = sub.clone();
+    rotated.http_method = "POST".into();
+    rotated.previous_secret = Some("whsec_b2xkLXNlY3JldA==".into());
+    rotated.previous_secret_expires_at = Some(at(1_614_265_331_000_000));
+    let request = AttemptRequest {
+        subscription: &rotated,
+        ..request
+    };
+    let old = signing::signing_key("whsec_b2xkLXNlY3JldA==");
+    assert_eq!(
+        build_headers(&request, 1_614_265_330)["webhook-signature"]
+            .to_str()
+            .ok(),
+        Some(
+            format!(
+                "{} {}",
+                signing::sign(&key, &id, 1_614_265_330, &body),
+                signing::sign(&old, &id, 1_614_265_330, &body)
+            )
+            .as_str()
+        )
+    );
+    // Once the grace period is over, only the new secret signs.
+    assert_eq!(
+        build_headers(&request, 1_614_265_331)["webhook-signature"]
+            .to_str()
+            .ok(),
+        Some(signing::sign(&key, &id, 1_614_265_331, &body).as_str())
+    );
 }

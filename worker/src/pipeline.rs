@@ -142,21 +142,32 @@ pub async fn attempt_with(
         subscription: &subscription,
         attempt: job.attempt,
     };
+    let timeout = subscription
+        .timeout_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map_or(
+            ctx.config.delivery_timeout,
+            std::time::Duration::from_millis,
+        );
     let report = delivery::send(
         &ctx.client,
         &request,
-        ctx.config.delivery_timeout,
+        timeout,
         ctx.config.allow_private_targets,
     )
     .await;
     // The permit bounds requests in flight; recording is bounded by the log writer.
     drop(permit);
 
+    let own_schedule = subscription.own_retry_schedule();
     let outcome = delivery::decide(
         &report.exchange,
         job.attempt,
         report.finished_at,
-        &ctx.config.retry_schedule,
+        own_schedule
+            .as_deref()
+            .unwrap_or(&ctx.config.retry_schedule),
+        report.retry_after,
     );
     let row = delivery::attempt_row(
         &report,

@@ -5,7 +5,7 @@ use hookrelay_shared::models::{Attempt, Subscription};
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{JsonObject, SubscriptionId, paging, query_int};
+use crate::extract::{JsonObject, OptionalJsonObject, SubscriptionId, paging, query_int};
 use crate::state::AppState;
 use crate::subscriptions::{input, store};
 
@@ -115,3 +115,70 @@ pub async fn attempts(
     let limit = query_int(&req, "limit", 20, 0..=100).map_err(|e| ApiError::Validation(vec![e]))?;
     Ok(HttpResponse::Ok().json(store::attempts(&state.db, principal.space(), id, limit).await?))
 }
+
+/// Rotates the signing secret; the old one keeps signing, next to the new, until the
+/// grace period ends.
+#[utoipa::path(post, path = "/subscriptions/{subscription_id}/secret/rotate", tag = "subscriptions",
+    request_body(content = Option<crate::openapi::RotationBody>, content_type = "application/json"),
+    params(("subscription_id" = uuid::Uuid, Path)),
+    responses((status = 200, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422)))]
+pub async fn rotate_secret(
+    principal: Principal,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+    OptionalJsonObject(body): OptionalJsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let rotation = input::parse_rotation(&body).map_err(ApiError::Validation)?;
+    let grace = rotation.grace_period;
+    let subscription = store::rotate_secret(&state.db, principal.space(), id, rotation)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    tracing::info!(subscription_id = %id, grace_period = ?grace, "subscription secret rotated");
+    changed(&state, id).await;
+    Ok(HttpResponse::Ok().json(subscription))
+}
+
+/// Sends `{"type": "hookrelay.test", …}` to the subscription (event type
+/// `hookrelay.test`), as a targeted webhook.
+#[utoipa::path(post, path = "/subscriptions/{subscription_id}/test", tag = "subscriptions",
+    params(("subscription_id" = uuid::Uuid, Path)),
+    responses((status = 202, body = crate::ingest::IngestAccepted), (status = 401), (status = 403), (status = 404),
+        (status = 409), (status = 422), (status = 503)))]
+pub async fn test(
+    principal: Principal,
+    state: web::Data<AppState>,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, ApiError> {
+    let body = serde_json::to_vec(&serde_json::json!({
+        "type": TEST_EVENT,
+        "subscription_id": id,
+        "occurred_at": hookrelay_shared::time::format(&hookrelay_shared::time::now()),
+    }))
+    .map_err(anyhow::Error::from)?;
+    let headers = crate::ingest::IngestHeaders {
+        event_type: Some(TEST_EVENT.to_owned()),
+        ..Default::default()
+    };
+    let body = crate::ingest::Body {
+        content_length: None,
+        chunks: futures::stream::iter([Ok::<_, std::convert::Infallible>(bytes::Bytes::from(
+            body,
+        ))]),
+    };
+    let enqueued = crate::ingest::accept(
+        &state,
+        &principal,
+        crate::ingest::Route::Targeted(id),
+        headers,
+        body,
+    )
+    .await?;
+    Ok(
+        HttpResponse::Accepted().json(crate::ingest::IngestAccepted {
+            webhook_id: enqueued.webhook_id(),
+        }),
+    )
+}
+
+/// The event type of `POST /subscriptions/{id}/test` deliveries.
+pub const TEST_EVENT: &str = "hookrelay.test";

@@ -34,6 +34,11 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         tenant_id: input.tenant_id,
+        name: input.name,
+        http_method: input.http_method.as_str().to_owned(),
+        timeout_ms: input.timeout_ms,
+        retry_schedule: input.retry_schedule,
+        rate_limit: input.rate_limit,
     };
     let mut conn = checkout(db).await?;
     bounded("Failed to insert a subscription", async {
@@ -104,6 +109,41 @@ pub async fn update(
                 .filter(space.condition(subscriptions::tenant_id)),
         )
         .set(&changes)
+        .returning(Subscription::as_returning())
+        .get_result(&mut conn)
+        .await
+        .optional()
+    })
+    .await
+}
+
+/// Replaces the secret, keeping the old one as `previous_secret` until the grace period
+/// ends; `None` when there is no such subscription in `space`.
+pub async fn rotate_secret(
+    db: &DbPool,
+    space: Space,
+    id: Uuid,
+    rotation: super::input::Rotation,
+) -> anyhow::Result<Option<Subscription>> {
+    let now = time::now();
+    let until = chrono::TimeDelta::from_std(rotation.grace_period)
+        .ok()
+        .and_then(|grace| now.checked_add_signed(grace))
+        .unwrap_or(now);
+    let mut conn = checkout(db).await?;
+    bounded("Failed to rotate a subscription's secret", async {
+        diesel::update(
+            subscriptions::table
+                .find(id)
+                .filter(space.condition(subscriptions::tenant_id)),
+        )
+        // On the right of `eq`, a column is its value before this update.
+        .set((
+            subscriptions::previous_secret.eq(subscriptions::secret.nullable()),
+            subscriptions::previous_secret_expires_at.eq(until),
+            subscriptions::secret.eq(rotation.secret),
+            subscriptions::updated_at.eq(now),
+        ))
         .returning(Subscription::as_returning())
         .get_result(&mut conn)
         .await

@@ -11,6 +11,6 @@ pub mod webhook;
 pub use api_key::{ApiKey, NewApiKey, Permission, Permissions};
 pub use attempt::{Attempt, Outcome};
 pub use delivery::{Delivery, DeliveryStatus};
-pub use subscription::{NewSubscription, Subscription, SubscriptionChanges};
+pub use subscription::{DeliveryMethod, NewSubscription, Subscription, SubscriptionChanges};
 pub use tenant::{Tenant, TenantChanges};
 pub use webhook::{NewWebhook, Payload};

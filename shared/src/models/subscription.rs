@@ -38,9 +38,125 @@ pub struct Subscription {
     /// The tenant it belongs to; `null`: the default space. Set on creation, never changed.
     #[schema(required = true)]
     pub tenant_id: Option<Uuid>,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    /// The method of every delivery (`GET` and `DELETE` send no body).
+    #[schema(value_type = DeliveryMethod)]
+    pub http_method: String,
+    /// Overrides `DELIVERY_TIMEOUT` (100..=60000).
+    #[schema(required = true)]
+    pub timeout_ms: Option<i32>,
+    /// Overrides `RETRY_SCHEDULE`: the delays before retry 1, 2, … (`[]`: no retries).
+    #[serde(serialize_with = "serialize_schedule")]
+    #[schema(required = true, value_type = Option<Vec<String>>, example = json!(["1m", "1h"]))]
+    pub retry_schedule: Option<Vec<i64>>,
+    /// At most this many attempts started per second, all workers together.
+    #[schema(required = true)]
+    pub rate_limit: Option<i32>,
+    /// Finished deliveries in a row that failed.
+    pub consecutive_failures: i32,
+    #[serde(serialize_with = "crate::time::serialize_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::time::serialize_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// Why the service made it inactive (`null` when it did not).
+    #[schema(required = true)]
+    pub disabled_reason: Option<String>,
+    /// The secret before the last rotation, still signed with until
+    /// `previous_secret_expires_at`. Never shown.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub previous_secret: Option<String>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The methods a subscription's deliveries may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum DeliveryMethod {
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+impl DeliveryMethod {
+    pub const ALL: [Self; 5] = [Self::Post, Self::Put, Self::Patch, Self::Get, Self::Delete];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Get => "GET",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether deliveries with this method carry the body (`GET` and `DELETE` do not; the
+    /// signature then covers an empty body).
+    pub const fn sends_body(self) -> bool {
+        !matches!(self, Self::Get | Self::Delete)
+    }
+}
+
+/// A stored schedule (milliseconds) as the durations the api takes (`["1m", "1h"]`).
+fn serialize_schedule<S: serde::Serializer>(
+    schedule: &Option<Vec<i64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let Some(delays) = schedule else {
+        return s.serialize_none();
+    };
+    let mut seq = s.serialize_seq(Some(delays.len()))?;
+    for ms in delays {
+        let ms = u64::try_from(*ms).unwrap_or(0);
+        seq.serialize_element(&crate::config::format_duration(
+            std::time::Duration::from_millis(ms),
+        ))?;
+    }
+    seq.end()
 }
 
 impl Subscription {
+    /// The method of its deliveries (the table's CHECK allows no other; a row written
+    /// around it is delivered with POST).
+    pub fn method(&self) -> DeliveryMethod {
+        DeliveryMethod::parse(&self.http_method).unwrap_or(DeliveryMethod::Post)
+    }
+
+    /// Its own retry schedule, if it has one.
+    pub fn own_retry_schedule(&self) -> Option<Vec<std::time::Duration>> {
+        self.retry_schedule.as_ref().map(|delays| {
+            delays
+                .iter()
+                .map(|ms| std::time::Duration::from_millis(u64::try_from(*ms).unwrap_or(0)))
+                .collect()
+        })
+    }
+
+    /// The secret rotated away from, while it is still signed with at `now`.
+    pub fn previous_secret_at(&self, now: DateTime<Utc>) -> Option<&str> {
+        match (&self.previous_secret, self.previous_secret_expires_at) {
+            (Some(secret), Some(until)) if now < until => Some(secret),
+            _ => None,
+        }
+    }
+
     /// The stored row (no cache), within the statement deadline.
     pub async fn find(db: &crate::db::DbPool, id: Uuid) -> anyhow::Result<Option<Self>> {
         use anyhow::Context as _;
@@ -78,6 +194,11 @@ pub struct NewSubscription {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub tenant_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub http_method: String,
+    pub timeout_ms: Option<i32>,
+    pub retry_schedule: Option<Vec<i64>>,
+    pub rate_limit: Option<i32>,
 }
 
 /// A partial update: `None` leaves a column alone; `Some(None)` sets it to NULL.
@@ -91,4 +212,12 @@ pub struct SubscriptionChanges {
     pub headers: Option<serde_json::Value>,
     pub is_active: Option<bool>,
     pub updated_at: Option<DateTime<Utc>>,
+    pub name: Option<Option<String>>,
+    pub http_method: Option<String>,
+    pub timeout_ms: Option<Option<i32>>,
+    pub retry_schedule: Option<Option<Vec<i64>>>,
+    pub rate_limit: Option<Option<i32>>,
+    /// Set with `is_active: true`: re-enabling resets the failure count.
+    pub consecutive_failures: Option<i32>,
+    pub disabled_reason: Option<Option<String>>,
 }
