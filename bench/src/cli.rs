@@ -10,6 +10,9 @@ commands:
   ingest   POST /ingest with many keep-alive connections for a fixed time; prints
            requests/s and p50/p99 latency for a bare-HTTP ceiling server, for the api at
            full speed, and for the api at half its peak rate (open loop); plus api RSS.
+           With --keys: the api checks keys, and every api run is made in rounds that
+           alternate an API_KEYS (admin) key and a stored tenant key with only `ingest`;
+           prints both figures and how far the tenant key's are from the admin key's.
   soak     POST /ingest a fixed number of times as fast as possible; prints api RSS as
            it goes (the \"RSS after 1M ingests\" figure).
   deliver  ingest to arrival through the api and a worker to a local sink answering 204:
@@ -26,6 +29,9 @@ options (ingest):
   --rate N           also run open loop at N requests/s instead of half the measured peak
   --body-bytes N     size of the JSON body sent (default 256)
   --no-ceiling       skip the ceiling server
+  --keys             compare an admin key with a tenant key (authentication on)
+  --rounds N         with --keys: rounds of each pair of runs (default 4); the key that
+                     goes first alternates from round to round
 options (soak):
   --ingests N        requests to send (default 1000000)
   --connections N    as above
@@ -47,8 +53,9 @@ options (backlog):
 
 All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver,
 backlog: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
-AUTH_DISABLED=true and a fresh REDIS_KEY_PREFIX, and a fresh database (dropped at the end)
-on the Postgres server of $DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
+AUTH_DISABLED=true (ingest --keys: API_KEYS set to a random admin key) and a fresh
+REDIS_KEY_PREFIX, and a fresh database (dropped at the end) on the Postgres server of
+$DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestOptions {
@@ -57,6 +64,14 @@ pub struct IngestOptions {
     pub rate: Option<f64>,
     pub body_bytes: usize,
     pub ceiling: bool,
+    /// `--keys`: the rounds comparing an admin key with a tenant key, if asked for.
+    pub keys: Option<KeyRounds>,
+}
+
+/// `--keys --rounds N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRounds {
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -106,13 +121,23 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
     let mut options = Options::new(&rest)?;
     let parsed = match command.as_str() {
         "help" | "--help" | "-h" => Command::Help,
-        "ingest" => Command::Ingest(IngestOptions {
-            duration: Duration::from_secs(options.number("seconds", 10)?),
-            connections: options.number("connections", 64)?,
-            rate: options.optional_number("rate")?,
-            body_bytes: options.number("body-bytes", 256)?,
-            ceiling: !options.flag("no-ceiling"),
-        }),
+        "ingest" => {
+            let keys = options.flag("keys");
+            let rounds: Option<usize> = options.optional_number("rounds")?;
+            if rounds.is_some() && !keys {
+                return Err("--rounds needs --keys".into());
+            }
+            Command::Ingest(IngestOptions {
+                duration: Duration::from_secs(options.number("seconds", 10)?),
+                connections: options.number("connections", 64)?,
+                rate: options.optional_number("rate")?,
+                body_bytes: options.number("body-bytes", 256)?,
+                ceiling: !options.flag("no-ceiling"),
+                keys: keys.then_some(KeyRounds {
+                    rounds: rounds.unwrap_or(4).max(1),
+                }),
+            })
+        }
         "soak" => Command::Soak(SoakOptions {
             ingests: options.number("ingests", 1_000_000)?,
             connections: options.number("connections", 64)?,
@@ -231,6 +256,7 @@ mod tests {
         assert_eq!(options.connections, 8);
         assert_eq!(options.rate, None);
         assert!(!options.ceiling);
+        assert_eq!(options.keys, None);
         assert_eq!(
             parse(args("soak")),
             Ok(Command::Soak(SoakOptions {
@@ -239,6 +265,19 @@ mod tests {
                 body_bytes: 256
             }))
         );
+    }
+
+    #[test]
+    fn key_rounds() {
+        let Ok(Command::Ingest(options)) = parse(args("ingest --keys")) else {
+            panic!("parses");
+        };
+        assert_eq!(options.keys, Some(KeyRounds { rounds: 4 }));
+        let Ok(Command::Ingest(options)) = parse(args("ingest --rounds 2 --keys")) else {
+            panic!("parses");
+        };
+        assert_eq!(options.keys, Some(KeyRounds { rounds: 2 }));
+        assert!(parse(args("ingest --rounds 2")).is_err());
     }
 
     #[test]

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, StatusCode};
 
 use crate::cli::DeliverOptions;
 use crate::load::{self, Pace, Report, Target};
@@ -134,7 +133,7 @@ async fn wait_for(sink: &Sink, expected: u64) -> Arrivals {
 async fn wait_drained(api: &Service) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
-        let (_, page) = call(api, Method::GET, "/metrics", None).await?;
+        let (_, page) = load::call(api.addr, None, Method::GET, "/metrics", None).await?;
         let page = String::from_utf8_lossy(&page);
         let depth = |queue: &str| {
             let series = format!("hookrelay_queue_depth{{queue=\"{queue}\"}} ");
@@ -186,7 +185,8 @@ impl Subscriptions {
                 "target_url": format!("http://{}/s/{n}", sink.addr),
                 "events": [event_type],
             });
-            let (status, answer) = call(api, Method::POST, "/subscriptions", Some(body)).await?;
+            let (status, answer) =
+                load::call(api.addr, None, Method::POST, "/subscriptions", Some(body)).await?;
             if status != StatusCode::CREATED {
                 bail!(
                     "creating a subscription: {status} {}",
@@ -207,32 +207,12 @@ impl Subscriptions {
 
     pub async fn delete(self, api: &Service) -> anyhow::Result<()> {
         for id in self.0 {
-            let (status, _) =
-                call(api, Method::DELETE, &format!("/subscriptions/{id}"), None).await?;
+            let path = format!("/subscriptions/{id}");
+            let (status, _) = load::call(api.addr, None, Method::DELETE, &path, None).await?;
             if status != StatusCode::NO_CONTENT {
                 bail!("deleting subscription {id}: {status}");
             }
         }
         Ok(())
     }
-}
-
-/// One request to the api on a connection of its own.
-async fn call(
-    api: &Service,
-    method: Method,
-    path: &str,
-    body: Option<serde_json::Value>,
-) -> anyhow::Result<(StatusCode, Bytes)> {
-    let mut sender = load::connect(api.addr).await?;
-    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-    let request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(hyper::header::HOST, api.addr.to_string())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(body))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status();
-    Ok((status, response.into_body().collect().await?.to_bytes()))
 }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -28,6 +28,8 @@ pub struct Target {
     pub body: Bytes,
     /// Sent as `X-Event-Type`.
     pub event_type: Option<String>,
+    /// Sent as `Authorization` (`Bearer <key>`, see [`Target::with_key`]).
+    pub authorization: Option<String>,
     /// Wrap each body as `{"sent_us":<Unix µs at sending>,"data":<body>}`, so that a
     /// receiver of the delivered webhook can tell how long it took to arrive.
     pub stamp: bool,
@@ -40,8 +42,15 @@ impl Target {
             path: path.into(),
             body,
             event_type: None,
+            authorization: None,
             stamp: false,
         }
+    }
+
+    /// The same requests, sent with `Authorization: Bearer <key>`.
+    pub fn with_key(mut self, key: &str) -> Self {
+        self.authorization = Some(format!("Bearer {key}"));
+        self
     }
 
     fn request(&self, host: &str) -> Result<Request<Full<Bytes>>, hyper::http::Error> {
@@ -58,6 +67,9 @@ impl Target {
             .header(hyper::header::CONTENT_TYPE, "application/json");
         if let Some(event_type) = &self.event_type {
             request = request.header("x-event-type", event_type);
+        }
+        if let Some(authorization) = &self.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization);
         }
         request.body(Full::new(body))
     }
@@ -93,6 +105,27 @@ pub struct Report {
 }
 
 impl Report {
+    pub fn empty() -> Self {
+        Self {
+            elapsed: Duration::ZERO,
+            latency: histogram(),
+            ok: 0,
+            failed: 0,
+        }
+    }
+
+    /// Adds another run's figures to these, as if the two runs had been one: the rate
+    /// becomes the mean weighted by time, the percentiles those of every request.
+    pub fn add(&mut self, other: &Report) -> anyhow::Result<()> {
+        self.latency
+            .add(&other.latency)
+            .context("Failed to merge latency histograms")?;
+        self.elapsed += other.elapsed;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        Ok(())
+    }
+
     pub fn requests_per_second(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -143,23 +176,36 @@ pub async fn run(
             tokio::spawn(drive(sender, target.clone(), plan, expect))
         })
         .collect();
-    let mut report = Report {
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        ok: 0,
-        failed: 0,
-    };
+    let mut report = Report::empty();
     for task in tasks {
-        let part = task.await.context("a load task panicked")?;
-        report
-            .latency
-            .add(&part.latency)
-            .context("Failed to merge latency histograms")?;
-        report.ok += part.ok;
-        report.failed += part.failed;
+        report.add(&task.await.context("a load task panicked")?)?;
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// One request on a connection of its own (set-up and checks, not load), sent with
+/// `Authorization: Bearer <key>` when a key is given.
+pub async fn call(
+    addr: SocketAddr,
+    key: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut sender = connect(addr).await?;
+    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    if let Some(key) = key {
+        request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    let response = sender.send_request(request.body(Full::new(body))?).await?;
+    let status = response.status();
+    Ok((status, response.into_body().collect().await?.to_bytes()))
 }
 
 pub async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Full<Bytes>>> {
@@ -232,12 +278,7 @@ async fn drive(
     plan: Plan,
     expect: StatusCode,
 ) -> Report {
-    let mut report = Report {
-        elapsed: Duration::ZERO,
-        latency: histogram(),
-        ok: 0,
-        failed: 0,
-    };
+    let mut report = Report::empty();
     let host = target.addr.to_string();
     let mut k = 0;
     while let Some(due) = plan.due(k) {

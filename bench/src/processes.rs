@@ -34,22 +34,7 @@ impl Service {
     /// /proc/<pid>/stat). Per request, it is a steadier figure than a rate on a machine
     /// where other work competes for the cores.
     pub fn cpu_time(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()?))
-            .context("Failed to read /proc/<pid>/stat (Linux only)")?;
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks = |index: usize| -> anyhow::Result<u64> {
-            fields
-                .get(index)
-                .and_then(|v| v.parse().ok())
-                .context("unexpected /proc/<pid>/stat")
-        };
-        // utime and stime are fields 14 and 15 of stat(5), counted in clock ticks of
-        // 1/100 s (USER_HZ on Linux).
-        Ok(Duration::from_millis(10 * (ticks(11)? + ticks(12)?)))
+        process_cpu_time(&format!("/proc/{}/stat", self.pid()?))
     }
 
     /// "RSS 14.2 MiB (peak 15.0 MiB)".
@@ -83,9 +68,66 @@ impl Service {
     }
 }
 
+/// `utime` + `stime` of the process whose stat(5) file is `path`.
+fn process_cpu_time(path: &str) -> anyhow::Result<Duration> {
+    let stat =
+        std::fs::read_to_string(path).context("Failed to read /proc/<pid>/stat (Linux only)")?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| -> anyhow::Result<u64> {
+        fields
+            .get(index)
+            .and_then(|v| v.parse().ok())
+            .context("unexpected /proc/<pid>/stat")
+    };
+    // utime and stime are fields 14 and 15 of stat(5), counted in clock ticks of
+    // 1/100 s (USER_HZ on Linux).
+    Ok(Duration::from_millis(10 * (ticks(11)? + ticks(12)?)))
+}
+
+/// CPU time this process (the load client) has used so far.
+pub fn own_cpu_time() -> anyhow::Result<Duration> {
+    process_cpu_time("/proc/self/stat")
+}
+
+/// CPU time every process on the machine has used so far: user, nice, system, irq and
+/// softirq of the `cpu` line of /proc/stat (in USER_HZ ticks), not idle, iowait or steal.
+/// Less the benchmark's own processes, what is left is what other work took from the
+/// cores during a run.
+pub fn machine_cpu_time() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("Failed to read /proc/stat")?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .find_map(|line| line.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|v| v.parse().context("unexpected /proc/stat"))
+        .collect::<anyhow::Result<_>>()?;
+    let busy: u64 = [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&i| ticks.get(i).copied().unwrap_or_default())
+        .sum();
+    Ok(Duration::from_millis(10 * busy))
+}
+
 /// The CPU time of each of `servers` so far, to pass to [`cpu_per`] later.
 pub fn cpu_times(servers: &[(&str, &Service)]) -> anyhow::Result<Vec<Duration>> {
     servers.iter().map(|(_, s)| s.cpu_time()).collect()
+}
+
+/// The CPU time each of `servers` spent since `before` (from [`cpu_times`]).
+pub fn cpu_since(
+    servers: &[(&str, &Service)],
+    before: &[Duration],
+) -> anyhow::Result<Vec<Duration>> {
+    servers
+        .iter()
+        .zip(before)
+        .map(|((_, server), before)| Ok(server.cpu_time()?.saturating_sub(*before)))
+        .collect()
 }
 
 /// "CPU per <unit>: api 31 µs, redis 15 µs" since `before`.
@@ -95,15 +137,29 @@ pub fn cpu_per(
     count: u64,
     unit: &str,
 ) -> anyhow::Result<String> {
-    let mut parts = Vec::with_capacity(servers.len());
-    for ((name, server), before) in servers.iter().zip(before) {
-        let spent = server.cpu_time()?.saturating_sub(*before);
-        parts.push(format!(
-            "{name} {:.1} µs",
-            spent.as_secs_f64() * 1e6 / count.max(1) as f64
-        ));
-    }
-    Ok(format!("CPU per {unit}: {}", parts.join(", ")))
+    let spent = cpu_since(servers, before)?;
+    Ok(describe_cpu(servers, &spent, count, unit))
+}
+
+/// "CPU per <unit>: api 31 µs, redis 15 µs" for `spent` (one figure per server) over
+/// `count` units.
+pub fn describe_cpu(
+    servers: &[(&str, &Service)],
+    spent: &[Duration],
+    count: u64,
+    unit: &str,
+) -> String {
+    let parts: Vec<String> = servers
+        .iter()
+        .zip(spent)
+        .map(|((name, _), spent)| format!("{name} {:.1} µs", micros_per(*spent, count)))
+        .collect();
+    format!("CPU per {unit}: {}", parts.join(", "))
+}
+
+/// `spent` per one of `count`, in microseconds.
+pub fn micros_per(spent: Duration, count: u64) -> f64 {
+    spent.as_secs_f64() * 1e6 / count.max(1) as f64
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -238,6 +294,9 @@ pub struct Deployment<'a> {
     pub prefix: String,
     /// `ALLOW_PRIVATE_TARGETS`: the delivery benchmark's sink is on 127.0.0.1.
     pub allow_private_targets: bool,
+    /// `API_KEYS` of the api: with a key, authentication is on and this is its one admin
+    /// key; without, the api runs with `AUTH_DISABLED=true`.
+    pub admin_key: Option<String>,
 }
 
 impl<'a> Deployment<'a> {
@@ -247,6 +306,7 @@ impl<'a> Deployment<'a> {
             database,
             prefix: format!("bench-{}", uuid::Uuid::new_v4().simple()),
             allow_private_targets: false,
+            admin_key: None,
         }
     }
 
@@ -286,15 +346,16 @@ impl<'a> Deployment<'a> {
         })
     }
 
-    /// The release api, with authentication off.
+    /// The release api: authentication off, or on with `admin_key` as its `API_KEYS`.
     pub async fn api(&self) -> anyhow::Result<Service> {
+        let auth = match &self.admin_key {
+            Some(key) => ("API_KEYS", key.clone()),
+            None => ("AUTH_DISABLED", "true".into()),
+        };
         self.start(
             "hookrelay-api",
             |addr| ("PORT", addr.port().to_string()),
-            &[
-                ("AUTH_DISABLED", "true".into()),
-                ("HOST", "127.0.0.1".into()),
-            ],
+            &[auth, ("HOST", "127.0.0.1".into())],
         )
         .await
     }
