@@ -89,27 +89,15 @@ fn permissions(fields: &mut Fields<'_>) -> Option<Permissions> {
 }
 
 /// What `principal` may create from `input`: the key's tenant (a tenant key's own,
-/// whatever the body says), no permission the creator lacks, and no life beyond the
-/// creator's own expiry (a key without `expires_at` made by an expiring key gets the
-/// creator's).
+/// whatever the body says), and nothing wider than the creator
+/// ([`Principal::covers_key`]); a key without `expires_at` made by an expiring key gets
+/// the creator's expiry.
 pub fn scoped(principal: &Principal, mut input: NewKeyInput) -> Result<NewKeyInput, ApiError> {
     input.tenant_id = principal.owner(input.tenant_id);
-    if !principal.permissions.covers(input.permissions) {
-        return Err(ApiError::Forbidden(
-            "A key cannot grant permissions it does not have itself.".into(),
-        ));
+    if input.expires_at.is_none() {
+        input.expires_at = principal.key.and_then(|k| k.expires_at);
     }
-    if let Some(limit) = principal.key.and_then(|k| k.expires_at) {
-        match input.expires_at {
-            None => input.expires_at = Some(limit),
-            Some(at) if at > limit => {
-                return Err(ApiError::Forbidden(
-                    "A key cannot create a key that outlives it.".into(),
-                ));
-            }
-            Some(_) => {}
-        }
-    }
+    principal.covers_key(input.permissions, input.expires_at)?;
     Ok(input)
 }
 
@@ -185,8 +173,8 @@ pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<A
     .await
 }
 
-/// Deletes the key if `principal` reaches it and holds every permission it has (403
-/// otherwise); returns its prefix, for the cache. `None`: no such key in reach.
+/// Deletes the key if `principal` reaches it and is no narrower than it (403 otherwise);
+/// returns its prefix, for the cache. `None`: no such key in reach.
 pub async fn delete(
     db: &DbPool,
     principal: &Principal,
@@ -195,14 +183,7 @@ pub async fn delete(
     let Some(key) = get(db, principal.space(), id).await? else {
         return Ok(None);
     };
-    if !principal
-        .permissions
-        .covers(Permissions::from_names(&key.permissions))
-    {
-        return Err(ApiError::Forbidden(
-            "A key cannot delete a key with permissions it does not have itself.".into(),
-        ));
-    }
+    principal.covers_key(Permissions::from_names(&key.permissions), key.expires_at)?;
     let mut conn = checkout(db).await?;
     let deleted = bounded(
         "Failed to delete an API key",

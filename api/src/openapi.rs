@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement
 use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use crate::auth::{ALL_TENANTS_SCOPE, Need};
+use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
 use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
 
 /// Name of the bearer security scheme in the document.
@@ -412,7 +412,8 @@ impl Modify for Conventions {
                         "`Authorization: Bearer <key>`: a key from API_KEYS (every permission, \
                          every tenant) or a stored `hrk_` key. Each operation's scopes name the \
                          permission it needs (`ingest`, `read`, `write`), and `{ALL_TENANTS_SCOPE}` \
-                         where keys limited to a tenant are refused (403). A tenant key sees \
+                         where keys limited to a tenant are refused (403); `{ADMIN_SCOPE}`: \
+                         admin keys only (every tenant, every permission). A tenant key sees \
                          only its tenant: anything else answers 404."
                     )))
                     .build(),
@@ -563,7 +564,7 @@ mod tests {
         );
         assert_eq!(
             doc["paths"]["/tenants"]["get"]["security"][0][BEARER],
-            serde_json::json!(["read", ALL_TENANTS_SCOPE])
+            serde_json::json!([ADMIN_SCOPE])
         );
         let not_found = &doc["paths"]["/status/{webhook_id}"]["get"]["responses"]["404"];
         assert_eq!(

@@ -17,7 +17,7 @@ use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
 
-use Need::{AllTenants, Open, Permission as Needs};
+use Need::{Admin, AllTenants, Open, Permission as Needs};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for (service, _) in table() {
@@ -110,20 +110,20 @@ fn table() -> Vec<Entry> {
             ],
             [on(Method::POST, Needs(Write), subscriptions::test)],
         ),
-        // Tenants (keys that reach every tenant only) and API keys.
+        // Tenants (admin keys only) and API keys.
         resource(
             &["/tenants", "/tenants/"],
             [
-                on(Method::POST, AllTenants(Write), tenants::create),
-                on(Method::GET, AllTenants(Read), tenants::list),
+                on(Method::POST, Admin, tenants::create),
+                on(Method::GET, Admin, tenants::list),
             ],
         ),
         resource(
             &["/tenants/{tenant_id}", "/tenants/{tenant_id}/"],
             [
-                on(Method::GET, AllTenants(Read), tenants::get),
-                on(Method::PATCH, AllTenants(Write), tenants::update),
-                on(Method::DELETE, AllTenants(Write), tenants::delete),
+                on(Method::GET, Admin, tenants::get),
+                on(Method::PATCH, Admin, tenants::update),
+                on(Method::DELETE, Admin, tenants::delete),
             ],
         ),
         resource(

@@ -216,6 +216,21 @@ impl<T: Cached> Cache<T> {
         if keys.is_empty() {
             return Ok(());
         }
+        let recorded = self.record(keys).await;
+        if recorded.is_err() {
+            // Other processes learn of it on their next full reload; this one must not
+            // keep serving the old rows (a deleted key, a disabled subscription) meanwhile.
+            let _single_flight = self.refreshing.lock().await;
+            let current = self.current();
+            self.reload_some(&current, keys.to_vec(), current.version)
+                .await?;
+            return recorded;
+        }
+        self.refresh().await
+    }
+
+    /// Bumps the version once per key and logs each (one script).
+    async fn record(&self, keys: &[T::Key]) -> anyhow::Result<()> {
         if keys.len() > CHANGE_LOG_LENGTH {
             // A bump without a log entry: every process reloads in full.
             redis::cmd("INCR")
@@ -233,7 +248,7 @@ impl<T: Cached> Cache<T> {
                 .await
         }
         .with_context(|| format!("Failed to record a change of {} in Redis", T::NAME))?;
-        self.refresh().await
+        Ok(())
     }
 
     /// Brings the snapshot up to the current version: the changed rows only when the
@@ -250,15 +265,24 @@ impl<T: Cached> Cache<T> {
             return Ok(());
         }
         let started = Instant::now();
-        let version = self.version().await?;
         let current = self.current();
+        let version = match self.version().await {
+            Ok(version) => version,
+            // Without Redis, changes cannot be followed one by one, but the periodic full
+            // reload still can be done: from Postgres, keeping the version it knew.
+            Err(e) if current.full_at.elapsed() >= FULL_RELOAD_INTERVAL => {
+                self.reload_all(current.version).await?;
+                return Err(e.context("reloaded in full from Postgres instead"));
+            }
+            Err(e) => return Err(e),
+        };
         if current.full_at.elapsed() >= FULL_RELOAD_INTERVAL {
             self.reload_all(version).await?;
         } else {
             match (current.version, version) {
                 (from, to) if from == to => {}
                 (Some(from), Some(to)) if to > from => match self.changed_keys(from, to).await? {
-                    Some(keys) => self.reload_some(&current, keys, to).await?,
+                    Some(keys) => self.reload_some(&current, keys, Some(to)).await?,
                     None => self.reload_all(version).await?,
                 },
                 _ => self.reload_all(version).await?,
@@ -290,7 +314,7 @@ impl<T: Cached> Cache<T> {
         &self,
         current: &Snapshot<T>,
         keys: Vec<T::Key>,
-        to: i64,
+        to: Option<i64>,
     ) -> anyhow::Result<()> {
         let mut conn = self.db.get().await.context("no Postgres connection")?;
         let mut rows = current.rows.clone();
@@ -304,7 +328,7 @@ impl<T: Cached> Cache<T> {
         .await?;
         rows.extend(loaded.into_iter().map(|row| (row.key(), Arc::new(row))));
         self.replace(Snapshot {
-            version: Some(to),
+            version: to,
             full_at: current.full_at,
             rows,
         });
@@ -399,11 +423,12 @@ impl Cache<Subscription> {
     }
 
     /// Active subscriptions of `tenant` (`None`: the default space) whose filter matches
-    /// the event type, oldest first.
+    /// the event type, but for `skip`, oldest first.
     pub fn matching(
         &self,
         tenant: Option<Uuid>,
         event_type: Option<&str>,
+        skip: Option<Uuid>,
     ) -> Vec<Arc<Subscription>> {
         let snapshot = self.current();
         let mut found: Vec<_> = snapshot
@@ -412,6 +437,7 @@ impl Cache<Subscription> {
             .filter(|s| {
                 s.is_active
                     && s.tenant_id == tenant
+                    && Some(s.id) != skip
                     && filter_matches(s.events.as_deref(), event_type)
             })
             .cloned()

@@ -4,8 +4,8 @@
 //! walked too, and a route that forgot its check fails here:
 //!
 //! - every operation but the open ones needs a key (401 without one), names exactly one
-//!   permission, and answers 403 to a key lacking it — or, for `all_tenants` routes, to a
-//!   tenant key with every permission;
+//!   permission (or `admin`: all of them), and answers 403 to a key lacking it — and, for
+//!   `all_tenants` and `admin` routes, to a tenant key with every permission;
 //! - two tenants, each with a subscription, a delivered webhook with attempts and keys:
 //!   each tenant's key gets 404 for every resource of the other tenant (never 403), lists
 //!   show only its own, and what it creates is its own whatever the body says.
@@ -176,14 +176,6 @@ async fn every_route_needs_a_key_and_refuses_a_missing_permission() {
         walked += 1;
         let path = fill(template, &placeholders);
         let route = format!("{method} {template}");
-        let permissions: Vec<_> = scopes.iter().filter(|s| *s != "all_tenants").collect();
-        assert_eq!(
-            permissions.len(),
-            1,
-            "{route} names one permission: {scopes:?}"
-        );
-        let permission = permissions[0].as_str();
-
         let anonymous = api
             .client
             .request(
@@ -195,14 +187,29 @@ async fn every_route_needs_a_key_and_refuses_a_missing_permission() {
             .expect("sent");
         assert_eq!(anonymous.status(), 401, "{route} without a key");
 
-        let (status, body) = call(&api.as_key(&lacking[permission]), method, template, &path).await;
-        assert_eq!(
-            status, 403,
-            "{route} with a key lacking {permission}: {body}"
-        );
-        assert!(body["detail"].is_string(), "{route}: {body}");
+        // `admin`: every permission is needed, so a key lacking any one is refused.
+        let permissions: Vec<&str> = if scopes.as_slice() == ["admin"] {
+            vec!["ingest", "read", "write"]
+        } else {
+            let named: Vec<&str> = scopes
+                .iter()
+                .filter(|s| *s != "all_tenants")
+                .map(String::as_str)
+                .collect();
+            assert_eq!(named.len(), 1, "{route} names one permission: {scopes:?}");
+            named
+        };
+        for permission in permissions {
+            let (status, body) =
+                call(&api.as_key(&lacking[permission]), method, template, &path).await;
+            assert_eq!(
+                status, 403,
+                "{route} with a key lacking {permission}: {body}"
+            );
+            assert!(body["detail"].is_string(), "{route}: {body}");
+        }
 
-        if scopes.iter().any(|s| s == "all_tenants") {
+        if scopes.iter().any(|s| s == "all_tenants" || s == "admin") {
             let (status, body) = call(&tenant_key, method, template, &path).await;
             assert_eq!(status, 403, "{route} with a tenant key: {body}");
         }
@@ -253,7 +260,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
         for ((method, template), scopes) in &operations {
             let Some(scopes) = scopes else { continue };
             let route = format!("{method} {template}");
-            if scopes.iter().any(|s| s == "all_tenants") {
+            if scopes.iter().any(|s| s == "all_tenants" || s == "admin") {
                 // Walked by the permission test: 403 for every tenant key.
                 continue;
             }

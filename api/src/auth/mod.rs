@@ -37,8 +37,11 @@ pub enum Need {
     Open,
     /// A key with this permission; tenant keys are scoped to their tenant.
     Permission(Permission),
-    /// A key that reaches every tenant, with this permission (tenants, dead letters).
+    /// A key that reaches every tenant, with this permission (dead letters).
     AllTenants(Permission),
+    /// An admin key: every tenant and every permission (tenants, whose deletion removes
+    /// keys of any permission).
+    Admin,
 }
 
 impl Need {
@@ -49,12 +52,15 @@ impl Need {
             Self::Open => Vec::new(),
             Self::Permission(p) => vec![p.as_str().to_owned()],
             Self::AllTenants(p) => vec![p.as_str().to_owned(), ALL_TENANTS_SCOPE.to_owned()],
+            Self::Admin => vec![ADMIN_SCOPE.to_owned()],
         }
     }
 }
 
 /// The OpenAPI scope naming routes that only keys without a tenant may use.
 pub const ALL_TENANTS_SCOPE: &str = "all_tenants";
+/// The OpenAPI scope naming routes for admin keys only.
+pub const ADMIN_SCOPE: &str = "admin";
 
 /// Which tenants a caller reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +132,31 @@ impl Principal {
         }
     }
 
+    /// Whether this key may create or delete a key with `permissions` that expires at
+    /// `expires_at`: one never makes or removes a key wider than itself, in permissions
+    /// or in time.
+    pub fn covers_key(
+        &self,
+        permissions: Permissions,
+        expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<(), ApiError> {
+        if !self.permissions.covers(permissions) {
+            return Err(forbidden(
+                "A key cannot create or delete a key with permissions it does not have itself.",
+            ));
+        }
+        match (self.key.and_then(|k| k.expires_at), expires_at) {
+            (Some(limit), None) => Err(forbidden(format!(
+                "A key that expires cannot create or delete a key that never does (this one expires at {}).",
+                hookrelay_shared::time::format(&limit)
+            ))),
+            (Some(limit), Some(at)) if at > limit => Err(forbidden(
+                "A key cannot create or delete a key that outlives it.",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn check(&self, need: Need) -> Result<(), ApiError> {
         let permission = match need {
             Need::Open => return Ok(()),
@@ -137,6 +168,14 @@ impl Principal {
                     ));
                 }
                 p
+            }
+            Need::Admin => {
+                if self.reach != Reach::AllTenants || self.permissions != Permissions::ALL {
+                    return Err(forbidden(
+                        "This route is for admin keys (every tenant, every permission).",
+                    ));
+                }
+                return Ok(());
             }
         };
         if self.permissions.contains(permission) {
@@ -176,7 +215,8 @@ impl FailureReason {
     }
 }
 
-fn forbidden(detail: impl Into<String>) -> ApiError {
+/// A 403, counted in `hookrelay_auth_failures_total{reason="forbidden"}`.
+pub fn forbidden(detail: impl Into<String>) -> ApiError {
     FailureReason::Forbidden.record();
     ApiError::Forbidden(detail.into())
 }
