@@ -174,6 +174,7 @@ where
         received_at: time::now(),
         body,
         tenant_id,
+        skip_subscription: None,
     };
     let mut redis = state.redis.clone();
     let enqueue = state

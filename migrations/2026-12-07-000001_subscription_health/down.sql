@@ -1,3 +1,4 @@
+DROP TABLE IF EXISTS outbox;
 ALTER TABLE subscriptions
     DROP COLUMN IF EXISTS name,
     DROP COLUMN IF EXISTS http_method,
@@ -8,5 +9,6 @@ ALTER TABLE subscriptions
     DROP COLUMN IF EXISTS last_success_at,
     DROP COLUMN IF EXISTS last_failure_at,
     DROP COLUMN IF EXISTS disabled_reason,
+    DROP COLUMN IF EXISTS disabled_at,
     DROP COLUMN IF EXISTS previous_secret,
     DROP COLUMN IF EXISTS previous_secret_expires_at;

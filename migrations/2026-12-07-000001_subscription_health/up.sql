@@ -12,6 +12,27 @@ ALTER TABLE subscriptions
     ADD COLUMN last_success_at timestamptz,
     ADD COLUMN last_failure_at timestamptz,
     ADD COLUMN disabled_reason text,
+    -- When the service disabled it (NULL: it did not): ties the disable to the
+    -- transaction that made it, so its event is raised once.
+    ADD COLUMN disabled_at timestamptz,
     -- The secret before the last rotation, still signed with until it expires.
     ADD COLUMN previous_secret text,
     ADD COLUMN previous_secret_expires_at timestamptz;
+
+-- Webhooks the service raises itself (operational events), written in the transaction
+-- that decided them and moved into the work stream by a worker's outbox drainer, with
+-- idempotency_key as the stream's Idempotency-Key: a crash between the two neither loses
+-- nor doubles one.
+CREATE TABLE outbox (
+    id                uuid        PRIMARY KEY,
+    idempotency_key   text        NOT NULL UNIQUE,
+    -- The space the webhook fans out in (NULL: the default space).
+    tenant_id         uuid,
+    event_type        text        NOT NULL,
+    payload           bytea       NOT NULL,
+    -- A subscription the webhook must not reach (the one an event is about).
+    skip_subscription uuid,
+    created_at        timestamptz NOT NULL
+);
+
+CREATE INDEX outbox_created_at_idx ON outbox (created_at);

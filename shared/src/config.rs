@@ -29,6 +29,7 @@ pub const VARIABLES: &[&str] = &[
     "STARTUP_TIMEOUT",
     "RECLAIM_IDLE",
     "MAX_ENTRY_REDELIVERIES",
+    "AUTO_DISABLE_AFTER",
     "RECONCILE_AFTER",
 ];
 
@@ -103,6 +104,9 @@ pub struct Config {
     /// be handed to a worker again (after a crash or a refused write) before it is moved
     /// to the dead-letter stream instead.
     pub max_entry_redeliveries: u32,
+    /// `AUTO_DISABLE_AFTER`, default `10` (worker): consecutive failed deliveries after
+    /// which a subscription is made inactive; `0`: never.
+    pub auto_disable_after: u32,
     /// `RECONCILE_AFTER`, default `15m` (worker): how long past its due time an unfinished
     /// delivery that Redis no longer holds may wait before the reconciler queues it again.
     pub reconcile_after: Duration,
@@ -305,6 +309,18 @@ impl Config {
                 )
             })?;
 
+        let auto_disable_value = var("AUTO_DISABLE_AFTER", "10");
+        let auto_disable_after = number::<u32>(&auto_disable_value)
+            .ok()
+            .filter(|n| i32::try_from(*n).is_ok())
+            .ok_or_else(|| {
+                invalid(
+                    "AUTO_DISABLE_AFTER",
+                    &auto_disable_value,
+                    "expected a whole number of failed deliveries (0: never disable)".to_owned(),
+                )
+            })?;
+
         let purge_schedule = var("PURGE_SCHEDULE", "0 0 * * * *");
         croner::Cron::new(&purge_schedule)
             .with_seconds_required()
@@ -387,6 +403,7 @@ impl Config {
             startup_timeout: duration("STARTUP_TIMEOUT", "30s")?,
             reclaim_idle: duration("RECLAIM_IDLE", &default_reclaim)?,
             max_entry_redeliveries,
+            auto_disable_after,
             reconcile_after: positive_duration("RECONCILE_AFTER", "15m")?,
         };
         config.validate()?;
@@ -456,6 +473,7 @@ mod tests {
         assert_eq!(c.startup_timeout, Duration::from_secs(30));
         assert_eq!(c.reclaim_idle, Duration::from_secs(30));
         assert_eq!(c.max_entry_redeliveries, 10);
+        assert_eq!(c.auto_disable_after, 10);
         assert_eq!(c.reconcile_after, Duration::from_secs(15 * 60));
     }
 

@@ -33,6 +33,9 @@ pub mod field {
     pub const SUBSCRIPTIONS_VERSION: &str = "ver";
     /// The tenant the webhook was ingested in; empty for the default space.
     pub const TENANT: &str = "ten";
+    /// A subscription fan-out must pass over (an operational event's own subject); empty
+    /// for none.
+    pub const SKIP: &str = "skip";
 }
 
 /// A webhook as ingested.
@@ -46,6 +49,9 @@ pub struct IngestedWebhook {
     pub body: bytes::Bytes,
     /// The tenant whose subscriptions it goes to; `None`: the default space.
     pub tenant_id: Option<Uuid>,
+    /// A subscription fan-out does not deliver it to: an operational event is never sent
+    /// to the subscription it is about (which would loop on a failing receiver).
+    pub skip_subscription: Option<Uuid>,
 }
 
 /// A delivery's next attempt (1-based attempt number).
@@ -126,6 +132,7 @@ impl Entry {
                 let subscription_id = optional_uuid(field::SUBSCRIPTION_ID)?;
                 // Entries queued before tenants existed have no field: the default space.
                 let tenant_id = optional_uuid(field::TENANT)?;
+                let skip_subscription = optional_uuid(field::SKIP)?;
                 let event_type = text(field::EVENT_TYPE).filter(|s| !s.is_empty());
                 let subscriptions_version =
                     text(field::SUBSCRIPTIONS_VERSION).and_then(|s| s.parse().ok());
@@ -145,6 +152,7 @@ impl Entry {
                         received_at: crate::time::from_micros(micros),
                         body,
                         tenant_id,
+                        skip_subscription,
                     },
                     subscriptions_version,
                 })
@@ -166,7 +174,7 @@ impl Entry {
 /// the key. The entry carries the subscription version read in the same step, so fan-out
 /// can tell whether its cache has seen every change made before this ingest. KEYS:
 /// stream, queued marker, subscription version, [idempotency key]. ARGV: id, sub, evt,
-/// at, body, idempotency TTL, tenant.
+/// at, body, idempotency TTL, tenant, skip.
 ///
 /// The marker has no expiry: it lives exactly as long as its entry is unprocessed (the
 /// worker deletes it once the webhook is in Postgres, and dead-letter removal deletes it
@@ -178,7 +186,7 @@ if KEYS[4] then
   if existing then return {0, existing} end
 end
 local version = redis.call('GET', KEYS[3]) or ''
-redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version, 'ten', ARGV[7])
+redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version, 'ten', ARGV[7], 'skip', ARGV[8])
 redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4], 'ten', ARGV[7])
 if KEYS[4] then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[6]) end
 return {1, ARGV[1]}
@@ -248,7 +256,13 @@ impl IngestQueue {
             .arg(webhook.received_at.timestamp_micros())
             .arg(webhook.body.as_ref())
             .arg(IDEMPOTENCY_TTL_SECS)
-            .arg(webhook.tenant_id.map(|t| t.to_string()).unwrap_or_default());
+            .arg(webhook.tenant_id.map(|t| t.to_string()).unwrap_or_default())
+            .arg(
+                webhook
+                    .skip_subscription
+                    .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            );
         let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
         let id: Uuid = id.parse().map_err(|_| {
             redis::RedisError::from((

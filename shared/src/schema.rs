@@ -23,6 +23,7 @@ diesel::table! {
         last_success_at -> Nullable<Timestamptz>,
         last_failure_at -> Nullable<Timestamptz>,
         disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
         previous_secret -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<Timestamptz>,
     }
@@ -94,6 +95,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outbox (id) {
+        id -> Uuid,
+        idempotency_key -> Text,
+        tenant_id -> Nullable<Uuid>,
+        event_type -> Text,
+        payload -> Bytea,
+        skip_subscription -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(deliveries -> webhooks (webhook_id));
 diesel::joinable!(attempts -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -102,5 +115,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     deliveries,
     attempts,
     tenants,
-    api_keys
+    api_keys,
+    outbox
 );

@@ -105,6 +105,25 @@ impl TestEnv {
             .expect("Redis is reachable (is redis-server running?)")
     }
 
+    /// A subscription cache of this test's database and prefix, as a worker holds one.
+    pub async fn subscription_cache(
+        &self,
+    ) -> std::sync::Arc<hookrelay_shared::cache::SubscriptionCache> {
+        let redis = hookrelay_shared::redis_client::connect(
+            &redis_url(),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("Redis is reachable");
+        hookrelay_shared::cache::SubscriptionCache::load(
+            self.db.pool().clone(),
+            redis,
+            &self.keys(),
+        )
+        .await
+        .expect("the subscription cache loads")
+    }
+
     pub async fn spawn_api(&self) -> TestApi {
         TestApi::spawn(self.config()).await
     }

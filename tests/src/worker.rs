@@ -217,6 +217,7 @@ pub async fn enqueue(
         received_at: hookrelay_shared::time::now(),
         body: Bytes::copy_from_slice(body),
         tenant_id: None,
+        skip_subscription: None,
     };
     let mut redis = env.redis().await;
     IngestQueue::new(env.keys())
@@ -279,6 +280,7 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
             received_at: hookrelay_shared::time::now(),
             body: Bytes::from(format!("[{n}]")),
             tenant_id: None,
+            skip_subscription: None,
         };
         queue
             .enqueue(&mut redis, &webhook, None)

@@ -88,7 +88,12 @@ fn succeeded(webhook_id: Uuid, subscription_id: Uuid, body: &str) -> (Attempt, D
 #[tokio::test]
 async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
     let env = TestEnv::new().await;
-    let (logs, _writer) = LogWriter::spawn(env.db.url.clone(), CancellationToken::new());
+    let (logs, _writer) = LogWriter::spawn(
+        env.db.url.clone(),
+        10,
+        env.subscription_cache().await,
+        CancellationToken::new(),
+    );
     let webhook_id = Uuid::now_v7();
     let (bad_sub, good_sub) = (Uuid::new_v4(), Uuid::new_v4());
     let pending = |subscription_id| Delivery {
@@ -160,7 +165,12 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
 async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
     let env = TestEnv::new().await;
     let metrics = hookrelay_shared::telemetry::metrics_handle();
-    let (logs, _writer) = LogWriter::spawn(env.db.url.clone(), CancellationToken::new());
+    let (logs, _writer) = LogWriter::spawn(
+        env.db.url.clone(),
+        10,
+        env.subscription_cache().await,
+        CancellationToken::new(),
+    );
     // 40 webhooks of 1 MiB, all waiting for the writer at once.
     let body = format!("\"{}\"", "a".repeat(1 << 20));
     let stores = (0..40).map(|_| {

@@ -185,6 +185,7 @@ fn subscription(headers: serde_json::Value) -> Subscription {
         last_success_at: None,
         last_failure_at: None,
         disabled_reason: None,
+        disabled_at: None,
         previous_secret: None,
         previous_secret_expires_at: None,
     }

@@ -137,8 +137,11 @@ async fn recipients(
             None => Ok((Vec::new(), Some(id))),
         },
         None => Ok((
-            ctx.cache
-                .matching(webhook.tenant_id, webhook.event_type.as_deref()),
+            ctx.cache.matching(
+                webhook.tenant_id,
+                webhook.event_type.as_deref(),
+                webhook.skip_subscription,
+            ),
             None,
         )),
     }

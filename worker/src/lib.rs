@@ -13,7 +13,9 @@
 //! - [`delivery`]: the request and the typed outcome of one attempt (no Redis, no Postgres).
 //! - [`http_client`]: the pooled client and the SSRF guard.
 //! - [`retry`]: the retry schedule (sorted set) and the mover script.
-//! - [`logs`]: batched Postgres writes.
+//! - [`logs`]: batched Postgres writes, with each batch's subscription health
+//!   ([`health`]: counters, auto-disable, operational events).
+//! - [`outbox`]: moves the operational events the writer stored into the work stream.
 //! - [`metrics`]: the Prometheus series.
 //! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
 //! - [`reconcile`]: deliveries Postgres has unfinished that Redis lost, queued again.
@@ -23,9 +25,11 @@ pub mod consumer;
 pub mod delivery;
 pub mod dispatch;
 pub mod fanout;
+pub mod health;
 pub mod http_client;
 pub mod logs;
 pub mod metrics;
+pub mod outbox;
 pub mod pipeline;
 pub mod purge;
 pub mod reconcile;

@@ -19,16 +19,18 @@
 //! to be run again (and dead-lettered after `MAX_ENTRY_REDELIVERIES`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::STATEMENT_DEADLINE;
 use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use self::transaction::{WriteError, WriterConnection};
+use self::transaction::{WriteError, WriterConnection, Written};
 
 mod transaction;
 
@@ -127,12 +129,18 @@ impl LogWriter {
     /// Starts the writer on a connection of its own to `database_url`. It ends when every
     /// `LogWriter` is dropped and the last batch is committed, or when `abandon` fires
     /// while it waits for Postgres.
+    ///
+    /// Subscriptions a batch disables are invalidated in `cache` once it committed, so
+    /// every process stops delivering to them (and ingest answers 409) within a second.
     pub fn spawn(
         database_url: String,
+        auto_disable_after: u32,
+        cache: Arc<SubscriptionCache>,
         abandon: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let task = tokio::spawn(run(Postgres::new(database_url), rx, abandon));
+        let db = Postgres::new(database_url, auto_disable_after);
+        let task = tokio::spawn(run(db, rx, cache, abandon));
         (Self { tx }, task)
     }
 
@@ -175,7 +183,12 @@ impl LogWriter {
     }
 }
 
-async fn run(mut db: Postgres, mut rx: mpsc::Receiver<Record>, abandon: CancellationToken) {
+async fn run(
+    mut db: Postgres,
+    mut rx: mpsc::Receiver<Record>,
+    cache: Arc<SubscriptionCache>,
+    abandon: CancellationToken,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut next = None;
     // Whatever accumulated while the previous batch was being written forms the next:
@@ -203,6 +216,7 @@ async fn run(mut db: Postgres, mut rx: mpsc::Receiver<Record>, abandon: Cancella
             return;
         };
         metrics::counter!("hookrelay_log_batches_total").increment(1);
+        after_commit(&cache, &committed).await;
         for (i, record) in batch.drain(..).enumerate() {
             let refused = committed.refused.remove(&i).map(NotCommitted::Refused);
             match record {
@@ -221,28 +235,55 @@ async fn run(mut db: Postgres, mut rx: mpsc::Receiver<Record>, abandon: Cancella
     }
 }
 
+/// What a committed batch's health changes call for outside Postgres: caches learn of
+/// the subscriptions it disabled (a failure is logged; the cache's periodic full reload
+/// catches up), and the metrics count them.
+async fn after_commit(cache: &SubscriptionCache, committed: &Committed) {
+    for kind in &committed.events {
+        crate::metrics::operational_event(*kind);
+    }
+    if committed.disabled.is_empty() {
+        return;
+    }
+    for (id, reason) in &committed.disabled {
+        tracing::warn!(subscription_id = %id, reason, "subscription disabled automatically");
+        crate::metrics::disabled(crate::health::disable_label(reason));
+    }
+    let ids: Vec<Uuid> = committed.disabled.iter().map(|(id, _)| *id).collect();
+    if let Err(e) = cache.invalidate_all(&ids).await {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "subscriptions were disabled but caches could not be told"
+        );
+    }
+}
+
 /// The writer's Postgres: one connection, opened when needed and replaced when it broke
 /// or hung.
 struct Postgres {
     url: String,
+    auto_disable_after: u32,
     connection: Option<WriterConnection>,
 }
 
 impl Postgres {
-    fn new(url: String) -> Self {
+    fn new(url: String, auto_disable_after: u32) -> Self {
         Self {
             url,
+            auto_disable_after,
             connection: None,
         }
     }
 
     /// Writes `records` in one transaction within `STATEMENT_DEADLINE`; a connection that
     /// failed or did not answer in time is dropped, and the next write opens a new one.
-    async fn write(&mut self, records: &[Record]) -> Result<HashSet<Uuid>, WriteError> {
+    async fn write(&mut self, records: &[Record]) -> Result<Written, WriteError> {
         let attempt = async {
             let connection = match &mut self.connection {
                 Some(connection) if !connection.is_closed() => connection,
-                slot => slot.insert(WriterConnection::open(&self.url).await?),
+                slot => {
+                    slot.insert(WriterConnection::open(&self.url, self.auto_disable_after).await?)
+                }
             };
             connection.write(records).await
         };
@@ -268,6 +309,18 @@ struct Committed {
     stored: HashSet<Uuid>,
     /// The records Postgres refused, by position in the batch, with its reason.
     refused: HashMap<usize, String>,
+    /// Subscriptions the batch disabled, with the reason.
+    disabled: Vec<(Uuid, String)>,
+    /// Operational events it wrote to the outbox.
+    events: Vec<crate::health::EventKind>,
+}
+
+impl Committed {
+    fn add(&mut self, written: Written) {
+        self.stored.extend(written.stored);
+        self.disabled.extend(written.disabled);
+        self.events.extend(written.events);
+    }
 }
 
 /// Commits `batch`, waiting out outages. A batch Postgres refuses is written again one
@@ -279,11 +332,10 @@ async fn commit(
     abandon: &CancellationToken,
 ) -> Option<Committed> {
     let error = match write_patiently(db, batch, abandon).await? {
-        Ok(stored) => {
-            return Some(Committed {
-                stored,
-                refused: HashMap::new(),
-            });
+        Ok(written) => {
+            let mut committed = Committed::default();
+            committed.add(written);
+            return Some(committed);
         }
         Err(error) => error,
     };
@@ -299,7 +351,7 @@ async fn commit(
     );
     for (i, record) in batch.iter().enumerate() {
         match write_patiently(db, std::slice::from_ref(record), abandon).await? {
-            Ok(stored) => committed.stored.extend(stored),
+            Ok(written) => committed.add(written),
             Err(error) => {
                 committed.refused.insert(i, refuse(record, error));
             }
@@ -328,11 +380,11 @@ async fn write_patiently(
     db: &mut Postgres,
     records: &[Record],
     abandon: &CancellationToken,
-) -> Option<Result<HashSet<Uuid>, String>> {
+) -> Option<Result<Written, String>> {
     let mut delay = Duration::from_millis(100);
     loop {
         match db.write(records).await {
-            Ok(stored) => return Some(Ok(stored)),
+            Ok(written) => return Some(Ok(written)),
             Err(WriteError::Refused(e)) => return Some(Err(e)),
             Err(WriteError::Unavailable(e)) => {
                 tracing::warn!(

@@ -29,6 +29,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::DeliveryOutcome;
+use crate::health::EventKind;
 
 /// Webhooks that reached nobody (status `no_subscribers`).
 const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
@@ -37,6 +38,11 @@ const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
 const DEAD_LETTERED: &str = "hookrelay_dead_lettered_total";
 /// Entry runs retried in place while a dependency could not do the work.
 const RETRIED_IN_PLACE: &str = "hookrelay_entries_retried_in_place_total";
+
+/// Subscriptions the service made inactive, by reason.
+const DISABLED: &str = "hookrelay_subscriptions_disabled_total";
+/// Operational events written to the outbox, by type.
+const OPERATIONAL_EVENTS: &str = "hookrelay_operational_events_total";
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -85,6 +91,20 @@ pub fn register() {
     metrics::counter!("hookrelay_reconciled_total").increment(0);
     for result in ["reconciled", "skipped", "failed"] {
         metrics::counter!("hookrelay_reconcile_runs_total", "result" => result).increment(0);
+    }
+    metrics::describe_counter!(
+        DISABLED,
+        "Subscriptions disabled automatically, by reason (failures, gone)"
+    );
+    for reason in ["failures", "gone"] {
+        metrics::counter!(DISABLED, "reason" => reason).increment(0);
+    }
+    metrics::describe_counter!(
+        OPERATIONAL_EVENTS,
+        "Operational events raised, by type (hookrelay.subscription.failing, .disabled)"
+    );
+    for kind in [EventKind::Failing, EventKind::Disabled] {
+        metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(0);
     }
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
@@ -182,4 +202,14 @@ pub async fn run_depth_gauges(mut redis: Redis, keys: Keys, shutdown: Cancellati
             Err(e) => tracing::debug!(error = %e, "could not read queue depths"),
         }
     }
+}
+
+/// A subscription disabled automatically (`reason`: `failures` or `gone`).
+pub fn disabled(reason: &'static str) {
+    metrics::counter!(DISABLED, "reason" => reason).increment(1);
+}
+
+/// An operational event written to the outbox.
+pub fn operational_event(kind: EventKind) {
+    metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(1);
 }

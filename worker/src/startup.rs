@@ -113,7 +113,12 @@ impl Worker {
         ));
 
         let abandon_logs = CancellationToken::new();
-        let (logs, log_task) = LogWriter::spawn(config.database_url.clone(), abandon_logs.clone());
+        let (logs, log_task) = LogWriter::spawn(
+            config.database_url.clone(),
+            config.auto_disable_after,
+            Arc::clone(&self.cache),
+            abandon_logs.clone(),
+        );
         let retries = RetrySchedule::new(keys.clone());
         tokio::spawn(
             retries
@@ -168,6 +173,13 @@ impl Worker {
             &config,
             ctx.db.clone(),
             ctx.redis.clone(),
+            shutdown.child_token(),
+        );
+        // Operational events, from the outbox into the work stream.
+        crate::outbox::spawn(
+            ctx.db.clone(),
+            ctx.redis.clone(),
+            ctx.keys.clone(),
             shutdown.child_token(),
         );
         // Deliveries Postgres has unfinished that Redis lost (CONTRACT §14).

@@ -310,6 +310,7 @@ pub fn parse_changes(
         rate_limit: clearable("rate_limit").then(|| fields.bounded_int("rate_limit", RATE_LIMIT)),
         consecutive_failures: re_enabled.then_some(0),
         disabled_reason: re_enabled.then_some(None),
+        disabled_at: re_enabled.then_some(None),
     };
     fields.fields.finish(changes)
 }

@@ -64,6 +64,10 @@ pub struct Subscription {
     /// Why the service made it inactive (`null` when it did not).
     #[schema(required = true)]
     pub disabled_reason: Option<String>,
+    /// When the service made it inactive.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub disabled_at: Option<DateTime<Utc>>,
     /// The secret before the last rotation, still signed with until
     /// `previous_secret_expires_at`. Never shown.
     #[serde(skip)]
@@ -220,4 +224,5 @@ pub struct SubscriptionChanges {
     /// Set with `is_active: true`: re-enabling resets the failure count.
     pub consecutive_failures: Option<i32>,
     pub disabled_reason: Option<Option<String>>,
+    pub disabled_at: Option<Option<DateTime<Utc>>>,
 }

@@ -15,6 +15,7 @@ use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::{DeliveryUpdate, Record};
+use crate::health::{self, EventKind, HealthChange, OperationalEvent};
 
 /// Stores webhooks; returns the ids that were not stored before.
 const INSERT_WEBHOOKS: &str = "
@@ -45,20 +46,76 @@ ON CONFLICT DO NOTHING"#;
 /// Sets delivery state from a batch of changes, never touching a delivery that has
 /// already finished (DELETE /subscriptions ends them concurrently). `target_url` follows
 /// the attempts: a PATCHed URL shows once an attempt went there.
+///
+/// In the same statement, the deliveries this batch finished after an attempt update
+/// their subscriptions' health (`health`): the count is `consecutive_failures + n`
+/// computed by the UPDATE itself, so concurrent writers lose nothing; a success in the
+/// batch restarts it from the failures after the last success; at `$10` (when above 0)
+/// or on a 410 the subscription is disabled, stamped with this transaction's `now()` so
+/// `RETURNING` can tell that it was this transaction that disabled it.
 const UPDATE_DELIVERIES: &str = "
-UPDATE deliveries d SET
-    status = u.status,
-    attempts = GREATEST(d.attempts, u.attempts),
-    last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
-    error = u.error,
-    next_retry_at = u.next_retry_at,
-    target_url = COALESCE(u.target_url, d.target_url),
-    updated_at = now()
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[], $7::text[], $8::timestamptz[], $9::text[])
-    AS u(webhook_id, subscription_id, status, attempts, attempted, code, error, next_retry_at, target_url)
-WHERE d.webhook_id = u.webhook_id
-  AND d.subscription_id = u.subscription_id
-  AND d.status IN ('pending', 'retrying')";
+WITH u AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[],
+                         $7::text[], $8::timestamptz[], $9::text[]) WITH ORDINALITY
+        AS u(webhook_id, subscription_id, status, attempts, attempted, code, error,
+             next_retry_at, target_url, ord)
+), changed AS (
+    UPDATE deliveries d SET
+        status = u.status,
+        attempts = GREATEST(d.attempts, u.attempts),
+        last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
+        error = u.error,
+        next_retry_at = u.next_retry_at,
+        target_url = COALESCE(u.target_url, d.target_url),
+        updated_at = now()
+    FROM u
+    WHERE d.webhook_id = u.webhook_id
+      AND d.subscription_id = u.subscription_id
+      AND d.status IN ('pending', 'retrying')
+    RETURNING d.webhook_id, d.subscription_id, u.status, u.attempted, u.code, u.error, u.ord
+), ended AS (
+    SELECT c.*, max(c.ord) FILTER (WHERE c.status = 'succeeded')
+                    OVER (PARTITION BY c.subscription_id) AS last_ok
+    FROM changed c
+    WHERE c.attempted AND c.status IN ('succeeded', 'failed')
+), health AS (
+    SELECT subscription_id,
+           bool_or(status = 'succeeded') AS succeeded,
+           count(*) FILTER (WHERE status = 'failed' AND ord > COALESCE(last_ok, 0))::int4 AS failures,
+           COALESCE(bool_or(status = 'failed' AND code = 410 AND ord > COALESCE(last_ok, 0)), false) AS gone,
+           COALESCE(array_agg(webhook_id ORDER BY ord)
+                        FILTER (WHERE status = 'failed' AND ord > COALESCE(last_ok, 0)), '{}') AS failed_webhooks,
+           (array_agg(error ORDER BY ord DESC) FILTER (WHERE status = 'failed'))[1] AS last_error
+    FROM ended
+    GROUP BY subscription_id
+)
+UPDATE subscriptions s SET
+    (consecutive_failures, last_success_at, last_failure_at, is_active, disabled_reason,
+     disabled_at) = (
+        SELECT n.total,
+               CASE WHEN c.succeeded THEN now() ELSE s.last_success_at END,
+               CASE WHEN c.failures > 0 THEN now() ELSE s.last_failure_at END,
+               s.is_active AND NOT n.disable,
+               CASE WHEN s.is_active AND n.disable
+                    THEN CASE WHEN c.gone THEN $11 ELSE $10::int4::text || $12 END
+                    ELSE s.disabled_reason END,
+               CASE WHEN s.is_active AND n.disable THEN now() ELSE s.disabled_at END
+        FROM (SELECT t.total, c.gone OR ($10 > 0 AND t.total >= $10) AS disable
+              FROM (SELECT CASE WHEN c.succeeded THEN c.failures
+                                ELSE s.consecutive_failures + c.failures END AS total) t) n)
+FROM health c
+WHERE s.id = c.subscription_id
+RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures, c.succeeded,
+          c.failed_webhooks, c.last_error, s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now,
+          s.disabled_reason";
+
+/// Stores operational events for the outbox drainer (a repeat does nothing).
+const INSERT_OUTBOX: &str = "
+INSERT INTO outbox (id, idempotency_key, tenant_id, event_type, payload, skip_subscription,
+                    created_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::uuid[],
+                     $7::timestamptz[])
+ON CONFLICT (idempotency_key) DO NOTHING";
 
 /// Why a write did not commit.
 #[derive(Debug)]
@@ -110,13 +167,29 @@ fn is_unavailable(code: &SqlState) -> bool {
 /// The writer's connection and its prepared statements.
 pub(super) struct WriterConnection {
     client: Client,
-    statements: [Statement; 4],
+    statements: [Statement; 5],
+    /// `AUTO_DISABLE_AFTER`.
+    auto_disable_after: u32,
+}
+
+/// What a committed batch changed beyond its own rows.
+#[derive(Debug, Default)]
+pub(super) struct Written {
+    /// Webhooks that were not stored before.
+    pub stored: HashSet<Uuid>,
+    /// Subscriptions this batch disabled (caches must learn of it), with the reason.
+    pub disabled: Vec<(Uuid, String)>,
+    /// Operational events written to the outbox.
+    pub events: Vec<EventKind>,
 }
 
 impl WriterConnection {
     /// Connects (with `db::pg_config`'s timeouts and keepalives) and prepares the
     /// statements.
-    pub(super) async fn open(database_url: &str) -> Result<Self, WriteError> {
+    pub(super) async fn open(
+        database_url: &str,
+        auto_disable_after: u32,
+    ) -> Result<Self, WriteError> {
         let client = hookrelay_shared::db::connect_raw(database_url)
             .await
             .map_err(WriteError::classify)?;
@@ -127,19 +200,24 @@ impl WriterConnection {
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await
             .map_err(WriteError::classify)?;
-        let mut statements = Vec::with_capacity(4);
+        let mut statements = Vec::with_capacity(5);
         for sql in [
             INSERT_WEBHOOKS,
             INSERT_DELIVERIES,
             INSERT_ATTEMPTS,
             UPDATE_DELIVERIES,
+            INSERT_OUTBOX,
         ] {
             statements.push(client.prepare(sql).await.map_err(WriteError::classify)?);
         }
         let statements = statements
             .try_into()
             .map_err(|_| WriteError::Unavailable(anyhow::anyhow!("statements not prepared")))?;
-        Ok(Self { client, statements })
+        Ok(Self {
+            client,
+            statements,
+            auto_disable_after,
+        })
     }
 
     /// Whether the connection broke (it must be replaced).
@@ -147,21 +225,22 @@ impl WriterConnection {
         self.client.is_closed()
     }
 
-    /// Commits one batch; returns the ids of webhooks that were not stored before.
-    pub(super) async fn write(&mut self, batch: &[Record]) -> Result<HashSet<Uuid>, WriteError> {
+    /// Commits one batch.
+    pub(super) async fn write(&mut self, batch: &[Record]) -> Result<Written, WriteError> {
         let [
             insert_webhooks,
             insert_deliveries,
             insert_attempts,
             update_deliveries,
+            insert_outbox,
         ] = &self.statements;
+        let mut written = Written::default();
         let columns = Columns::of(batch);
         let tx = self
             .client
             .transaction()
             .await
             .map_err(WriteError::classify)?;
-        let mut stored = HashSet::new();
         if !columns.webhooks.id.is_empty() {
             let w = &columns.webhooks;
             let rows = tx
@@ -179,7 +258,9 @@ impl WriterConnection {
                 .await
                 .map_err(WriteError::classify)?;
             for row in rows {
-                stored.insert(row.try_get::<_, Uuid>(0).map_err(WriteError::classify)?);
+                written
+                    .stored
+                    .insert(row.try_get::<_, Uuid>(0).map_err(WriteError::classify)?);
             }
         }
         if !columns.deliveries.webhook_id.is_empty() {
@@ -225,25 +306,61 @@ impl WriterConnection {
         }
         if !columns.updates.is_empty() {
             let u = UpdateColumns::of(&columns.updates);
-            tx.execute(
-                update_deliveries,
-                &[
-                    &u.webhook_id,
-                    &u.subscription_id,
-                    &u.status,
-                    &u.attempts,
-                    &u.attempted,
-                    &u.code,
-                    &u.error,
-                    &u.next_retry_at,
-                    &u.target_url,
-                ],
-            )
-            .await
-            .map_err(WriteError::classify)?;
+            let threshold = i32::try_from(self.auto_disable_after).unwrap_or(i32::MAX);
+            let rows = tx
+                .query(
+                    update_deliveries,
+                    &[
+                        &u.webhook_id,
+                        &u.subscription_id,
+                        &u.status,
+                        &u.attempts,
+                        &u.attempted,
+                        &u.code,
+                        &u.error,
+                        &u.next_retry_at,
+                        &u.target_url,
+                        &threshold,
+                        &health::GONE_REASON,
+                        &health::FAILURES_REASON_SUFFIX,
+                    ],
+                )
+                .await
+                .map_err(WriteError::classify)?;
+            let now = hookrelay_shared::time::now();
+            let mut outbox = OutboxColumns::default();
+            for row in rows {
+                let change = health_change(&row).map_err(WriteError::classify)?;
+                if change.disabled_now {
+                    written.disabled.push((
+                        change.subscription_id,
+                        change.disabled_reason.clone().unwrap_or_default(),
+                    ));
+                }
+                for event in health::events(&change, self.auto_disable_after, now) {
+                    outbox.push(&event, now);
+                    written.events.push(event.kind);
+                }
+            }
+            if !outbox.id.is_empty() {
+                tx.execute(
+                    insert_outbox,
+                    &[
+                        &outbox.id,
+                        &outbox.idempotency_key,
+                        &outbox.tenant_id,
+                        &outbox.event_type,
+                        &outbox.payload,
+                        &outbox.skip_subscription,
+                        &outbox.created_at,
+                    ],
+                )
+                .await
+                .map_err(WriteError::classify)?;
+            }
         }
         tx.commit().await.map_err(WriteError::classify)?;
-        Ok(stored)
+        Ok(written)
     }
 }
 
@@ -348,6 +465,52 @@ impl<'a> Columns<'a> {
             }
         }
         c
+    }
+}
+
+/// One row of `UPDATE_DELIVERIES`' `RETURNING`.
+fn health_change(row: &tokio_postgres::Row) -> Result<HealthChange, tokio_postgres::Error> {
+    Ok(HealthChange {
+        subscription_id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        target_url: row.try_get(2)?,
+        consecutive_failures: row.try_get(3)?,
+        succeeded: row.try_get(4)?,
+        failed_webhooks: row.try_get(5)?,
+        last_error: row.try_get(6)?,
+        disabled_now: row.try_get(7)?,
+        disabled_reason: row.try_get(8)?,
+    })
+}
+
+/// Outbox rows, column by column: each event once per space it goes to.
+#[derive(Default)]
+struct OutboxColumns {
+    id: Vec<Uuid>,
+    idempotency_key: Vec<String>,
+    tenant_id: Vec<Option<Uuid>>,
+    event_type: Vec<&'static str>,
+    payload: Vec<Vec<u8>>,
+    skip_subscription: Vec<Option<Uuid>>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl OutboxColumns {
+    fn push(&mut self, event: &OperationalEvent, now: chrono::DateTime<chrono::Utc>) {
+        let payload = event.body.to_string().into_bytes();
+        for space in health::spaces(event.tenant_id) {
+            self.id.push(Uuid::now_v7());
+            // The ingest's idempotency keys are per space already; the outbox's are not.
+            self.idempotency_key.push(match space {
+                Some(tenant) => format!("{}:{tenant}", event.idempotency_key),
+                None => event.idempotency_key.clone(),
+            });
+            self.tenant_id.push(space);
+            self.event_type.push(event.kind.event_type());
+            self.payload.push(payload.clone());
+            self.skip_subscription.push(Some(event.subscription_id));
+            self.created_at.push(now);
+        }
     }
 }
 

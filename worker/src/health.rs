@@ -1,0 +1,237 @@
+//! Subscription health: what a batch of finished deliveries did to each subscription's
+//! `consecutive_failures`, and the operational events that follow. Pure functions over
+//! what the log writer's statement returned (`logs::transaction`), tested directly.
+//!
+//! The counting itself is one atomic `UPDATE subscriptions … RETURNING` in the same
+//! transaction as the deliveries' final states (so any number of workers finishing
+//! deliveries of one subscription at once lose no update). Only deliveries that ended
+//! after an attempt count: one ended because its subscription was deleted or inactive
+//! says nothing about the receiver. Within a batch, a success resets the count and the
+//! failures after the last success add to it.
+//!
+//! Events: `hookrelay.subscription.failing` at the 3rd, 5th and `AUTO_DISABLE_AFTER`th
+//! consecutive failure, `hookrelay.subscription.disabled` on every automatic disable.
+//! Each is tied to the delivery that crossed the threshold through its idempotency key,
+//! and written to the outbox in the same transaction (`outbox` moves it into the work
+//! stream), so it is raised exactly once per crossing whatever crashes or how many
+//! workers. It goes to the subscription's own space and, for a tenant's subscription, to
+//! the default space too (the operator's), and never to the subscription it is about.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+/// The event types the service raises about subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Failing,
+    Disabled,
+}
+
+impl EventKind {
+    pub const fn event_type(self) -> &'static str {
+        match self {
+            Self::Failing => "hookrelay.subscription.failing",
+            Self::Disabled => "hookrelay.subscription.disabled",
+        }
+    }
+}
+
+/// The consecutive failures at which a `failing` event is raised, besides the threshold.
+const FAILING_AT: [i32; 2] = [3, 5];
+
+/// Why the service disabled a subscription (`disabled_reason`).
+pub const GONE_REASON: &str = "receiver answered 410 Gone";
+
+/// `disabled_reason` after `AUTO_DISABLE_AFTER` failed deliveries in a row: that number,
+/// then this.
+pub const FAILURES_REASON_SUFFIX: &str = " consecutive failed deliveries";
+
+/// One subscription's row of the statement's `RETURNING`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthChange {
+    pub subscription_id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub target_url: String,
+    /// The count after this batch.
+    pub consecutive_failures: i32,
+    /// Whether a delivery of the batch succeeded (the count restarted from 0 there).
+    pub succeeded: bool,
+    /// The batch's failed deliveries after its last success, in order (their webhooks).
+    pub failed_webhooks: Vec<Uuid>,
+    pub last_error: Option<String>,
+    /// Whether this batch's transaction made it inactive.
+    pub disabled_now: bool,
+    pub disabled_reason: Option<String>,
+}
+
+/// A webhook the service raises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationalEvent {
+    pub kind: EventKind,
+    pub subscription_id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    /// The same in every space it is raised in; the ingest dedups on it.
+    pub idempotency_key: String,
+    pub body: serde_json::Value,
+}
+
+/// The events `change` raises, with `threshold` = `AUTO_DISABLE_AFTER` (0: never).
+pub fn events(change: &HealthChange, threshold: u32, now: DateTime<Utc>) -> Vec<OperationalEvent> {
+    let new = change.consecutive_failures;
+    let added = i32::try_from(change.failed_webhooks.len()).unwrap_or(i32::MAX);
+    let old = if change.succeeded { 0 } else { new - added };
+    let threshold = i32::try_from(threshold).unwrap_or(i32::MAX);
+    let mut levels: Vec<i32> = FAILING_AT.to_vec();
+    if threshold > 0 && !levels.contains(&threshold) {
+        levels.push(threshold);
+    }
+    // The failed delivery that made the count reach `level`.
+    let cause = |level: i32| {
+        usize::try_from(level - old - 1)
+            .ok()
+            .and_then(|i| change.failed_webhooks.get(i))
+            .or(change.failed_webhooks.last())
+            .copied()
+    };
+    let event = |kind: EventKind, level: i32, cause: Uuid| OperationalEvent {
+        kind,
+        subscription_id: change.subscription_id,
+        tenant_id: change.tenant_id,
+        idempotency_key: format!(
+            "{}:{}:{level}:{cause}",
+            kind.event_type(),
+            change.subscription_id
+        ),
+        body: json!({
+            "type": kind.event_type(),
+            "subscription_id": change.subscription_id,
+            "tenant_id": change.tenant_id,
+            "target_url": change.target_url,
+            "consecutive_failures": level,
+            "last_error": change.last_error,
+            "occurred_at": hookrelay_shared::time::format(&now),
+        }),
+    };
+    let mut raised: Vec<_> = levels
+        .into_iter()
+        .filter(|level| old < *level && *level <= new)
+        .filter_map(|level| Some(event(EventKind::Failing, level, cause(level)?)))
+        .collect();
+    if change.disabled_now {
+        // Disabled at the threshold (or, on a 410, at whatever the count was then).
+        let level = if threshold > 0 && old < threshold && threshold <= new {
+            threshold
+        } else {
+            new
+        };
+        if let Some(cause) = cause(level) {
+            raised.push(event(EventKind::Disabled, level, cause));
+        }
+    }
+    raised
+}
+
+/// The `reason` label of `hookrelay_subscriptions_disabled_total`.
+pub fn disable_label(reason: &str) -> &'static str {
+    if reason == GONE_REASON {
+        "gone"
+    } else {
+        "failures"
+    }
+}
+
+/// The spaces an event about a subscription of `tenant` goes to: its own, and the
+/// default space when that is a tenant's.
+pub fn spaces(tenant: Option<Uuid>) -> Vec<Option<Uuid>> {
+    match tenant {
+        Some(tenant) => vec![Some(tenant), None],
+        None => vec![None],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(new: i32, succeeded: bool, failed: usize) -> HealthChange {
+        HealthChange {
+            subscription_id: Uuid::nil(),
+            tenant_id: None,
+            target_url: "https://example.com/".into(),
+            consecutive_failures: new,
+            succeeded,
+            failed_webhooks: (0..failed).map(|_| Uuid::now_v7()).collect(),
+            last_error: Some("HTTP 500".into()),
+            disabled_now: false,
+            disabled_reason: None,
+        }
+    }
+
+    fn levels(events: &[OperationalEvent]) -> Vec<(EventKind, serde_json::Value)> {
+        events
+            .iter()
+            .map(|e| (e.kind, e.body["consecutive_failures"].clone()))
+            .collect()
+    }
+
+    #[test]
+    fn failing_events_fire_once_at_each_level_crossed() {
+        let now = Utc::now();
+        assert!(events(&change(2, false, 1), 10, now).is_empty());
+        assert_eq!(
+            levels(&events(&change(3, false, 1), 10, now)),
+            [(EventKind::Failing, json!(3))]
+        );
+        // One batch crossing 3 and 5 (from 2 to 6) raises both, tied to the 1st and 3rd
+        // failure of the batch.
+        let jump = change(6, false, 4);
+        let raised = events(&jump, 10, now);
+        assert_eq!(
+            levels(&raised),
+            [
+                (EventKind::Failing, json!(3)),
+                (EventKind::Failing, json!(5))
+            ]
+        );
+        assert!(
+            raised[0]
+                .idempotency_key
+                .ends_with(&jump.failed_webhooks[0].to_string())
+        );
+        assert!(
+            raised[1]
+                .idempotency_key
+                .ends_with(&jump.failed_webhooks[2].to_string())
+        );
+        // After a success in the batch the count restarted: 3 failures after it reach 3.
+        assert_eq!(
+            levels(&events(&change(3, true, 3), 10, now)),
+            [(EventKind::Failing, json!(3))]
+        );
+        assert!(events(&change(4, false, 1), 10, now).is_empty());
+    }
+
+    #[test]
+    fn the_threshold_raises_failing_and_disabled_and_zero_never_disables() {
+        let now = Utc::now();
+        let mut at_threshold = change(10, false, 1);
+        at_threshold.disabled_now = true;
+        let raised = events(&at_threshold, 10, now);
+        assert_eq!(
+            levels(&raised),
+            [
+                (EventKind::Failing, json!(10)),
+                (EventKind::Disabled, json!(10))
+            ]
+        );
+        assert!(
+            raised
+                .iter()
+                .all(|e| e.body.get("secret").is_none() && e.body.get("headers").is_none())
+        );
+        assert!(events(&change(10, false, 1), 0, now).is_empty());
+        assert_eq!(spaces(Some(Uuid::nil())), [Some(Uuid::nil()), None]);
+        assert_eq!(spaces(None), [None]);
+    }
+}
