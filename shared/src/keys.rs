@@ -19,6 +19,7 @@
 //! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
 //! | `dead` | stream | worker (entries it gave up on, with the reason) | api: redrive or DELETE /dead-letters/{id} |
 //! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
+//! | `throttle:<subscription id>` | hash `tat`, `wake` (µs of Redis's clock): the rate limiter's state | worker, for subscriptions with a `rate_limit` | expiry, set to when it stops constraining anything |
 
 use uuid::Uuid;
 
@@ -104,6 +105,12 @@ impl Keys {
     pub fn reconcile_lock(&self) -> String {
         format!("{}:reconcile:lock", self.tag)
     }
+
+    /// The rate limiter's state for one subscription with a `rate_limit`: when its next
+    /// attempt may start, and the last turn handed to a waiting one.
+    pub fn throttle(&self, subscription_id: Uuid) -> String {
+        format!("{}:throttle:{subscription_id}", self.tag)
+    }
 }
 
 #[cfg(test)]
@@ -125,6 +132,7 @@ mod tests {
             keys.purge_lock(),
             keys.dead_letters(),
             keys.reconcile_lock(),
+            keys.throttle(id),
         ] {
             assert!(key.starts_with("tenant-a:"), "{key}");
             // Redis Cluster hashes the text between the first `{` and the next `}`.

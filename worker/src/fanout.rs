@@ -198,7 +198,10 @@ async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, Ha
 /// Runs the attempts, each as its own task so a slow receiver holds up only itself;
 /// succeeds when every one of them did. A task starts only once its attempt holds a
 /// concurrency permit, so a webhook with thousands of recipients never has more tasks
-/// (or attempts in flight) than the worker has permits.
+/// (or attempts in flight) than the worker has permits. Each job's checks
+/// (`pipeline::prepare`: the subscription, its rate limit) come right before its permit
+/// is waited for, so an attempt its rate limit holds back is parked without ever
+/// holding a permit, and the recipients after it are not held up by it.
 pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandBack> {
     if jobs.len() == 1
         && let Some(job) = jobs.pop()
@@ -217,13 +220,23 @@ pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandB
         }
     };
     for job in jobs {
+        let ready = match pipeline::prepare(ctx, job).await {
+            Ok(Some(ready)) => ready,
+            // Ended without an attempt, or parked by its rate limit.
+            Ok(None) => continue,
+            // The entry runs again (in place, or after reclaim) and resumes what is left.
+            Err(e) => {
+                merge(Ok(Err(e)));
+                break;
+            }
+        };
         // Stops starting attempts at shutdown; the entry is handed back and resumed.
         let Ok(permit) = pipeline::permit(ctx).await else {
             merge(Ok(Err(HandBack::ShuttingDown)));
             break;
         };
         let ctx = Arc::clone(ctx);
-        running.spawn(async move { pipeline::attempt_with(&ctx, job, permit).await });
+        running.spawn(async move { pipeline::attempt_with(&ctx, ready, permit).await });
         while let Some(done) = running.try_join_next() {
             merge(done);
         }

@@ -10,6 +10,7 @@
 //! - [`fanout`]: a `webhook` entry — recipients, storing, first attempts.
 //! - [`redeliver`]: a `retry` entry — checks, then the next attempt.
 //! - [`pipeline`]: one attempt end to end, in crash-safe order; the shared [`pipeline::Context`].
+//! - [`throttle`]: per-subscription rate limits (one Redis script), asked before a permit.
 //! - [`delivery`]: the request and the typed outcome of one attempt (no Redis, no Postgres).
 //! - [`http_client`]: the pooled client and the SSRF guard.
 //! - [`retry`]: the retry schedule (sorted set) and the mover script.
@@ -37,6 +38,7 @@ pub mod redeliver;
 pub mod retry;
 pub mod scheduler;
 pub mod startup;
+pub mod throttle;
 pub mod tick_lock;
 
 pub use startup::Worker;

@@ -10,6 +10,8 @@
 //! - `hookrelay_dead_lettered_total`: stream entries moved to the dead letters;
 //! - `hookrelay_entries_retried_in_place_total`: handler runs that failed because a
 //!   dependency could not do the work, and were retried in place;
+//! - `hookrelay_throttled_total`: attempts held back by a subscription's rate limit and
+//!   parked until their turn (`throttle`); neither attempts nor failures;
 //! - `hookrelay_reconciled_total`: deliveries Redis had lost, queued again (`reconcile`);
 //! - `hookrelay_reconcile_runs_total{result}`: reconciliation ticks (`reconciled`,
 //!   `skipped` when another worker had the tick, `failed`).
@@ -33,6 +35,8 @@ use crate::health::EventKind;
 
 /// Webhooks that reached nobody (status `no_subscribers`).
 const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
+/// Attempts held back by a rate limit.
+const THROTTLED: &str = "hookrelay_throttled_total";
 
 /// Stream entries moved to the dead letters.
 const DEAD_LETTERED: &str = "hookrelay_dead_lettered_total";
@@ -80,6 +84,11 @@ pub fn register() {
         "Entry runs that failed because Postgres or Redis could not do the work, retried in place"
     );
     metrics::counter!(RETRIED_IN_PLACE).increment(0);
+    metrics::describe_counter!(
+        THROTTLED,
+        "Attempts held back by a subscription's rate limit, parked until their turn"
+    );
+    metrics::counter!(THROTTLED).increment(0);
     metrics::describe_counter!(
         "hookrelay_reconciled_total",
         "Unfinished deliveries that Redis no longer held, queued again by the reconciler"
@@ -182,6 +191,11 @@ pub fn dead_lettered() {
 /// Counts an entry run retried in place.
 pub fn entry_retried_in_place() {
     metrics::counter!(RETRIED_IN_PLACE).increment(1);
+}
+
+/// Counts an attempt parked by a rate limit.
+pub fn throttled() {
+    metrics::counter!(THROTTLED).increment(1);
 }
 
 /// Refreshes the queue depth gauges until `shutdown`.

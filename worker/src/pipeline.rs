@@ -1,25 +1,40 @@
 //! One attempt of one delivery, end to end, in the order that makes crashes harmless:
-//! wait for a concurrency permit → look the subscription up as it is now → send
-//! (`delivery`) → judge → commit the attempt row and the delivery state (`logs`,
-//! awaited) → schedule the next retry (`retry`). Only when this returns `Ok` may the
-//! stream entry that asked for it be acknowledged.
+//! look the subscription up as it is now → ask its rate limit, if it has one
+//! (`throttle`) → wait for a concurrency permit → send (`delivery`) → judge → commit the
+//! attempt row and the delivery state (`logs`, awaited) → schedule the next retry
+//! (`retry`). Only when this returns `Ok` may the stream entry that asked for it be
+//! acknowledged.
 //!
-//! The subscription is looked up when the attempt starts, not when it was queued, so a
-//! change applies to every attempt that starts after the cache saw it (CONTRACT §3):
-//! a new URL, secret or headers are used; a deleted or inactive subscription gets no
-//! attempt, and the delivery ends `failed` with the [`NoAttempt`] error instead.
+//! The subscription is looked up when the attempt is about to start, not when it was
+//! queued, so a change applies to every attempt that starts after the cache saw it
+//! (CONTRACT §3): a new URL, secret or headers are used; a deleted or inactive
+//! subscription gets no attempt, and the delivery ends `failed` with the [`NoAttempt`]
+//! error instead (without waiting for a permit: nothing is sent). The look-up comes
+//! before the permit because the rate limit needs it, and one look-up is all an attempt
+//! that finds a permit free needs; one that had to wait for its permit looks again, since
+//! the wait can be long enough for a change to matter.
+//!
+//! An attempt its rate limit holds back is parked ([`prepare`]): put in the retry
+//! schedule as the same attempt, due when the limiter gives it its turn, and the entry is
+//! done. That is not an attempt (no attempt row, no attempt metric) and not a failure
+//! (the delivery's state is untouched); it holds neither a permit nor an entry slot while
+//! it waits, and the mover brings it back like any retry.
 //!
 //! [`Context`] is what every handler shares: configuration, connections, the cache, the
-//! HTTP client, the log writer, the retry store and the concurrency semaphore.
+//! HTTP client, the log writer, the retry store, the rate limiter and the concurrency
+//! semaphore.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context as _;
 use bytes::Bytes;
+use chrono::Utc;
 use hookrelay_shared::Config;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::models::DeliveryStatus;
+use hookrelay_shared::models::{DeliveryStatus, Subscription};
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::redis_client::Redis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -30,6 +45,7 @@ use crate::delivery::{self, AttemptRequest, DeliveryOutcome};
 use crate::logs::{DeliveryUpdate, LogWriter, NotCommitted};
 use crate::metrics;
 use crate::retry::RetrySchedule;
+use crate::throttle::{self, Throttle, Verdict};
 
 /// Why a delivery ends without an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +76,8 @@ pub struct Context {
     pub client: reqwest::Client,
     pub logs: LogWriter,
     pub retries: RetrySchedule,
+    /// Per-subscription rate limits, asked before an attempt waits for its permit.
+    pub throttle: Throttle,
     /// `WORKER_CONCURRENCY` permits: the hard cap on attempts in flight.
     pub permits: Arc<Semaphore>,
     /// Fires on SIGTERM: attempts not yet started are handed back instead.
@@ -102,39 +120,137 @@ pub struct Job {
     pub attempt: u32,
 }
 
-/// Waits for a concurrency permit; at shutdown, hands back instead.
-pub async fn permit(ctx: &Context) -> Result<OwnedSemaphorePermit, HandBack> {
+/// An attempt that passed the checks made before its permit: the subscription exists,
+/// is active, and its rate limit (if any) gave it its turn.
+pub struct Ready {
+    job: Job,
+    /// As the cache had it at the check.
+    subscription: Arc<Subscription>,
+}
+
+/// A concurrency permit.
+pub struct Permit {
+    held: OwnedSemaphorePermit,
+    /// It had to be waited for, so the subscription may have changed meanwhile.
+    waited: bool,
+}
+
+/// Takes a concurrency permit, waiting for one if none is free; at shutdown, hands back
+/// instead.
+pub async fn permit(ctx: &Context) -> Result<Permit, HandBack> {
+    if ctx.shutdown.is_cancelled() {
+        return Err(HandBack::ShuttingDown);
+    }
+    if let Ok(held) = Arc::clone(&ctx.permits).try_acquire_owned() {
+        return Ok(Permit {
+            held,
+            waited: false,
+        });
+    }
     tokio::select! {
         biased;
         () = ctx.shutdown.cancelled() => Err(HandBack::ShuttingDown),
-        permit = Arc::clone(&ctx.permits).acquire_owned() => permit.map_err(|_| HandBack::ShuttingDown),
+        permit = Arc::clone(&ctx.permits).acquire_owned() => permit
+            .map(|held| Permit { held, waited: true })
+            .map_err(|_| HandBack::ShuttingDown),
     }
 }
 
-/// Makes one attempt and commits its effects.
+/// Makes one attempt and commits its effects (or ends or parks it, see [`prepare`]).
 pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
+    let Some(ready) = prepare(ctx, job).await? else {
+        return Ok(());
+    };
     let permit = permit(ctx).await?;
-    attempt_with(ctx, job, permit).await
+    attempt_with(ctx, ready, permit).await
 }
 
-/// Makes one attempt with the permit already held, and commits its effects.
-pub async fn attempt_with(
-    ctx: &Context,
-    job: Job,
-    permit: OwnedSemaphorePermit,
-) -> Result<(), HandBack> {
-    let subscription_id = job.subscription_id;
-    let subscription = match ctx.cache.get_or_fetch(subscription_id).await? {
-        Some(subscription) if subscription.is_active => subscription,
-        found => {
-            drop(permit);
-            let why = match found {
-                Some(_) => NoAttempt::Inactive,
-                None => NoAttempt::Deleted,
-            };
-            return end_without_attempt(ctx, job.webhook_id, subscription_id, why).await;
+/// What comes before waiting for a permit: looks the subscription up and, if it has a
+/// rate limit, asks the limiter (a Redis round trip for limited subscriptions only).
+/// `None` when nothing is left to do for the job: the delivery ended without an attempt
+/// (subscription deleted or inactive), or the limiter held the attempt back and it was
+/// parked in the retry schedule until its turn.
+pub async fn prepare(ctx: &Context, job: Job) -> Result<Option<Ready>, HandBack> {
+    let subscription = match look_up(ctx, job.subscription_id).await? {
+        Ok(subscription) => subscription,
+        Err(why) => {
+            end_without_attempt(ctx, job.webhook_id, job.subscription_id, why).await?;
+            return Ok(None);
         }
     };
+    if let Some(rate) = throttle::limit(subscription.rate_limit) {
+        let verdict = ctx
+            .throttle
+            .check(&mut ctx.redis.clone(), job.subscription_id, rate)
+            .await
+            .with_context(|| {
+                format!(
+                    "Failed to ask the rate limit of subscription {}",
+                    job.subscription_id
+                )
+            })?;
+        if let Verdict::Wait(wait) = verdict {
+            park(ctx, &job, rate.get(), wait).await?;
+            return Ok(None);
+        }
+    }
+    Ok(Some(Ready { job, subscription }))
+}
+
+/// The subscription as the cache has it now, or why it gets no attempt.
+async fn look_up(
+    ctx: &Context,
+    subscription_id: Uuid,
+) -> anyhow::Result<Result<Arc<Subscription>, NoAttempt>> {
+    Ok(match ctx.cache.get_or_fetch(subscription_id).await? {
+        Some(subscription) if subscription.is_active => Ok(subscription),
+        Some(_) => Err(NoAttempt::Inactive),
+        None => Err(NoAttempt::Deleted),
+    })
+}
+
+/// Puts an attempt the rate limit held back into the retry schedule as the same attempt,
+/// due when its turn comes. The entry is then done: the delivery keeps its state, and no
+/// attempt is recorded.
+async fn park(ctx: &Context, job: &Job, rate_limit: u32, wait: Duration) -> Result<(), HandBack> {
+    let parked = RetryJob {
+        webhook_id: job.webhook_id,
+        subscription_id: job.subscription_id,
+        attempt: job.attempt,
+    };
+    let due = Utc::now() + wait;
+    ctx.retries
+        .schedule(&mut ctx.redis.clone(), &parked, due)
+        .await
+        .with_context(|| format!("Failed to park throttled attempt {}", parked.member()))?;
+    metrics::throttled();
+    tracing::debug!(
+        webhook_id = %job.webhook_id, subscription_id = %job.subscription_id, attempt = job.attempt,
+        rate_limit, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        "rate limit reached; attempt parked until its turn"
+    );
+    Ok(())
+}
+
+/// Makes one attempt that passed [`prepare`], with its permit, and commits its effects.
+pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result<(), HandBack> {
+    let Ready { job, subscription } = ready;
+    let subscription_id = job.subscription_id;
+    let subscription = if permit.waited {
+        // The wait may have outlasted a change: the attempt uses the subscription as it
+        // is when it starts. (A rate limit set meanwhile applies from the next attempt:
+        // asking it now would mean holding the permit while parking.)
+        match look_up(ctx, subscription_id).await? {
+            Ok(current) => current,
+            Err(why) => {
+                drop(permit);
+                return end_without_attempt(ctx, job.webhook_id, subscription_id, why).await;
+            }
+        }
+    } else {
+        subscription
+    };
+    let permit = permit.held;
     let request = AttemptRequest {
         webhook_id: job.webhook_id,
         event_type: job.event_type.as_deref(),
@@ -145,10 +261,7 @@ pub async fn attempt_with(
     let timeout = subscription
         .timeout_ms
         .and_then(|ms| u64::try_from(ms).ok())
-        .map_or(
-            ctx.config.delivery_timeout,
-            std::time::Duration::from_millis,
-        );
+        .map_or(ctx.config.delivery_timeout, Duration::from_millis);
     let report = delivery::send(
         &ctx.client,
         &request,

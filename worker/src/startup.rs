@@ -30,6 +30,7 @@ use crate::dispatch::Dispatcher;
 use crate::logs::LogWriter;
 use crate::pipeline::Context;
 use crate::retry::RetrySchedule;
+use crate::throttle::Throttle;
 use crate::{http_client, metrics};
 
 /// Time allowed after the in-flight attempts for committing their logs at shutdown.
@@ -135,6 +136,7 @@ impl Worker {
             client: self.client,
             logs,
             retries,
+            throttle: Throttle::new(keys.clone()),
             permits: Arc::new(Semaphore::new(config.worker_concurrency)),
             shutdown: shutdown.clone(),
         });
