@@ -48,7 +48,7 @@ const BEARER: &str = "bearer";
         (name = "subscriptions", description = "Where webhooks are delivered, and how"),
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
-        (name = "tenants", description = "Customers of the deployment, each sealed off from the others (keys without a tenant only)"),
+        (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
         (name = "operations", description = "Probes, metrics and this document; no authentication"),

@@ -1,4 +1,4 @@
-//! `/tenants`: the customers of a deployment (keys that reach every tenant only).
+//! `/tenants`: the customers of a deployment (admin keys only: every tenant, every permission).
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use hookrelay_shared::models::Tenant;
