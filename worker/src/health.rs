@@ -1,6 +1,8 @@
 //! Subscription health: what a batch of finished deliveries did to each subscription's
-//! `consecutive_failures`, and the operational events that follow. Pure functions over
-//! what the log writer's statement returned (`logs::transaction`), tested directly.
+//! `consecutive_failures`, and the operational events that follow. Pure functions on
+//! either side of the log writer's statements (`logs::transaction`), tested directly:
+//! [`tally`] sums up a batch per subscription before the write, [`events`] reads what the
+//! write returned.
 //!
 //! The counting itself is one atomic `UPDATE subscriptions … RETURNING` in the same
 //! transaction as the deliveries' final states (so any number of workers finishing
@@ -17,9 +19,14 @@
 //! workers. It goes to the subscription's own space and, for a tenant's subscription, to
 //! the default space too (the operator's), and never to the subscription it is about.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
+use hookrelay_shared::models::DeliveryStatus;
 use serde_json::json;
 use uuid::Uuid;
+
+use crate::logs::DeliveryUpdate;
 
 /// The event types the service raises about subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +54,60 @@ pub const GONE_REASON: &str = "receiver answered 410 Gone";
 /// then this.
 pub const FAILURES_REASON_SUFFIX: &str = " consecutive failed deliveries";
 
-/// One subscription's row of the statement's `RETURNING`.
+/// What one batch's finished deliveries say about one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tally {
+    pub subscription_id: Uuid,
+    /// Whether a delivery succeeded (the count restarts from 0 there).
+    pub succeeded: bool,
+    /// The failed deliveries after the last success, in order (their webhooks).
+    pub failed_webhooks: Vec<Uuid>,
+    /// Whether one of those failures was a 410 Gone.
+    pub gone: bool,
+    /// The error of the batch's last failed delivery.
+    pub last_error: Option<String>,
+}
+
+impl Tally {
+    /// How many failures add to (or, after a success, replace) the stored count.
+    pub fn failures(&self) -> i32 {
+        i32::try_from(self.failed_webhooks.len()).unwrap_or(i32::MAX)
+    }
+}
+
+/// Sums up `finished` — the deliveries a batch ended after an attempt, in the batch's
+/// order — per subscription, in subscription order (so concurrent writers lock the
+/// subscriptions' rows in one order).
+pub fn tally<'a>(finished: impl IntoIterator<Item = &'a DeliveryUpdate>) -> Vec<Tally> {
+    let mut tallies: BTreeMap<Uuid, Tally> = BTreeMap::new();
+    for update in finished {
+        let tally = tallies
+            .entry(update.subscription_id)
+            .or_insert_with(|| Tally {
+                subscription_id: update.subscription_id,
+                succeeded: false,
+                failed_webhooks: Vec::new(),
+                gone: false,
+                last_error: None,
+            });
+        match update.status {
+            DeliveryStatus::Succeeded => {
+                tally.succeeded = true;
+                tally.failed_webhooks.clear();
+                tally.gone = false;
+            }
+            DeliveryStatus::Failed => {
+                tally.failed_webhooks.push(update.webhook_id);
+                tally.gone |= update.last_status_code == Some(410);
+                tally.last_error.clone_from(&update.error);
+            }
+            DeliveryStatus::Pending | DeliveryStatus::Retrying => {}
+        }
+    }
+    tallies.into_values().collect()
+}
+
+/// One subscription's row of the health statement's `RETURNING`, with its [`Tally`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthChange {
     pub subscription_id: Uuid,
@@ -166,6 +226,52 @@ mod tests {
             disabled_now: false,
             disabled_reason: None,
         }
+    }
+
+    fn finished(sub: Uuid, status: DeliveryStatus, code: i32, error: &str) -> DeliveryUpdate {
+        DeliveryUpdate {
+            webhook_id: Uuid::now_v7(),
+            subscription_id: sub,
+            status,
+            attempts: 1,
+            attempted: true,
+            last_status_code: Some(code),
+            error: (!error.is_empty()).then(|| error.to_string()),
+            next_retry_at: None,
+            target_url: None,
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_the_failures_after_the_last_success_per_subscription() {
+        let (a, b) = (Uuid::from_u128(2), Uuid::from_u128(1));
+        let batch = [
+            finished(a, DeliveryStatus::Failed, 410, "HTTP 410"),
+            finished(b, DeliveryStatus::Failed, 500, "HTTP 500"),
+            finished(a, DeliveryStatus::Succeeded, 200, ""),
+            finished(a, DeliveryStatus::Failed, 503, "HTTP 503"),
+            finished(a, DeliveryStatus::Failed, 502, "HTTP 502"),
+        ];
+        let tallies = tally(&batch);
+        assert_eq!(
+            tallies
+                .iter()
+                .map(|t| t.subscription_id)
+                .collect::<Vec<_>>(),
+            [b, a],
+            "in subscription order"
+        );
+        let (tb, ta) = (&tallies[0], &tallies[1]);
+        assert!(!tb.succeeded && tb.failures() == 1 && !tb.gone);
+        assert!(ta.succeeded);
+        assert_eq!(
+            ta.failed_webhooks,
+            [batch[3].webhook_id, batch[4].webhook_id]
+        );
+        assert!(!ta.gone, "the 410 came before the success");
+        assert_eq!(ta.last_error.as_deref(), Some("HTTP 502"));
+        let gone = tally(&[finished(a, DeliveryStatus::Failed, 410, "HTTP 410")]);
+        assert!(gone[0].gone && !gone[0].succeeded);
     }
 
     fn levels(events: &[OperationalEvent]) -> Vec<(EventKind, serde_json::Value)> {

@@ -5,8 +5,8 @@
 //! The writer talks to Postgres through a connection of its own, in tokio-postgres
 //! directly rather than through diesel, for one reason: diesel's errors drop the
 //! SQLSTATE code, and the code is what sorts "retry in place" from "refused". Every
-//! statement takes whole columns as arrays (`unnest`), so a batch is four statements
-//! whatever its size, each prepared once per connection.
+//! statement takes whole columns as arrays (`unnest`), so a batch is at most six
+//! statements whatever its size, each prepared once per connection.
 
 use std::collections::HashSet;
 
@@ -45,50 +45,32 @@ ON CONFLICT DO NOTHING"#;
 
 /// Sets delivery state from a batch of changes, never touching a delivery that has
 /// already finished (DELETE /subscriptions ends them concurrently). `target_url` follows
-/// the attempts: a PATCHed URL shows once an attempt went there.
-///
-/// In the same statement, the deliveries this batch finished after an attempt update
-/// their subscriptions' health (`health`): the count is `consecutive_failures + n`
-/// computed by the UPDATE itself, so concurrent writers lose nothing; a success in the
-/// batch restarts it from the failures after the last success; at `$10` (when above 0)
-/// or on a 410 the subscription is disabled, stamped with this transaction's `now()` so
-/// `RETURNING` can tell that it was this transaction that disabled it.
+/// the attempts: a PATCHed URL shows once an attempt went there. Returns the position
+/// (from 1) in the batch of each change it made, so only those count towards health.
 const UPDATE_DELIVERIES: &str = "
-WITH u AS (
-    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[],
-                         $7::text[], $8::timestamptz[], $9::text[]) WITH ORDINALITY
-        AS u(webhook_id, subscription_id, status, attempts, attempted, code, error,
-             next_retry_at, target_url, ord)
-), changed AS (
-    UPDATE deliveries d SET
-        status = u.status,
-        attempts = GREATEST(d.attempts, u.attempts),
-        last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
-        error = u.error,
-        next_retry_at = u.next_retry_at,
-        target_url = COALESCE(u.target_url, d.target_url),
-        updated_at = now()
-    FROM u
-    WHERE d.webhook_id = u.webhook_id
-      AND d.subscription_id = u.subscription_id
-      AND d.status IN ('pending', 'retrying')
-    RETURNING d.webhook_id, d.subscription_id, u.status, u.attempted, u.code, u.error, u.ord
-), ended AS (
-    SELECT c.*, max(c.ord) FILTER (WHERE c.status = 'succeeded')
-                    OVER (PARTITION BY c.subscription_id) AS last_ok
-    FROM changed c
-    WHERE c.attempted AND c.status IN ('succeeded', 'failed')
-), health AS (
-    SELECT subscription_id,
-           bool_or(status = 'succeeded') AS succeeded,
-           count(*) FILTER (WHERE status = 'failed' AND ord > COALESCE(last_ok, 0))::int4 AS failures,
-           COALESCE(bool_or(status = 'failed' AND code = 410 AND ord > COALESCE(last_ok, 0)), false) AS gone,
-           COALESCE(array_agg(webhook_id ORDER BY ord)
-                        FILTER (WHERE status = 'failed' AND ord > COALESCE(last_ok, 0)), '{}') AS failed_webhooks,
-           (array_agg(error ORDER BY ord DESC) FILTER (WHERE status = 'failed'))[1] AS last_error
-    FROM ended
-    GROUP BY subscription_id
-)
+UPDATE deliveries d SET
+    status = u.status,
+    attempts = GREATEST(d.attempts, u.attempts),
+    last_status_code = CASE WHEN u.attempted THEN u.code ELSE d.last_status_code END,
+    error = u.error,
+    next_retry_at = u.next_retry_at,
+    target_url = COALESCE(u.target_url, d.target_url),
+    updated_at = now()
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4[], $7::text[],
+            $8::timestamptz[], $9::text[]) WITH ORDINALITY
+    AS u(webhook_id, subscription_id, status, attempts, attempted, code, error, next_retry_at,
+         target_url, ord)
+WHERE d.webhook_id = u.webhook_id
+  AND d.subscription_id = u.subscription_id
+  AND d.status IN ('pending', 'retrying')
+RETURNING u.ord";
+
+/// Applies a batch's `health::Tally`s to their subscriptions. The count is
+/// `consecutive_failures + n` computed by the UPDATE itself, so concurrent writers lose
+/// nothing; after a success in the batch it is the failures since. At `$5` (when above
+/// 0) or on a 410 the subscription is disabled, stamped with this transaction's `now()`
+/// so `RETURNING` can tell that it was this transaction that disabled it.
+const UPDATE_HEALTH: &str = "
 UPDATE subscriptions s SET
     (consecutive_failures, last_success_at, last_failure_at, is_active, disabled_reason,
      disabled_at) = (
@@ -97,17 +79,17 @@ UPDATE subscriptions s SET
                CASE WHEN c.failures > 0 THEN now() ELSE s.last_failure_at END,
                s.is_active AND NOT n.disable,
                CASE WHEN s.is_active AND n.disable
-                    THEN CASE WHEN c.gone THEN $11 ELSE $10::int4::text || $12 END
+                    THEN CASE WHEN c.gone THEN $6 ELSE $5::int4::text || $7 END
                     ELSE s.disabled_reason END,
                CASE WHEN s.is_active AND n.disable THEN now() ELSE s.disabled_at END
-        FROM (SELECT t.total, c.gone OR ($10 > 0 AND t.total >= $10) AS disable
+        FROM (SELECT t.total, c.gone OR ($5 > 0 AND t.total >= $5) AS disable
               FROM (SELECT CASE WHEN c.succeeded THEN c.failures
                                 ELSE s.consecutive_failures + c.failures END AS total) t) n)
-FROM health c
+FROM unnest($1::uuid[], $2::bool[], $3::int4[], $4::bool[])
+    AS c(subscription_id, succeeded, failures, gone)
 WHERE s.id = c.subscription_id
-RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures, c.succeeded,
-          c.failed_webhooks, c.last_error, s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now,
-          s.disabled_reason";
+RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures,
+          s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now, s.disabled_reason";
 
 /// Stores operational events for the outbox drainer (a repeat does nothing).
 const INSERT_OUTBOX: &str = "
@@ -167,7 +149,7 @@ fn is_unavailable(code: &SqlState) -> bool {
 /// The writer's connection and its prepared statements.
 pub(super) struct WriterConnection {
     client: Client,
-    statements: [Statement; 5],
+    statements: [Statement; 6],
     /// `AUTO_DISABLE_AFTER`.
     auto_disable_after: u32,
 }
@@ -200,12 +182,13 @@ impl WriterConnection {
             .batch_execute("SET plan_cache_mode = force_custom_plan")
             .await
             .map_err(WriteError::classify)?;
-        let mut statements = Vec::with_capacity(5);
+        let mut statements = Vec::with_capacity(6);
         for sql in [
             INSERT_WEBHOOKS,
             INSERT_DELIVERIES,
             INSERT_ATTEMPTS,
             UPDATE_DELIVERIES,
+            UPDATE_HEALTH,
             INSERT_OUTBOX,
         ] {
             statements.push(client.prepare(sql).await.map_err(WriteError::classify)?);
@@ -232,6 +215,7 @@ impl WriterConnection {
             insert_deliveries,
             insert_attempts,
             update_deliveries,
+            update_health,
             insert_outbox,
         ] = &self.statements;
         let mut written = Written::default();
@@ -306,8 +290,7 @@ impl WriterConnection {
         }
         if !columns.updates.is_empty() {
             let u = UpdateColumns::of(&columns.updates);
-            let threshold = i32::try_from(self.auto_disable_after).unwrap_or(i32::MAX);
-            let rows = tx
+            let changed = tx
                 .query(
                     update_deliveries,
                     &[
@@ -320,48 +303,108 @@ impl WriterConnection {
                         &u.error,
                         &u.next_retry_at,
                         &u.target_url,
-                        &threshold,
-                        &health::GONE_REASON,
-                        &health::FAILURES_REASON_SUFFIX,
                     ],
                 )
                 .await
                 .map_err(WriteError::classify)?;
-            let now = hookrelay_shared::time::now();
-            let mut outbox = OutboxColumns::default();
-            for row in rows {
-                let change = health_change(&row).map_err(WriteError::classify)?;
-                if change.disabled_now {
-                    written.disabled.push((
-                        change.subscription_id,
-                        change.disabled_reason.clone().unwrap_or_default(),
-                    ));
-                }
-                for event in health::events(&change, self.auto_disable_after, now) {
-                    outbox.push(&event, now);
-                    written.events.push(event.kind);
-                }
-            }
-            if !outbox.id.is_empty() {
-                tx.execute(
-                    insert_outbox,
-                    &[
-                        &outbox.id,
-                        &outbox.idempotency_key,
-                        &outbox.tenant_id,
-                        &outbox.event_type,
-                        &outbox.payload,
-                        &outbox.skip_subscription,
-                        &outbox.created_at,
-                    ],
-                )
-                .await
+            let mut positions = changed
+                .iter()
+                .map(|row| row.try_get::<_, i64>(0))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(WriteError::classify)?;
+            positions.sort_unstable();
+            let finished = positions
+                .into_iter()
+                .filter_map(|ord| columns.updates.get(usize::try_from(ord - 1).ok()?))
+                .copied()
+                .filter(|update| update.attempted && update.status.is_finished());
+            let tallies = health::tally(finished);
+            if !tallies.is_empty() {
+                let outbox = apply_health(
+                    &tx,
+                    update_health,
+                    self.auto_disable_after,
+                    tallies,
+                    &mut written,
+                )
+                .await?;
+                if !outbox.id.is_empty() {
+                    tx.execute(
+                        insert_outbox,
+                        &[
+                            &outbox.id,
+                            &outbox.idempotency_key,
+                            &outbox.tenant_id,
+                            &outbox.event_type,
+                            &outbox.payload,
+                            &outbox.skip_subscription,
+                            &outbox.created_at,
+                        ],
+                    )
+                    .await
+                    .map_err(WriteError::classify)?;
+                }
             }
         }
         tx.commit().await.map_err(WriteError::classify)?;
         Ok(written)
     }
+}
+
+/// Applies `tallies` (one statement whatever their number) and returns the operational
+/// events they raise at `auto_disable_after`, noting disables and events in `written`.
+async fn apply_health(
+    tx: &tokio_postgres::Transaction<'_>,
+    statement: &Statement,
+    auto_disable_after: u32,
+    tallies: Vec<health::Tally>,
+    written: &mut Written,
+) -> Result<OutboxColumns, WriteError> {
+    let ids: Vec<Uuid> = tallies.iter().map(|t| t.subscription_id).collect();
+    let succeeded: Vec<bool> = tallies.iter().map(|t| t.succeeded).collect();
+    let failures: Vec<i32> = tallies.iter().map(health::Tally::failures).collect();
+    let gone: Vec<bool> = tallies.iter().map(|t| t.gone).collect();
+    let threshold = i32::try_from(auto_disable_after).unwrap_or(i32::MAX);
+    let rows = tx
+        .query(
+            statement,
+            &[
+                &ids,
+                &succeeded,
+                &failures,
+                &gone,
+                &threshold,
+                &health::GONE_REASON,
+                &health::FAILURES_REASON_SUFFIX,
+            ],
+        )
+        .await
+        .map_err(WriteError::classify)?;
+    let mut tallies: std::collections::HashMap<Uuid, health::Tally> = tallies
+        .into_iter()
+        .map(|t| (t.subscription_id, t))
+        .collect();
+    let now = hookrelay_shared::time::now();
+    let mut outbox = OutboxColumns::default();
+    for row in rows {
+        let id: Uuid = row.try_get(0).map_err(WriteError::classify)?;
+        // A subscription deleted since its deliveries were fanned out returns no row.
+        let Some(tally) = tallies.remove(&id) else {
+            continue;
+        };
+        let change = health_change(&row, tally).map_err(WriteError::classify)?;
+        if change.disabled_now {
+            written.disabled.push((
+                change.subscription_id,
+                change.disabled_reason.clone().unwrap_or_default(),
+            ));
+        }
+        for event in health::events(&change, auto_disable_after, now) {
+            outbox.push(&event, now);
+            written.events.push(event.kind);
+        }
+    }
+    Ok(outbox)
 }
 
 /// A batch's rows, column by column, borrowing from the records.
@@ -468,18 +511,21 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// One row of `UPDATE_DELIVERIES`' `RETURNING`.
-fn health_change(row: &tokio_postgres::Row) -> Result<HealthChange, tokio_postgres::Error> {
+/// One row of `UPDATE_HEALTH`'s `RETURNING`, with the tally that made it.
+fn health_change(
+    row: &tokio_postgres::Row,
+    tally: health::Tally,
+) -> Result<HealthChange, tokio_postgres::Error> {
     Ok(HealthChange {
-        subscription_id: row.try_get(0)?,
+        subscription_id: tally.subscription_id,
         tenant_id: row.try_get(1)?,
         target_url: row.try_get(2)?,
         consecutive_failures: row.try_get(3)?,
-        succeeded: row.try_get(4)?,
-        failed_webhooks: row.try_get(5)?,
-        last_error: row.try_get(6)?,
-        disabled_now: row.try_get(7)?,
-        disabled_reason: row.try_get(8)?,
+        succeeded: tally.succeeded,
+        failed_webhooks: tally.failed_webhooks,
+        last_error: tally.last_error,
+        disabled_now: row.try_get(4)?,
+        disabled_reason: row.try_get(5)?,
     })
 }
 
