@@ -69,7 +69,9 @@ RETURNING u.ord";
 /// `consecutive_failures + n` computed by the UPDATE itself, so concurrent writers lose
 /// nothing; after a success in the batch it is the failures since. At `$5` (when above
 /// 0) or on a 410 the subscription is disabled, stamped with this transaction's `now()`
-/// so `RETURNING` can tell that it was this transaction that disabled it.
+/// so `RETURNING` can tell that it was this transaction that disabled it. A batch of
+/// nothing but successes leaves a healthy subscription alone when it was written less than
+/// a second ago.
 const UPDATE_HEALTH: &str = "
 UPDATE subscriptions s SET
     (consecutive_failures, last_success_at, last_failure_at, is_active, disabled_reason,
@@ -88,6 +90,10 @@ UPDATE subscriptions s SET
 FROM unnest($1::uuid[], $2::bool[], $3::int4[], $4::bool[])
     AS c(subscription_id, succeeded, failures, gone)
 WHERE s.id = c.subscription_id
+  -- A healthy subscription's row is rewritten at most once a second (the write, not the
+  -- look-up, is what costs): its last_success_at may lag by up to that.
+  AND NOT (c.failures = 0 AND s.consecutive_failures = 0
+           AND COALESCE(s.last_success_at > now() - interval '1 second', false))
 RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures,
           s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now, s.disabled_reason";
 
