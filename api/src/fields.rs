@@ -151,6 +151,39 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A list of at most `max` UUIDs (each hyphenated or not, any case); repeats count once.
+    pub fn uuid_list(&mut self, field: &str, max: usize) -> Option<Vec<Uuid>> {
+        let Value::Array(items) = self.present(field)? else {
+            self.error(field, "Input should be a valid list", "list_type");
+            return None;
+        };
+        if items.len() > max {
+            self.error(
+                field,
+                format!("List should have at most {max} items"),
+                "too_long",
+            );
+            return None;
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let before = self.errors.len();
+        for (i, item) in items.iter().enumerate() {
+            match item.as_str().map(Uuid::try_parse) {
+                Some(Ok(id)) if !ids.contains(&id) => ids.push(id),
+                Some(Ok(_)) => {}
+                _ => self.errors.push(
+                    FieldError::new(
+                        &["body", field],
+                        "Input should be a valid UUID",
+                        "uuid_parsing",
+                    )
+                    .at(i),
+                ),
+            }
+        }
+        (self.errors.len() == before).then_some(ids)
+    }
+
     /// An RFC 3339 timestamp with an offset (stored in UTC, to the microsecond).
     pub fn timestamp(&mut self, field: &str) -> Option<DateTime<Utc>> {
         let raw = self.string(field)?;

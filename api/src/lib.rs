@@ -24,6 +24,7 @@ pub mod fields;
 pub mod handlers;
 pub mod ingest;
 pub mod openapi;
+pub mod replay;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -11,7 +11,9 @@ use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
-use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
+use crate::handlers::{
+    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants,
+};
 
 /// Name of the bearer security scheme in the document.
 const BEARER: &str = "bearer";
@@ -30,6 +32,7 @@ const BEARER: &str = "bearer";
         subscriptions::rotate_secret, subscriptions::test,
         ingest::fan_out, ingest::targeted,
         status::get,
+        replay::replay,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
@@ -42,12 +45,14 @@ const BEARER: &str = "bearer";
         hookrelay_shared::models::Tenant, NewTenantBody, TenantChangesBody,
         hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,
         crate::api_keys::CreatedApiKey, NewApiKeyBody,
+        replay::Replayed, ReplayBody,
     )),
     modifiers(&Conventions),
     tags(
         (name = "subscriptions", description = "Where webhooks are delivered, and how"),
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
+        (name = "webhooks", description = "Stored webhooks: replay"),
         (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
@@ -213,6 +218,22 @@ pub struct RotationBody {
         example = "24h"
     )]
     grace_period: String,
+}
+
+/// `POST /webhooks/{webhook_id}/replay`. Unknown fields are ignored; no body: every
+/// failed delivery.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: bodies are validated in `replay::parse`"
+)]
+pub struct ReplayBody {
+    /// Replay these subscriptions' deliveries, whatever they ended as (at most 1000).
+    #[schema(required = false, max_items = 1000)]
+    subscription_ids: Vec<uuid::Uuid>,
+    /// Without `subscription_ids`: the succeeded deliveries too (default false).
+    #[schema(required = false)]
+    include_succeeded: bool,
 }
 
 /// `POST /tenants`. Unknown fields are ignored.

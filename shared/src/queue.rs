@@ -82,6 +82,28 @@ impl RetryJob {
     }
 }
 
+/// Puts `job` into the retry schedule (`Keys::retry_schedule`), due at `due`; the worker's
+/// mover moves it into the stream when that comes. Idempotent: scheduling the same job
+/// again only (re)sets its due time.
+pub async fn schedule_retry(
+    conn: &mut impl redis::aio::ConnectionLike,
+    keys: &Keys,
+    job: &RetryJob,
+    due: DateTime<Utc>,
+) -> redis::RedisResult<()> {
+    redis::cmd("ZADD")
+        .arg(keys.retry_schedule())
+        // Rounded up: the mover compares whole milliseconds, and a retry must never
+        // start before its due time.
+        .arg(
+            due.timestamp_micros().div_euclid(1_000)
+                + i64::from(due.timestamp_micros().rem_euclid(1_000) > 0),
+        )
+        .arg(job.member())
+        .query_async::<()>(conn)
+        .await
+}
+
 /// One decoded stream entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {

@@ -75,6 +75,7 @@ diesel::table! {
         error -> Nullable<Text>,
         next_retry_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
+        run_from -> Int4,
     }
 }
 

@@ -117,6 +117,8 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/tenants") => Some(json!({"name": "t"})),
         ("PATCH", "/tenants/{tenant_id}") => Some(json!({"name": "t"})),
         ("POST", p) if p.starts_with("/ingest") => Some(json!({})),
+        // Its webhooks were delivered: only a replay that includes those is a 2xx.
+        ("POST", "/webhooks/{webhook_id}/replay") => Some(json!({"include_succeeded": true})),
         _ => None,
     }
 }

@@ -154,6 +154,7 @@ fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
         body: webhook.body.clone(),
         subscription_id,
         attempt,
+        run_from: 0,
     }
 }
 

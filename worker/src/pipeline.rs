@@ -118,6 +118,10 @@ pub struct Job {
     pub subscription_id: Uuid,
     /// 1-based.
     pub attempt: u32,
+    /// Attempts made before this run of the retry schedule began: 0, or the attempts a
+    /// replayed delivery had when it was replayed (its schedule starts again, its
+    /// attempt numbers go on).
+    pub run_from: u32,
 }
 
 /// An attempt that passed the checks made before its permit: the subscription exists,
@@ -275,7 +279,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
     let own_schedule = subscription.own_retry_schedule();
     let outcome = delivery::decide(
         &report.exchange,
-        job.attempt,
+        job.attempt.saturating_sub(job.run_from),
         report.finished_at,
         own_schedule
             .as_deref()

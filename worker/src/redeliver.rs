@@ -31,6 +31,7 @@ struct Stored {
     next_retry_at: Option<DateTime<Utc>>,
     payload: Vec<u8>,
     event_type: Option<String>,
+    run_from: i32,
 }
 
 /// Handles one `retry` entry; `Ok` means it may be acknowledged.
@@ -70,6 +71,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
             body: Bytes::from(stored.payload),
             subscription_id,
             attempt,
+            run_from: u32::try_from(stored.run_from).unwrap_or(0),
         },
     )
     .await
@@ -89,6 +91,7 @@ async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
                 deliveries::next_retry_at,
                 webhooks::payload,
                 webhooks::event_type,
+                deliveries::run_from,
             ))
             .first::<Stored>(&mut conn)
             .await

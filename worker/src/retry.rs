@@ -64,17 +64,7 @@ impl RetrySchedule {
         job: &RetryJob,
         due: DateTime<Utc>,
     ) -> redis::RedisResult<()> {
-        redis::cmd("ZADD")
-            .arg(self.keys.retry_schedule())
-            // Rounded up: the mover compares whole milliseconds, and a retry must never
-            // start before its due time.
-            .arg(
-                due.timestamp_micros().div_euclid(1_000)
-                    + i64::from(due.timestamp_micros().rem_euclid(1_000) > 0),
-            )
-            .arg(job.member())
-            .query_async::<()>(conn)
-            .await
+        hookrelay_shared::queue::schedule_retry(conn, &self.keys, job, due).await
     }
 
     /// Moves the retries due at `now` into the stream; returns how many moved.

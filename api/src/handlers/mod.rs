@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod dead_letters;
 pub mod ingest;
 pub mod ops;
+pub mod replay;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;
