@@ -11,7 +11,9 @@ use utoipa::openapi::{Content, Ref, RefOr};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
-use crate::handlers::{api_keys, dead_letters, ingest, ops, status, subscriptions, tenants};
+use crate::handlers::{
+    api_keys, dead_letters, ingest, ops, status, subscriptions, tenants, webhooks,
+};
 
 /// Name of the bearer security scheme in the document.
 const BEARER: &str = "bearer";
@@ -29,7 +31,7 @@ const BEARER: &str = "bearer";
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
         subscriptions::rotate_secret, subscriptions::test,
         ingest::fan_out, ingest::targeted,
-        status::get,
+        status::get, webhooks::list,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
@@ -38,6 +40,7 @@ const BEARER: &str = "bearer";
         ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody, RotationBody,
         hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
         crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
+        crate::webhooks::WebhookSummary,
         hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
         hookrelay_shared::models::Tenant, NewTenantBody, TenantChangesBody,
         hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,

@@ -8,3 +8,4 @@ pub mod ops;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;
+pub mod webhooks;

@@ -1,0 +1,2 @@
+DROP INDEX webhooks_event_type_received_at_idx;
+DROP INDEX webhooks_tenant_received_at_idx;
