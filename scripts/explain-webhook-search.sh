@@ -23,7 +23,7 @@ mkdir -p target
 psql() { command psql -X -q -v ON_ERROR_STOP=1 -d "$DB" "$@"; }
 
 createdb "$DB"
-trap 'dropdb --if-exists "$DB"' EXIT
+[ -n "${KEEP_DB:-}" ] || trap 'dropdb --if-exists "$DB"' EXIT
 for up in migrations/*/up.sql; do psql -f "$up" >/dev/null; done
 
 echo "filling $DB with $WEBHOOKS webhooks…" >&2
@@ -107,8 +107,10 @@ for shape in "${shapes[@]}"; do
          ARRAY(SELECT d.status FROM deliveries d WHERE d.webhook_id = w.id) AS statuses
        FROM webhooks w WHERE $where
        ORDER BY w.received_at DESC, w.id DESC OFFSET ${skip:-0} LIMIT 100"
-  psql -Atc "$sql" >/dev/null # warm the cache as a running service has it
-  plan=$(psql -Atc "EXPLAIN (ANALYZE, BUFFERS) $sql")
+  # As api/src/webhooks.rs runs it: without parallel workers.
+  serial="SET max_parallel_workers_per_gather = 0;"
+  psql -Atc "$serial $sql" >/dev/null # warm the cache as a running service has it
+  plan=$(psql -Atc "$serial EXPLAIN (ANALYZE, BUFFERS) $sql")
   { echo "== $name"; echo "$plan"; echo; } >>"$OUT"
   ms=$(sed -n 's/^Execution Time: \([0-9.]*\) ms/\1/p' <<<"$plan")
   buffers=$(sed -n '0,/Buffers: shared/s/.*Buffers: shared hit=\([0-9]*\).*/\1/p' <<<"$plan" | head -1)

@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::tenancy::Space;
@@ -238,7 +238,17 @@ pub async fn search(
         };
     }
     let mut conn = checkout(db).await?;
-    let rows: Vec<Row> = bounded("Failed to search webhooks", statement.load(&mut conn)).await?;
+    let searching = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
+        // A parallel walk of the index is slower here, never faster: Gather Merge waits
+        // for every worker's next match, and a worker whose share of the index holds
+        // none (rare statuses, in-flight webhooks that are all recent) walks all of it
+        // (measured: 1.9 s instead of 2 ms for `delivering` on 1,000,000 webhooks).
+        diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0")
+            .execute(conn)
+            .await?;
+        statement.load::<Row>(conn).await
+    });
+    let rows = bounded("Failed to search webhooks", searching).await?;
     Ok(rows.into_iter().map(summary).collect())
 }
 
@@ -269,29 +279,32 @@ mod tests {
         let filter = parse_filter(
             "event_type=order.paid&status=failed&since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00%2B01:00",
         )
-        .unwrap();
+        .expect("valid filters");
         assert_eq!(filter.event_type.as_deref(), Some("order.paid"));
         assert_eq!(filter.status, Some(AggregateStatus::Failed));
         assert!(filter.since < filter.until);
 
-        let errors = parse_filter("status=lost&subscription_id=x&since=yesterday").unwrap_err();
+        let errors =
+            parse_filter("status=lost&subscription_id=x&since=yesterday").expect_err("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.loc[1].clone()).collect();
         assert_eq!(fields, ["status", "subscription_id", "since"]);
 
-        let errors =
-            parse_filter("since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z").unwrap_err();
+        let errors = parse_filter("since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z")
+            .expect_err("since after until");
         assert_eq!(errors[0].loc, ["query", "since"]);
         assert!(parse_filter("since=2026-01-01T00:00:00Z&until=2026-01-01T00:00:00Z").is_ok());
     }
 
     #[test]
     fn no_subscribers_is_no_delivery_at_all() {
-        let rule = AggregateStatus::NoSubscribers.rule().unwrap();
+        let rule = AggregateStatus::NoSubscribers
+            .rule()
+            .expect("a stored status");
         assert_eq!(
             status_conditions(rule),
             ["NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id)"]
         );
-        let rule = AggregateStatus::Failed.rule().unwrap();
+        let rule = AggregateStatus::Failed.rule().expect("a stored status");
         assert_eq!(
             status_conditions(rule)[1],
             "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \

@@ -8,3 +8,9 @@
 CREATE INDEX webhooks_tenant_received_at_idx ON webhooks (tenant_id, received_at, id);
 -- One event type's webhooks newest first.
 CREATE INDEX webhooks_event_type_received_at_idx ON webhooks (event_type, received_at, id);
+-- ?status=failed probes each webhook for a failed delivery. Partial, on a rare and final
+-- state: a delivery adds an entry once, when it fails (its updates are never HOT anyway,
+-- status being in the other partial indexes' predicates), and the probe reads this small
+-- index instead of the heap of every delivery.
+CREATE INDEX deliveries_failed_by_webhook_idx ON deliveries (webhook_id)
+    WHERE status = 'failed';

@@ -53,6 +53,11 @@ async fn ids(caller: &Caller<'_>, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until every delivery of the webhook has finished.
+async fn finish(env: &TestEnv, id: &str) {
+    finished_deliveries(env, id.parse().expect("a UUID"), WAIT).await;
+}
+
 fn own(ids: &[&String]) -> Vec<String> {
     ids.iter().map(|id| (*id).clone()).collect()
 }
@@ -92,13 +97,13 @@ async fn webhooks_are_found_by_every_filter_newest_first() {
     // ok (delivered), targeted failing (failed), the tenant's (delivered), the empty
     // tenant's fan-out (no subscribers), and last one still retrying (delivering).
     let fan_out = ingest(&admin, None, "order.paid").await;
-    finished_deliveries(&env, fan_out.parse().unwrap(), WAIT).await;
+    finish(&env, &fan_out).await;
     let delivered = ingest(&admin, Some(&sub_ok), "order.shipped").await;
-    finished_deliveries(&env, delivered.parse().unwrap(), WAIT).await;
+    finish(&env, &delivered).await;
     let failed = ingest(&admin, Some(&sub_fail), "order.paid").await;
-    finished_deliveries(&env, failed.parse().unwrap(), WAIT).await;
+    finish(&env, &failed).await;
     let in_tenant = ingest(&tenant_caller, None, "order.paid").await;
-    finished_deliveries(&env, in_tenant.parse().unwrap(), WAIT).await;
+    finish(&env, &in_tenant).await;
     let no_subscribers = ingest(&empty_caller, None, "order.paid").await;
     let sub_slow = subscription(&admin, &failing.url, &["10m"]).await;
     let retrying = ingest(&admin, Some(&sub_slow), "order.refunded").await;
@@ -132,7 +137,7 @@ async fn webhooks_are_found_by_every_filter_newest_first() {
     let (_, list) = search(&admin, "").await;
     let summary = |id: &str| {
         list.as_array()
-            .unwrap()
+            .expect("a list")
             .iter()
             .find(|w| w["webhook_id"] == id)
             .cloned()

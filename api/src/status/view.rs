@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn statuses_parse_as_they_serialize() {
         for status in AggregateStatus::ALL {
-            let json = serde_json::to_value(status).unwrap();
+            let json = serde_json::to_value(status).expect("serializes");
             assert_eq!(json, status.as_str());
             assert_eq!(AggregateStatus::parse(status.as_str()), Some(status));
         }
