@@ -1,6 +1,7 @@
 //! Reading the fields of a JSON object body: every bad field is collected with its `loc`
 //! (`["body", <field>, …]`), so a 422 lists them all at once. Unknown fields are ignored.
-//! Each resource's input module reads its own fields with these.
+//! Each resource's input module reads its own fields with these. [`Fields::query`] reads
+//! a query string's parameters the same way (`["query", <field>]`).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -22,6 +23,8 @@ pub const MAX_NAME_CHARS: usize = 255;
 pub struct Fields<'a> {
     pub body: &'a Map<String, Value>,
     pub errors: Vec<FieldError>,
+    /// The first element of each error's `loc`: `body` or `query`.
+    location: &'static str,
 }
 
 impl<'a> Fields<'a> {
@@ -29,12 +32,21 @@ impl<'a> Fields<'a> {
         Self {
             body,
             errors: Vec::new(),
+            location: "body",
+        }
+    }
+
+    /// Query parameters as string fields (see [`query_map`]).
+    pub fn query(params: &'a Map<String, Value>) -> Self {
+        Self {
+            location: "query",
+            ..Self::new(params)
         }
     }
 
     pub fn error(&mut self, field: &str, msg: impl Into<String>, kind: &str) {
         self.errors
-            .push(FieldError::new(&["body", field], msg, kind));
+            .push(FieldError::new(&[self.location, field], msg, kind));
     }
 
     /// `Some(value)` when the key is present and not null.
@@ -237,6 +249,17 @@ impl<'a> Fields<'a> {
             Err(self.errors)
         }
     }
+}
+
+/// A query string's parameters as a map of strings (the first of a repeated one), to
+/// read with [`Fields::query`].
+pub fn query_map(query: &str) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        map.entry(key.into_owned())
+            .or_insert_with(|| Value::String(value.into_owned()));
+    }
+    map
 }
 
 /// A JSON object literal as the map a body is read from (for tests).

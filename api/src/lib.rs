@@ -11,7 +11,8 @@
 //! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
 //! - [`subscriptions`], [`tenants`], [`api_keys`]: input validation and storage of each
 //!   resource, with no actix types.
-//! - [`ingest`], [`status`]: ingest checks and queueing, and status assembly, likewise.
+//! - [`ingest`], [`status`], [`webhooks`]: ingest checks and queueing, status assembly,
+//!   and finding webhooks (`GET /webhooks`), likewise.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
@@ -31,3 +32,4 @@ pub mod state;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;
+pub mod webhooks;

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants,
+    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants, webhooks,
 };
 
 /// Name of the bearer security scheme in the document.
@@ -31,7 +31,7 @@ const BEARER: &str = "bearer";
         subscriptions::update, subscriptions::delete, subscriptions::attempts,
         subscriptions::rotate_secret, subscriptions::test,
         ingest::fan_out, ingest::targeted,
-        status::get,
+        status::get, webhooks::list,
         replay::replay,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
@@ -41,6 +41,7 @@ const BEARER: &str = "bearer";
         ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody, RotationBody,
         hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
         crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
+        crate::webhooks::WebhookSummary,
         hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
         hookrelay_shared::models::Tenant, NewTenantBody, TenantChangesBody,
         hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,
@@ -52,7 +53,7 @@ const BEARER: &str = "bearer";
         (name = "subscriptions", description = "Where webhooks are delivered, and how"),
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
-        (name = "webhooks", description = "Stored webhooks: replay"),
+        (name = "webhooks", description = "Stored webhooks: search and replay"),
         (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
@@ -214,7 +215,7 @@ pub struct RotationBody {
     /// 30 days; `0s` ends it now).
     #[schema(
         required = false,
-        pattern = "^(?:[0-9]{1,9}ms|[0-9]{1,7}s|[0-9]{1,5}m|(?:[0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h)$",
+        pattern = "^(?:[0-9]{1,9}ms|[0-9]{1,6}s|[0-9]{1,4}m|(?:[0-9]{1,2}|[1-6][0-9]{2}|7[01][0-9]|720)h)$",
         example = "24h"
     )]
     grace_period: String,

@@ -16,7 +16,7 @@ use hookrelay_shared::models::Permission::{Ingest, Read, Write};
 use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants,
+    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants, webhooks,
 };
 
 use Need::{Admin, AllTenants, Open, Permission as Needs};
@@ -53,6 +53,10 @@ fn table() -> Vec<Entry> {
         resource(
             &["/status/{webhook_id}", "/status/{webhook_id}/"],
             [on(Method::GET, Needs(Read), status::get)],
+        ),
+        resource(
+            &["/webhooks", "/webhooks/"],
+            [on(Method::GET, Needs(Read), webhooks::list)],
         ),
         resource(
             &[

@@ -9,3 +9,4 @@ pub mod replay;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;
+pub mod webhooks;

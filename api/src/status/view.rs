@@ -27,17 +27,84 @@ pub enum AggregateStatus {
     NoSubscribers,
 }
 
-/// The aggregate of a stored webhook's deliveries.
-pub fn aggregate(deliveries: &[DeliveryStatus]) -> AggregateStatus {
-    if deliveries.is_empty() {
-        AggregateStatus::NoSubscribers
-    } else if deliveries.iter().all(|d| *d == DeliveryStatus::Succeeded) {
-        AggregateStatus::Delivered
-    } else if deliveries.iter().all(|d| d.is_finished()) {
-        AggregateStatus::Failed
-    } else {
-        AggregateStatus::Delivering
+/// How a stored webhook's status follows from its deliveries' statuses: some delivery
+/// is in `some` (when given) and every delivery is in `every` (when given). The one
+/// statement of the rule: [`aggregate`] evaluates it in Rust, and `GET /webhooks`'s
+/// status filter (`crate::webhooks`) turns it into `EXISTS` / `NOT EXISTS` on deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub some: Option<&'static [DeliveryStatus]>,
+    pub every: Option<&'static [DeliveryStatus]>,
+}
+
+impl Rule {
+    /// Whether a webhook with these deliveries has the status.
+    pub fn holds(self, deliveries: &[DeliveryStatus]) -> bool {
+        self.some
+            .is_none_or(|some| deliveries.iter().any(|d| some.contains(d)))
+            && self
+                .every
+                .is_none_or(|every| deliveries.iter().all(|d| every.contains(d)))
     }
+}
+
+impl AggregateStatus {
+    /// Every status, in the order `?status=` names them.
+    pub const ALL: [Self; 5] = [
+        Self::Queued,
+        Self::Delivering,
+        Self::Delivered,
+        Self::Failed,
+        Self::NoSubscribers,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Delivering => "delivering",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::NoSubscribers => "no_subscribers",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// The rule that gives a stored webhook this status; `None` for `queued`, which only
+    /// a webhook no worker has stored yet has (the rules of the others cover every set
+    /// of deliveries, each set exactly once).
+    pub const fn rule(self) -> Option<Rule> {
+        use DeliveryStatus::{Failed, Pending, Retrying, Succeeded};
+        match self {
+            Self::Queued => None,
+            Self::NoSubscribers => Some(Rule {
+                some: None,
+                every: Some(&[]),
+            }),
+            Self::Delivered => Some(Rule {
+                some: Some(&[Succeeded]),
+                every: Some(&[Succeeded]),
+            }),
+            Self::Failed => Some(Rule {
+                some: Some(&[Failed]),
+                every: Some(&[Succeeded, Failed]),
+            }),
+            Self::Delivering => Some(Rule {
+                some: Some(&[Pending, Retrying]),
+                every: None,
+            }),
+        }
+    }
+}
+
+/// The aggregate of a stored webhook's deliveries: the status whose [`Rule`] holds.
+pub fn aggregate(deliveries: &[DeliveryStatus]) -> AggregateStatus {
+    AggregateStatus::ALL
+        .into_iter()
+        .find(|status| status.rule().is_some_and(|rule| rule.holds(deliveries)))
+        .unwrap_or(AggregateStatus::Delivering)
 }
 
 /// One entry of `deliveries`.
@@ -174,6 +241,42 @@ pub fn from_marker(webhook_id: Uuid, marker: QueuedMarker) -> WebhookStatus {
 mod tests {
     use super::*;
     use DeliveryStatus::{Failed, Pending, Retrying, Succeeded};
+
+    #[test]
+    fn exactly_one_rule_holds_for_every_set_of_deliveries() {
+        let all = [Pending, Retrying, Succeeded, Failed];
+        let mut sets = vec![vec![]];
+        for _ in 0..3 {
+            let longer: Vec<Vec<DeliveryStatus>> = sets
+                .iter()
+                .flat_map(|set| {
+                    all.iter().map(move |d| {
+                        let mut set = set.clone();
+                        set.push(*d);
+                        set
+                    })
+                })
+                .collect();
+            sets.extend(longer);
+        }
+        for set in sets {
+            let holding = AggregateStatus::ALL
+                .into_iter()
+                .filter(|s| s.rule().is_some_and(|rule| rule.holds(&set)))
+                .count();
+            assert_eq!(holding, 1, "{set:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_parse_as_they_serialize() {
+        for status in AggregateStatus::ALL {
+            let json = serde_json::to_value(status).expect("serializes");
+            assert_eq!(json, status.as_str());
+            assert_eq!(AggregateStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(AggregateStatus::parse("nope"), None);
+    }
 
     #[test]
     fn aggregate_follows_the_contract() {

@@ -1,0 +1,30 @@
+//! `GET /webhooks`: extract, call `crate::webhooks::search`, answer.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::extract::paging;
+use crate::state::AppState;
+use crate::webhooks::{self, WebhookSummary};
+
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    params(
+        ("event_type" = Option<String>, Query, description = "Only this event type (exact match)"),
+        ("status" = Option<String>, Query, pattern = "^(?:queued|delivering|delivered|failed|no_subscribers)$", description = "Only webhooks whose status (as `/status/{webhook_id}` reports it) is this"),
+        ("subscription_id" = Option<String>, Query, pattern = "^(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Only webhooks with a delivery to this subscription"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Received at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, format = DateTime, description = "Received before (RFC 3339); not before `since`"),
+        ("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000),
+        ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
+    responses((status = 200, description = "Newest first", body = Vec<WebhookSummary>), (status = 401), (status = 403), (status = 404), (status = 422)))]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (skip, limit) = paging(&req, 1000)?;
+    let filter = webhooks::parse_filter(req.query_string()).map_err(ApiError::Validation)?;
+    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
+    Ok(HttpResponse::Ok().json(webhooks::search(&state.db, space, &filter, skip, limit).await?))
+}

@@ -1,0 +1,3 @@
+DROP INDEX deliveries_failed_by_webhook_idx;
+DROP INDEX webhooks_event_type_received_at_idx;
+DROP INDEX webhooks_tenant_received_at_idx;
