@@ -199,8 +199,8 @@ impl<'a> Fields<'a> {
     /// An RFC 3339 timestamp with an offset (stored in UTC, to the microsecond).
     pub fn timestamp(&mut self, field: &str) -> Option<DateTime<Utc>> {
         let raw = self.string(field)?;
-        match DateTime::parse_from_rfc3339(&raw) {
-            Ok(t) => Some(hookrelay_shared::time::from_micros(t.timestamp_micros())),
+        match hookrelay_shared::time::parse(&raw) {
+            Ok(t) => Some(t),
             Err(e) => {
                 self.error(
                     field,

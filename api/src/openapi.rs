@@ -88,9 +88,65 @@ pub struct RedriveBody {
     entry_id: String,
 }
 
-/// `expires_at`: the RFC 3339 timestamps the api always accepts (days 01–28, so every
-/// match is a real date; the api takes any valid RFC 3339 timestamp).
-const TIMESTAMP: &str = "^[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])$";
+/// An RFC 3339 timestamp after its four-digit year, as far as the api always accepts it
+/// (days 01–28, so every match is a real date; offsets up to ±13:59; the api takes any
+/// valid RFC 3339 timestamp).
+macro_rules! timestamp_after_year {
+    () => {
+        "-(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{1,6})?(?:Z|[+-](?:0[0-9]|1[0-3]):[0-5][0-9])"
+    };
+}
+
+/// `expires_at`: the RFC 3339 timestamps the api always accepts.
+const TIMESTAMP: &str = concat!("^[1-9][0-9]{3}", timestamp_after_year!(), "$");
+
+/// `X-Deliver-At`: the RFC 3339 timestamps the api accepts whenever it is asked, that is,
+/// those no more than `MAX_DELIVERY_DELAY` after `built` (the moment the document is
+/// made): years up to the one before `built` + 29 days, so even the latest local time of
+/// that year at the most negative offset (-13:59) is less than 30 days after `built`. A
+/// time that is past by the time it is sent means now, so the set only grows safer as
+/// time goes on. Later timestamps up to 30 days ahead are accepted too; no pattern can say
+/// "30 days from now".
+fn deliver_at_pattern(built: chrono::DateTime<chrono::Utc>) -> String {
+    use chrono::Datelike as _;
+    let last_year = (built + chrono::TimeDelta::days(29)).year() - 1;
+    let last_year = u32::try_from(last_year.clamp(1000, 9999)).unwrap_or(1000);
+    format!(
+        "^[ \\t]*(?:{}){}[ \\t]*$",
+        four_digits_up_to(last_year),
+        timestamp_after_year!()
+    )
+}
+
+/// A regex alternation of the four-digit numbers 1000..=`max` (`max` in 1000..=9999):
+/// for each position, `max`'s digits before it, a smaller digit there, anything after;
+/// and `max` itself.
+fn four_digits_up_to(max: u32) -> String {
+    let digits: Vec<u32> = max
+        .to_string()
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    let mut alternatives = Vec::new();
+    for (position, &digit) in digits.iter().enumerate() {
+        let lowest = u32::from(position == 0);
+        if digit > lowest {
+            let prefix: String = digits[..position].iter().map(u32::to_string).collect();
+            let here = if digit - 1 == lowest {
+                lowest.to_string()
+            } else {
+                format!("[{lowest}-{}]", digit - 1)
+            };
+            let rest = match digits.len() - position - 1 {
+                0 => String::new(),
+                n => format!("[0-9]{{{n}}}"),
+            };
+            alternatives.push(format!("{prefix}{here}{rest}"));
+        }
+    }
+    alternatives.push(max.to_string());
+    alternatives.join("|")
+}
 
 /// What every stored string excludes: U+0000, which Postgres `text` cannot hold.
 const NO_NUL: &str = "^[^\\u0000]*$";
@@ -288,7 +344,8 @@ pub struct NewApiKeyBody {
 #[expect(dead_code, reason = "documentation only")]
 pub struct EventFilter(String);
 
-/// The `X-Event-Type` and `Idempotency-Key` headers of both ingest routes.
+/// The `X-Event-Type`, `Idempotency-Key`, `X-Tenant-Id` and `X-Deliver-At` headers of
+/// both ingest routes.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[expect(
@@ -320,6 +377,15 @@ pub struct IngestHeaderParams {
         pattern = "^[ \\t]*(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})[ \\t]*$"
     )]
     x_tenant_id: Option<String>,
+    /// Deliver at this time, not now: an RFC 3339 timestamp (`2026-12-24T18:00:00Z`, any
+    /// offset) at most 30 days ahead; a past time means now. Until then `/status` says
+    /// `scheduled`, with `deliver_at`; the first attempts start within a second after
+    /// it, and fan-out is resolved then. Anything else is a 422. The pattern lists the
+    /// timestamps accepted whenever the request is sent (those before a year that is
+    /// at most 30 days away when this document was made); later ones up to 30 days
+    /// ahead are accepted too.
+    #[param(rename = "x-deliver-at", nullable = false)]
+    x_deliver_at: Option<String>,
 }
 
 /// Sets a string property's length bounds and pattern.
@@ -485,6 +551,7 @@ impl Modify for Conventions {
                 }
             }
         }
+        let deliver_at = deliver_at_pattern(chrono::Utc::now());
         for item in openapi.paths.paths.values_mut() {
             for operation in [
                 &mut item.get,
@@ -496,6 +563,15 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let RefOr::T(parameter) = parameter
+                        && parameter.name == "x-deliver-at"
+                        && let Some(RefOr::T(utoipa::openapi::Schema::Object(schema))) =
+                            &mut parameter.schema
+                    {
+                        schema.pattern = Some(deliver_at.clone());
+                    }
+                }
                 for (code, response) in operation.responses.responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
@@ -563,6 +639,104 @@ mod tests {
             }
         }
         assert_eq!(seen, 2);
+    }
+
+    fn matches(pattern: &str, text: &str) -> bool {
+        regex_lite::Regex::new(pattern)
+            .expect("a valid pattern")
+            .is_match(text)
+    }
+
+    #[test]
+    fn four_digit_bounds_match_exactly_the_numbers_up_to_the_bound() {
+        for max in [1000, 1009, 1999, 2000, 2025, 2026, 2099, 2100, 2909, 9999] {
+            let pattern = format!("^(?:{})$", four_digits_up_to(max));
+            for n in 1000..=9999 {
+                assert_eq!(
+                    matches(&pattern, &n.to_string()),
+                    n <= max,
+                    "{n} against {pattern}"
+                );
+            }
+            assert!(!matches(&pattern, "0999"));
+        }
+    }
+
+    #[test]
+    fn every_deliver_at_the_pattern_allows_is_accepted_from_the_moment_it_was_made() {
+        use chrono::{TimeDelta, Utc};
+        let parse = |s: &str| hookrelay_shared::time::parse(s).expect("a time");
+        for built in [
+            "2026-12-02T14:00:00Z",
+            "2026-12-03T00:00:00Z",
+            "2026-12-31T23:59:59Z",
+            "2027-01-01T00:00:00Z",
+            "2026-06-15T12:00:00Z",
+        ] {
+            let built = parse(built);
+            let pattern = deliver_at_pattern(built);
+            for year in 2020..2030 {
+                // The latest instant of the year the pattern can name, and the earliest.
+                for text in [
+                    format!("{year}-12-28T23:59:59.999999-13:59"),
+                    format!("\t{year}-01-01T00:00:00+13:59 "),
+                ] {
+                    if matches(&pattern, &text) {
+                        for later in [TimeDelta::zero(), TimeDelta::days(400)] {
+                            let accepted =
+                                crate::ingest::parse_deliver_at(text.as_bytes(), built + later);
+                            assert!(accepted.is_ok(), "{text} built {built}: {accepted:?}");
+                        }
+                    }
+                }
+            }
+            let last_year = format!(
+                "{}-06-01T00:00:00Z",
+                built
+                    .format("%Y")
+                    .to_string()
+                    .parse::<i32>()
+                    .expect("a year")
+                    - 1
+            );
+            assert!(
+                matches(&pattern, &last_year),
+                "{last_year} against {pattern}"
+            );
+        }
+        assert!(matches(
+            &deliver_at_pattern(Utc::now()),
+            "2000-01-01T00:00:00Z"
+        ));
+        assert!(!matches(
+            &deliver_at_pattern(Utc::now()),
+            "2000-01-01 00:00:00Z"
+        ));
+        assert!(!matches(
+            &deliver_at_pattern(Utc::now()),
+            "9999-01-01T00:00:00Z"
+        ));
+    }
+
+    #[test]
+    fn both_ingest_routes_document_x_deliver_at_with_its_pattern() {
+        let doc = serde_json::to_value(document()).expect("serialises");
+        for path in ["/ingest", "/ingest/{subscription_id}"] {
+            let parameters = doc["paths"][path]["post"]["parameters"]
+                .as_array()
+                .expect("parameters");
+            let deliver_at = parameters
+                .iter()
+                .find(|p| p["name"] == "x-deliver-at")
+                .unwrap_or_else(|| panic!("{path} has no x-deliver-at"));
+            assert_eq!(deliver_at["in"], "header");
+            assert!(
+                deliver_at["schema"]["pattern"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("^[ \\t]*(?:1")),
+                "{deliver_at}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! not stored: its filter is the status's [`Rule`](crate::status::view::Rule), the same
 //! one `/status/{id}` derives it with, written as those probes.
 //!
-//! Webhooks no worker has stored yet (`queued`, known to Redis only) are not listed.
+//! Webhooks no worker has stored yet (`scheduled` or `queued`, known to Redis only) are not listed.
 
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};

@@ -14,6 +14,8 @@
 //! | `idem:<key>`, `idem-tenant:<tenant id>:<key>` | string → webhook id (default space, tenants) | api | expires after 24 h |
 //! | `queued:<webhook id>` | hash (status before a worker saw it) | api | worker once the webhook is in Postgres (or the api, when its dead letter is deleted); no expiry, so it lives as long as its entry |
 //! | `retry` | sorted set, score = due time (ms) | worker | worker, when the retry is moved into `ingest` |
+//! | `delayed` | sorted set of webhook ids, score = due time (ms): webhooks ingested with `X-Deliver-At` | api | worker, when the webhook is moved into `ingest` |
+//! | `delayed:<webhook id>` | hash: a delayed webhook's stream entry, waiting | api, with `delayed` | worker, with the move |
 //! | `<cache>:version` | counter | api on every change of a cached table (`subs`, `tenants`, `apikeys`) | never (one small key each) |
 //! | `<cache>:changes` | sorted set `<version>:<row key>`, score = version | api with every bump | trimmed to the last `CHANGE_LOG_LENGTH` |
 //! | `purge:lock` | string with expiry | worker running a purge | expiry or the holder |
@@ -78,6 +80,23 @@ impl Keys {
         format!("{}:retry", self.tag)
     }
 
+    /// Webhooks ingested with `X-Deliver-At`, waiting for their time: webhook ids scored
+    /// by due time in Unix milliseconds (rounded up).
+    pub fn delayed(&self) -> String {
+        format!("{}:delayed", self.tag)
+    }
+
+    /// A delayed webhook's stream entry (its fields, but the subscription version, which
+    /// is read when it moves), until it moves into the stream.
+    pub fn delayed_entry(&self, webhook_id: Uuid) -> String {
+        format!("{}{webhook_id}", self.delayed_entry_prefix())
+    }
+
+    /// What every `delayed:<webhook id>` key starts with (for the script that moves them).
+    pub fn delayed_entry_prefix(&self) -> String {
+        format!("{}:delayed:", self.tag)
+    }
+
     /// Bumped on every change of the rows cached as `name` (`cache::Cached::NAME`);
     /// caches reload when it moves.
     pub fn cache_version(&self, name: &str) -> String {
@@ -127,6 +146,8 @@ mod tests {
             keys.idempotency(Some(id), "k"),
             keys.queued(id),
             keys.retry_schedule(),
+            keys.delayed(),
+            keys.delayed_entry(id),
             keys.cache_version("subs"),
             keys.cache_changes("subs"),
             keys.purge_lock(),

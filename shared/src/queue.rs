@@ -11,6 +11,11 @@
 //!   subscription (or none for fan-out) and the body exactly as received;
 //! - `retry`: one delivery's next attempt, moved in from the retry schedule when due; the
 //!   body is then read from Postgres, where the worker stored it on first sight.
+//!
+//! A webhook ingested with `X-Deliver-At` in the future is not appended yet: the ingest
+//! script keeps its entry in `delayed:<id>` and its id in the `delayed` sorted set, and
+//! the worker's mover appends the entry, unchanged but for the subscription version read
+//! then, when it comes due (`worker/src/delayed.rs`).
 
 use std::collections::HashMap;
 
@@ -36,6 +41,10 @@ pub mod field {
     /// A subscription fan-out must pass over (an operational event's own subject); empty
     /// for none.
     pub const SKIP: &str = "skip";
+    /// In a delayed webhook's `queued:` marker only: when it is due (Unix µs). The mover
+    /// removes it as it moves the entry into the stream, so its presence is what makes
+    /// status say `scheduled`.
+    pub const DELIVER_AT: &str = "due";
 }
 
 /// A webhook as ingested.
@@ -93,12 +102,8 @@ pub async fn schedule_retry(
 ) -> redis::RedisResult<()> {
     redis::cmd("ZADD")
         .arg(keys.retry_schedule())
-        // Rounded up: the mover compares whole milliseconds, and a retry must never
-        // start before its due time.
-        .arg(
-            due.timestamp_micros().div_euclid(1_000)
-                + i64::from(due.timestamp_micros().rem_euclid(1_000) > 0),
-        )
+        // Rounded up: a retry must never start before its due time.
+        .arg(crate::time::due_millis(&due))
         .arg(job.member())
         .query_async::<()>(conn)
         .await
@@ -195,22 +200,36 @@ impl Entry {
 /// idempotency key, all in one atomic step, or returns the webhook id that already holds
 /// the key. The entry carries the subscription version read in the same step, so fan-out
 /// can tell whether its cache has seen every change made before this ingest. KEYS:
-/// stream, queued marker, subscription version, [idempotency key]. ARGV: id, sub, evt,
-/// at, body, idempotency TTL, tenant, skip.
+/// stream, queued marker, subscription version, [delayed set, delayed entry],
+/// [idempotency key]. ARGV: id, sub, evt, at, body, idempotency TTL, tenant, skip,
+/// [due time (Unix ms, rounded up), deliver_at (Unix µs)].
+///
+/// A delayed webhook (the two last ARGV, and the two delayed KEYS, are there) is not
+/// appended: the same entry, without the version, goes into its `delayed:<id>` hash and
+/// its id into the `delayed` set, and its marker records `due`; the mover appends it
+/// when due. The entry's fields are listed once, for both.
 ///
 /// The marker has no expiry: it lives exactly as long as its entry is unprocessed (the
 /// worker deletes it once the webhook is in Postgres, and dead-letter removal deletes it
 /// too), so however long a webhook waits in the queue, status can answer for it and the
 /// worker can tell a first run from a late re-run of a webhook already purged.
 const INGEST_SCRIPT: &str = r"
-if KEYS[4] then
-  local existing = redis.call('GET', KEYS[4])
+local delayed = ARGV[9] ~= nil
+local idem = KEYS[delayed and 6 or 4]
+if idem then
+  local existing = redis.call('GET', idem)
   if existing then return {0, existing} end
 end
-local version = redis.call('GET', KEYS[3]) or ''
-redis.call('XADD', KEYS[1], '*', 'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ver', version, 'ten', ARGV[7], 'skip', ARGV[8])
+local entry = {'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ten', ARGV[7], 'skip', ARGV[8]}
 redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4], 'ten', ARGV[7])
-if KEYS[4] then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[6]) end
+if delayed then
+  redis.call('HSET', KEYS[5], unpack(entry))
+  redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
+  redis.call('HSET', KEYS[2], 'due', ARGV[10])
+else
+  redis.call('XADD', KEYS[1], '*', 'ver', redis.call('GET', KEYS[3]) or '', unpack(entry))
+end
+if idem then redis.call('SET', idem, ARGV[1], 'EX', ARGV[6]) end
 return {1, ARGV[1]}
 ";
 
@@ -255,6 +274,18 @@ impl IngestQueue {
         webhook: &IngestedWebhook,
         idempotency_key: Option<&str>,
     ) -> redis::RedisResult<Enqueued> {
+        self.enqueue_at(conn, webhook, idempotency_key, None).await
+    }
+
+    /// Queues a webhook durably, for delivery at `deliver_at` when that is `Some` (a time
+    /// in the future: the caller has made a past one `None`), else now.
+    pub async fn enqueue_at<C: redis::aio::ConnectionLike>(
+        &self,
+        conn: &mut C,
+        webhook: &IngestedWebhook,
+        idempotency_key: Option<&str>,
+        deliver_at: Option<DateTime<Utc>>,
+    ) -> redis::RedisResult<Enqueued> {
         let mut invocation = self.script.prepare_invoke();
         invocation
             .key(self.keys.stream())
@@ -263,6 +294,11 @@ impl IngestQueue {
                 self.keys
                     .cache_version(<crate::models::Subscription as crate::cache::Cached>::NAME),
             );
+        if deliver_at.is_some() {
+            invocation
+                .key(self.keys.delayed())
+                .key(self.keys.delayed_entry(webhook.webhook_id));
+        }
         if let Some(key) = idempotency_key {
             invocation.key(self.keys.idempotency(webhook.tenant_id, key));
         }
@@ -285,6 +321,11 @@ impl IngestQueue {
                     .map(|s| s.to_string())
                     .unwrap_or_default(),
             );
+        if let Some(at) = deliver_at {
+            invocation
+                .arg(crate::time::due_millis(&at))
+                .arg(at.timestamp_micros());
+        }
         let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
         let id: Uuid = id.parse().map_err(|_| {
             redis::RedisError::from((
@@ -307,6 +348,8 @@ pub struct QueuedMarker {
     pub tenant_id: Option<Uuid>,
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
+    /// `Some` while a delayed webhook waits for its time (`X-Deliver-At`).
+    pub deliver_at: Option<DateTime<Utc>>,
 }
 
 impl QueuedMarker {
@@ -333,6 +376,10 @@ impl QueuedMarker {
                 .filter(|s| !s.is_empty())
                 .cloned(),
             received_at: crate::time::from_micros(at),
+            deliver_at: fields
+                .get(field::DELIVER_AT)
+                .and_then(|s| s.parse().ok())
+                .map(crate::time::from_micros),
         }))
     }
 }
@@ -346,35 +393,41 @@ pub struct QueueDepths {
     pub in_flight: u64,
     /// Retries waiting in the schedule for their time.
     pub scheduled: u64,
+    /// Webhooks ingested with `X-Deliver-At`, waiting for their time (status `scheduled`).
+    pub delayed: u64,
     /// Entries given up on, waiting in the dead letters for an operator.
     pub dead: u64,
 }
 
 impl QueueDepths {
     /// Each depth with its `queue` label value in `hookrelay_queue_depth`.
-    pub fn labelled(&self) -> [(&'static str, u64); 4] {
+    pub fn labelled(&self) -> [(&'static str, u64); 5] {
         [
             ("ready", self.ready),
             ("in_flight", self.in_flight),
             ("scheduled", self.scheduled),
+            ("delayed", self.delayed),
             ("dead", self.dead),
         ]
     }
 }
 
 /// Reads the queue depths: XLEN of the stream and of the dead letters and ZCARD of the
-/// retry schedule in one round trip, then the pending count of the consumer group
+/// retry schedule and of the delayed webhooks in one round trip, then the pending count
+/// of the consumer group
 /// (XPENDING summary). Before any
 /// worker has created the group, nothing is in flight.
 pub async fn queue_depths<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
 ) -> redis::RedisResult<QueueDepths> {
-    let (length, scheduled, dead): (u64, u64, u64) = redis::pipe()
+    let (length, scheduled, delayed, dead): (u64, u64, u64, u64) = redis::pipe()
         .cmd("XLEN")
         .arg(keys.stream())
         .cmd("ZCARD")
         .arg(keys.retry_schedule())
+        .cmd("ZCARD")
+        .arg(keys.delayed())
         .cmd("XLEN")
         .arg(keys.dead_letters())
         .query_async(conn)
@@ -399,6 +452,7 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
         ready: length.saturating_sub(in_flight),
         in_flight,
         scheduled,
+        delayed,
         dead,
     })
 }

@@ -13,7 +13,9 @@
 //! - [`throttle`]: per-subscription rate limits (one Redis script), asked before a permit.
 //! - [`delivery`]: the request and the typed outcome of one attempt (no Redis, no Postgres).
 //! - [`http_client`]: the pooled client and the SSRF guard.
-//! - [`retry`]: the retry schedule (sorted set) and the mover script.
+//! - [`retry`]: the retry schedule (sorted set) and its move script.
+//! - [`delayed`]: webhooks ingested with `X-Deliver-At`, and their move script.
+//! - [`mover`]: the loop that moves due retries and delayed webhooks into the stream.
 //! - [`logs`]: batched Postgres writes, with each batch's subscription health
 //!   ([`health`]: counters, auto-disable, operational events).
 //! - [`outbox`]: moves the operational events the writer stored into the work stream.
@@ -23,6 +25,7 @@
 //! - [`tick_lock`]: the Redis lock that gives each tick of a periodic job to one worker.
 
 pub mod consumer;
+pub mod delayed;
 pub mod delivery;
 pub mod dispatch;
 pub mod fanout;
@@ -30,6 +33,7 @@ pub mod health;
 pub mod http_client;
 pub mod logs;
 pub mod metrics;
+pub mod mover;
 pub mod outbox;
 pub mod pipeline;
 pub mod purge;

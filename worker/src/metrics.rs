@@ -4,8 +4,8 @@
 //! - `hookrelay_attempts_total{outcome}`: attempts by outcome (`Success`, `Failed Attempt`, `Failure`);
 //! - `hookrelay_attempt_duration_seconds`: attempt latency histogram;
 //! - `hookrelay_deliveries_finished_total{status}`: deliveries that ended (`succeeded`, `failed`);
-//! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight`, retries `scheduled` and `dead` letters,
-//!   refreshed every `DEPTH_INTERVAL`;
+//! - `hookrelay_queue_depth{queue}`: entries `ready`, `in_flight`, retries `scheduled`,
+//!   `delayed` webhooks (`X-Deliver-At`) and `dead` letters, refreshed every `DEPTH_INTERVAL`;
 //! - `hookrelay_webhooks_no_subscribers_total`: webhooks that matched no subscription;
 //! - `hookrelay_dead_lettered_total`: stream entries moved to the dead letters;
 //! - `hookrelay_entries_retried_in_place_total`: handler runs that failed because a
@@ -70,7 +70,7 @@ pub fn register() {
     );
     metrics::describe_gauge!(
         "hookrelay_queue_depth",
-        "Stream entries ready and in flight, retries scheduled, and dead letters"
+        "Stream entries ready and in flight, retries scheduled, delayed webhooks waiting, and dead letters"
     );
     metrics::describe_counter!(
         NO_SUBSCRIBERS,

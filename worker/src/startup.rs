@@ -31,7 +31,7 @@ use crate::logs::LogWriter;
 use crate::pipeline::Context;
 use crate::retry::RetrySchedule;
 use crate::throttle::Throttle;
-use crate::{http_client, metrics};
+use crate::{delayed, http_client, metrics, mover};
 
 /// Time allowed after the in-flight attempts for committing their logs at shutdown.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
@@ -121,11 +121,11 @@ impl Worker {
             abandon_logs.clone(),
         );
         let retries = RetrySchedule::new(keys.clone());
-        tokio::spawn(
-            retries
-                .clone()
-                .run_mover(self.redis.clone(), shutdown.child_token()),
-        );
+        tokio::spawn(mover::run(
+            vec![retries.due_set(), delayed::due_set(&keys)],
+            self.redis.clone(),
+            shutdown.child_token(),
+        ));
 
         let ctx = Arc::new(Context {
             config: config.clone(),

@@ -8,7 +8,7 @@
 //! clock is Redis's (`TIME`), so workers' clocks never decide whether an attempt starts.
 //!
 //! **The parameters** ([`Pace`]). A throttled attempt waits in the retry schedule, so it
-//! comes back up to one mover interval after its turn (`retry::MOVE_INTERVAL`, plus a
+//! comes back up to one mover interval after its turn (`mover::MOVE_INTERVAL`, plus a
 //! read): that is the `tolerance`, and without it a returning attempt would lose its turn
 //! to that lateness about half the time. A tolerance lets attempts start closer together
 //! than the interval, so the interval is stretched to make up for it: with
@@ -41,7 +41,7 @@ use hookrelay_shared::keys::Keys;
 use hookrelay_shared::redis_client::Redis;
 use uuid::Uuid;
 
-use crate::retry::MOVE_INTERVAL;
+use crate::mover::MOVE_INTERVAL;
 
 /// How late a parked attempt may come back and still have its turn: the mover's interval.
 pub const TOLERANCE: Duration = MOVE_INTERVAL;

@@ -17,7 +17,7 @@ use hookrelay_shared::queue::Enqueued;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::SubscriptionId;
-use crate::ingest::{self, Body, IngestAccepted, IngestHeaders, Route};
+use crate::ingest::{self, Body, IngestAccepted, IngestHeaders, RawIngestHeaders, Route};
 use crate::state::AppState;
 
 /// Set on a 202 that answers a repeated `Idempotency-Key`.
@@ -96,8 +96,8 @@ async fn handle(
     })
 }
 
-/// The validated `X-Event-Type`, `Idempotency-Key` and `X-Tenant-Id` (422 with
-/// `loc: ["header", …]`), and the declared `Content-Length`.
+/// The validated `X-Event-Type`, `Idempotency-Key`, `X-Tenant-Id` and `X-Deliver-At`
+/// (422 with `loc: ["header", …]`), and the declared `Content-Length`.
 pub struct Headers {
     headers: IngestHeaders,
     content_length: Option<u64>,
@@ -116,9 +116,13 @@ impl FromRequest for Headers {
             .and_then(|v| v.parse().ok());
         ready(
             IngestHeaders::parse(
-                raw("x-event-type"),
-                raw("idempotency-key"),
-                raw("x-tenant-id"),
+                RawIngestHeaders {
+                    event_type: raw("x-event-type"),
+                    idempotency_key: raw("idempotency-key"),
+                    tenant_id: raw("x-tenant-id"),
+                    deliver_at: raw("x-deliver-at"),
+                },
+                hookrelay_shared::time::now(),
             )
             .map(|headers| Headers {
                 headers,

@@ -51,7 +51,7 @@ pub fn register_metrics() {
     );
     ::metrics::describe_gauge!(
         "hookrelay_queue_depth",
-        "Stream entries ready and in flight, retries scheduled, and dead letters (read at scrape time)"
+        "Stream entries ready and in flight, retries scheduled, delayed webhooks waiting, and dead letters (read at scrape time)"
     );
     ::metrics::describe_counter!(
         "hookrelay_cache_lookups_total",

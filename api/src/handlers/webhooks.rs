@@ -11,7 +11,7 @@ use crate::webhooks::{self, WebhookSummary};
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks",
     params(
         ("event_type" = Option<String>, Query, description = "Only this event type (exact match)"),
-        ("status" = Option<String>, Query, pattern = "^(?:queued|delivering|delivered|failed|no_subscribers)$", description = "Only webhooks whose status (as `/status/{webhook_id}` reports it) is this"),
+        ("status" = Option<String>, Query, pattern = "^(?:scheduled|queued|delivering|delivered|failed|no_subscribers)$", description = "Only webhooks whose status (as `/status/{webhook_id}` reports it) is this"),
         ("subscription_id" = Option<String>, Query, pattern = "^(?:[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Only webhooks with a delivery to this subscription"),
         ("since" = Option<String>, Query, format = DateTime, description = "Received at or after (RFC 3339)"),
         ("until" = Option<String>, Query, format = DateTime, description = "Received before (RFC 3339); not before `since`"),

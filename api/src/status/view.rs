@@ -15,6 +15,9 @@ pub const RECENT_ATTEMPTS: i64 = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AggregateStatus {
+    /// Accepted with `X-Deliver-At`, waiting for that time (`deliver_at`); recipients are
+    /// resolved when it comes due.
+    Scheduled,
     /// Accepted; no worker has resolved its recipients yet.
     Queued,
     /// Recipients resolved; some delivery is still pending or retrying.
@@ -50,7 +53,8 @@ impl Rule {
 
 impl AggregateStatus {
     /// Every status, in the order `?status=` names them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
+        Self::Scheduled,
         Self::Queued,
         Self::Delivering,
         Self::Delivered,
@@ -60,6 +64,7 @@ impl AggregateStatus {
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Scheduled => "scheduled",
             Self::Queued => "queued",
             Self::Delivering => "delivering",
             Self::Delivered => "delivered",
@@ -72,13 +77,13 @@ impl AggregateStatus {
         Self::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
-    /// The rule that gives a stored webhook this status; `None` for `queued`, which only
-    /// a webhook no worker has stored yet has (the rules of the others cover every set
+    /// The rule that gives a stored webhook this status; `None` for `scheduled` and
+    /// `queued`, which only a webhook no worker has stored yet has (the rules of the others cover every set
     /// of deliveries, each set exactly once).
     pub const fn rule(self) -> Option<Rule> {
         use DeliveryStatus::{Failed, Pending, Retrying, Succeeded};
         match self {
-            Self::Queued => None,
+            Self::Scheduled | Self::Queued => None,
             Self::NoSubscribers => Some(Rule {
                 some: None,
                 every: Some(&[]),
@@ -149,6 +154,11 @@ pub struct WebhookStatus {
     #[schema(value_type = String, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
     pub received_at: DateTime<Utc>,
     pub status: AggregateStatus,
+    /// While `scheduled`: when its first attempts start (`X-Deliver-At`); `null` in
+    /// every other status.
+    #[serde(serialize_with = "time::serialize_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
+    pub deliver_at: Option<DateTime<Utc>>,
     /// The subscription of the newest attempt, or the targeted one.
     #[schema(required = true)]
     pub subscription_id: Option<Uuid>,
@@ -204,6 +214,7 @@ pub fn from_stored(
         event_type: webhook.event_type,
         received_at: webhook.received_at,
         status: aggregate(&statuses),
+        deliver_at: None,
         subscription_id: newest
             .map(|a| a.subscription_id)
             .or(webhook.subscription_id),
@@ -218,13 +229,18 @@ pub fn from_stored(
     }
 }
 
-/// Status of a webhook no worker has stored yet.
+/// Status of a webhook no worker has stored yet: `scheduled` while it waits for its
+/// `deliver_at`, then `queued`.
 pub fn from_marker(webhook_id: Uuid, marker: QueuedMarker) -> WebhookStatus {
     WebhookStatus {
         webhook_id,
         event_type: marker.event_type,
         received_at: marker.received_at,
-        status: AggregateStatus::Queued,
+        status: match marker.deliver_at {
+            Some(_) => AggregateStatus::Scheduled,
+            None => AggregateStatus::Queued,
+        },
+        deliver_at: marker.deliver_at,
         subscription_id: marker.subscription_id,
         total_attempts: 0,
         final_outcome: None,
@@ -375,16 +391,31 @@ mod tests {
             tenant_id: None,
             event_type: None,
             received_at: time::from_micros(1_795_014_242_551_966),
+            deliver_at: None,
         };
         let json = serde_json::to_value(from_marker(id, marker)).expect("serialises");
         assert_eq!(
             json,
             serde_json::json!({
                 "webhook_id": id, "event_type": null, "received_at": "2026-11-18T15:04:02.551966Z",
-                "status": "queued", "subscription_id": null, "total_attempts": 0, "final_outcome": null,
-                "last_attempt_at": null, "last_status_code": null, "error": null,
+                "status": "queued", "deliver_at": null, "subscription_id": null, "total_attempts": 0,
+                "final_outcome": null, "last_attempt_at": null, "last_status_code": null, "error": null,
                 "recent_attempts": [], "deliveries": []
             })
         );
+    }
+
+    #[test]
+    fn delayed_webhooks_are_scheduled_with_their_time() {
+        let marker = QueuedMarker {
+            subscription_id: None,
+            tenant_id: None,
+            event_type: None,
+            received_at: time::from_micros(1_795_014_242_551_966),
+            deliver_at: Some(time::from_micros(1_795_014_300_000_001)),
+        };
+        let json = serde_json::to_value(from_marker(Uuid::nil(), marker)).expect("serialises");
+        assert_eq!(json["status"], "scheduled");
+        assert_eq!(json["deliver_at"], "2026-11-18T15:05:00.000001Z");
     }
 }
