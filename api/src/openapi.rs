@@ -112,7 +112,7 @@ fn deliver_at_pattern(built: chrono::DateTime<chrono::Utc>) -> String {
     let last_year = (built + chrono::TimeDelta::days(29)).year() - 1;
     let last_year = u32::try_from(last_year.clamp(1000, 9999)).unwrap_or(1000);
     format!(
-        "^[ \\t]*(?:{}){}[ \\t]*$",
+        "^(?:{}){}$",
         four_digits_up_to(last_year),
         timestamp_after_year!()
     )
@@ -733,7 +733,7 @@ mod tests {
             assert!(
                 deliver_at["schema"]["pattern"]
                     .as_str()
-                    .is_some_and(|p| p.starts_with("^[ \\t]*(?:1")),
+                    .is_some_and(|p| p.starts_with("^(?:1")),
                 "{deliver_at}"
             );
         }

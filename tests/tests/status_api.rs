@@ -146,7 +146,7 @@ async fn status_is_queued_right_after_ingest() {
     assert_eq!(
         body,
         json!({
-            "webhook_id": id, "event_type": "order.created", "received_at": null, "status": "queued",
+            "webhook_id": id, "event_type": "order.created", "received_at": null, "status": "queued", "deliver_at": null,
             "subscription_id": sub_id, "total_attempts": 0, "final_outcome": null, "last_attempt_at": null,
             "last_status_code": null, "error": null, "recent_attempts": [], "deliveries": []
         })
