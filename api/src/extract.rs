@@ -52,6 +52,11 @@ uuid_path_extractor!(
     "webhook_id"
 );
 uuid_path_extractor!(
+    /// `{replay_id}` in the path.
+    ReplayId,
+    "replay_id"
+);
+uuid_path_extractor!(
     /// `{tenant_id}` in the path.
     TenantId,
     "tenant_id"

@@ -4,6 +4,7 @@
 //! a query string's parameters the same way (`["query", <field>]`).
 
 use chrono::{DateTime, Utc};
+use hookrelay_shared::events::validate_filter_entry;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -163,8 +164,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// A list of at most `max` UUIDs (each hyphenated or not, any case); repeats count once.
-    pub fn uuid_list(&mut self, field: &str, max: usize) -> Option<Vec<Uuid>> {
+    /// A present list of at most `max` items, or an error.
+    fn list(&mut self, field: &str, max: usize) -> Option<&'a Vec<Value>> {
         let Value::Array(items) = self.present(field)? else {
             self.error(field, "Input should be a valid list", "list_type");
             return None;
@@ -177,6 +178,12 @@ impl<'a> Fields<'a> {
             );
             return None;
         }
+        Some(items)
+    }
+
+    /// A list of at most `max` UUIDs (each hyphenated or not, any case); repeats count once.
+    pub fn uuid_list(&mut self, field: &str, max: usize) -> Option<Vec<Uuid>> {
+        let items = self.list(field, max)?;
         let mut ids = Vec::with_capacity(items.len());
         let before = self.errors.len();
         for (i, item) in items.iter().enumerate() {
@@ -194,6 +201,38 @@ impl<'a> Fields<'a> {
             }
         }
         (self.errors.len() == before).then_some(ids)
+    }
+
+    /// An event filter: at most `max` entries, each an event type or a prefix ending in
+    /// `*` (as a subscription's `events`).
+    pub fn event_filter(&mut self, field: &str, max: usize) -> Option<Vec<String>> {
+        let items = self.list(field, max)?;
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let error = match item {
+                Value::String(s) if s.contains('\0') => {
+                    FieldError::new(&[self.location, field], NUL_ERROR.0, NUL_ERROR.1)
+                }
+                Value::String(s) => match validate_filter_entry(s) {
+                    Ok(()) => {
+                        entries.push(s.clone());
+                        continue;
+                    }
+                    Err(e) => FieldError::new(
+                        &[self.location, field],
+                        format!("Invalid event type: {e}"),
+                        "value_error",
+                    ),
+                },
+                _ => FieldError::new(
+                    &[self.location, field],
+                    "Input should be a valid string",
+                    "string_type",
+                ),
+            };
+            self.errors.push(error.at(i));
+        }
+        (entries.len() == items.len()).then_some(entries)
     }
 
     /// An RFC 3339 timestamp with an offset (stored in UTC, to the microsecond).

@@ -12,7 +12,8 @@
 //! - [`subscriptions`], [`tenants`], [`api_keys`]: input validation and storage of each
 //!   resource, with no actix types.
 //! - [`ingest`], [`status`], [`webhooks`]: ingest checks and queueing, status assembly,
-//!   and finding webhooks (`GET /webhooks`), likewise.
+//!   and finding webhooks (`GET /webhooks`), likewise; [`replay`] replays one webhook,
+//!   [`replays`] stores bulk replays for the workers to run.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
@@ -26,6 +27,7 @@ pub mod handlers;
 pub mod ingest;
 pub mod openapi;
 pub mod replay;
+pub mod replays;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants, webhooks,
+    api_keys, dead_letters, ingest, ops, replay, replays, status, subscriptions, tenants, webhooks,
 };
 
 /// Name of the bearer security scheme in the document.
@@ -33,6 +33,7 @@ const BEARER: &str = "bearer";
         ingest::fan_out, ingest::targeted,
         status::get, webhooks::list,
         replay::replay,
+        replays::create, replays::list, replays::get, replays::cancel,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
@@ -47,6 +48,8 @@ const BEARER: &str = "bearer";
         hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,
         crate::api_keys::CreatedApiKey, NewApiKeyBody,
         replay::Replayed, ReplayBody,
+        crate::replays::Replay, hookrelay_shared::replays::ReplayStatus, replays::DryRun,
+        NewReplayBody,
     )),
     modifiers(&Conventions),
     tags(
@@ -54,6 +57,7 @@ const BEARER: &str = "bearer";
         (name = "ingest", description = "Accepting webhooks"),
         (name = "status", description = "What happened to a webhook"),
         (name = "webhooks", description = "Stored webhooks: search and replay"),
+        (name = "replays", description = "Bulk replays: a filter over deliveries, counted first, run in batches by the workers"),
         (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
@@ -291,6 +295,41 @@ pub struct ReplayBody {
     /// Without `subscription_ids`: the succeeded deliveries too (default false).
     #[schema(required = false)]
     include_succeeded: bool,
+}
+
+/// `POST /replays`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[allow(
+    dead_code,
+    reason = "documentation only: bodies are validated in `replays::parse`"
+)]
+pub struct NewReplayBody {
+    /// Only deliveries to this subscription (404 if unknown, 409 if inactive).
+    #[schema(required = false)]
+    subscription_id: uuid::Uuid,
+    /// Only webhooks of these event types: exact types, or prefixes ending in `*` (as a
+    /// subscription's `events`).
+    #[schema(required = false, max_items = 1000)]
+    event_types: Vec<String>,
+    /// Webhooks received at or after this time (RFC 3339).
+    #[schema(format = DateTime)]
+    since: String,
+    /// ... and at or before this one (default: now; a later time means now). At most 31
+    /// days after `since`, and not before it.
+    #[schema(required = false, format = DateTime)]
+    until: String,
+    /// Only deliveries with these statuses (default `["failed"]`). Deliveries still in
+    /// flight (`pending`, `retrying`) match but are not queued again.
+    #[schema(required = false, min_items = 1)]
+    statuses: Vec<hookrelay_shared::models::DeliveryStatus>,
+    /// With `subscription_id`: also deliver the fan-out webhooks of the window that match
+    /// the subscription's event filter but have no delivery to it (it was inactive or did
+    /// not exist then).
+    #[schema(required = false)]
+    include_missing: bool,
+    /// Only count: answer 200 `{"matched": N}` and store nothing.
+    #[schema(required = false)]
+    dry_run: bool,
 }
 
 /// `POST /tenants`. Unknown fields are ignored.

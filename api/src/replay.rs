@@ -3,7 +3,8 @@
 //!
 //! In one transaction, with the deliveries' rows locked: check the choice, then set each
 //! chosen delivery `pending`, due now, with `run_from` = the attempts it has (the
-//! worker counts the schedule's delays from there; attempt numbers go on). After the
+//! worker counts the schedule's delays from there; attempt numbers go on), with
+//! `replays::start_new_runs`, as a bulk replay does. After the
 //! commit, each gets a retry-set member for its next attempt, due now; the worker then
 //! treats it like any retry (the payload comes from Postgres; the subscription, its
 //! secret, rate limit and SSRF rule as they are when the attempt starts). Were the api
@@ -23,6 +24,7 @@ use hookrelay_shared::keys::Keys;
 use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::queue::{RetryJob, schedule_retry};
 use hookrelay_shared::redis_client::Redis;
+use hookrelay_shared::replays::start_new_runs;
 use hookrelay_shared::schema::{deliveries, subscriptions, webhooks};
 use hookrelay_shared::tenancy::Space;
 use hookrelay_shared::time;
@@ -185,23 +187,12 @@ pub async fn replay(
             Ok(chosen) => chosen,
             Err(refusal) => return Ok(Err(Some(refusal))),
         };
-        let now = time::now();
-        let replayed: Vec<(Uuid, i32)> = diesel::update(
-            deliveries::table
-                .filter(deliveries::webhook_id.eq(webhook_id))
-                .filter(deliveries::subscription_id.eq_any(&chosen))
-                .filter(deliveries::status.ne_all(DeliveryStatus::UNFINISHED)),
-        )
-        .set((
-            deliveries::status.eq(DeliveryStatus::Pending.as_str()),
-            deliveries::run_from.eq(deliveries::attempts),
-            deliveries::error.eq(None::<String>),
-            deliveries::next_retry_at.eq(Some(now)),
-            deliveries::updated_at.eq(now),
-        ))
-        .returning((deliveries::subscription_id, deliveries::attempts))
-        .get_results(conn)
-        .await?;
+        let chosen: Vec<(Uuid, Uuid)> = chosen.into_iter().map(|s| (webhook_id, s)).collect();
+        let replayed: Vec<(Uuid, i32)> = start_new_runs(conn, &chosen, time::now())
+            .await?
+            .into_iter()
+            .map(|rerun| (rerun.subscription_id, rerun.attempts))
+            .collect();
         Ok(Ok(replayed))
     });
     let replayed = match bounded("Failed to replay a webhook", replaying).await? {

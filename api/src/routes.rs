@@ -16,7 +16,7 @@ use hookrelay_shared::models::Permission::{Ingest, Read, Write};
 use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, status, subscriptions, tenants, webhooks,
+    api_keys, dead_letters, ingest, ops, replay, replays, status, subscriptions, tenants, webhooks,
 };
 
 use Need::{Admin, AllTenants, Open, Permission as Needs};
@@ -64,6 +64,20 @@ fn table() -> Vec<Entry> {
                 "/webhooks/{webhook_id}/replay/",
             ],
             [on(Method::POST, Needs(Write), replay::replay)],
+        ),
+        resource(
+            &["/replays", "/replays/"],
+            [
+                on(Method::POST, Needs(Write), replays::create),
+                on(Method::GET, Needs(Read), replays::list),
+            ],
+        ),
+        resource(
+            &["/replays/{replay_id}", "/replays/{replay_id}/"],
+            [
+                on(Method::GET, Needs(Read), replays::get),
+                on(Method::DELETE, Needs(Write), replays::cancel),
+            ],
         ),
         // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
         resource(&["/healthz"], [on(Method::GET, Open, ops::healthz)]),

@@ -12,10 +12,11 @@
 //! Webhooks no worker has stored yet (`scheduled` or `queued`, known to Redis only) are not listed.
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::DeliveryStatus;
+use hookrelay_shared::sql::{Bind, Binds, status_list};
 use hookrelay_shared::tenancy::Space;
 use hookrelay_shared::time;
 use serde::Serialize;
@@ -107,51 +108,31 @@ struct Row {
     statuses: Vec<String>,
 }
 
-/// A bind of the query.
-enum Bind {
-    Uuid(Uuid),
-    Text(String),
-    Time(DateTime<Utc>),
-    Int(i64),
-}
-
-/// The query's text and its binds, in order (`$1`, `$2`, …).
+/// The query's conditions and its binds.
 #[derive(Default)]
 struct Query {
     conditions: Vec<String>,
-    binds: Vec<Bind>,
+    binds: Binds,
 }
 
 impl Query {
-    /// Adds a bind and answers its placeholder.
-    fn bind(&mut self, bind: Bind) -> String {
-        self.binds.push(bind);
-        format!("${}", self.binds.len())
-    }
-
     fn sql(&mut self, space: Space, filter: &Filter, skip: i64, limit: i64) -> String {
-        match space {
-            Space::Any => {}
-            Space::Default => self.conditions.push("w.tenant_id IS NULL".into()),
-            Space::Tenant(tenant) => {
-                let p = self.bind(Bind::Uuid(tenant));
-                self.conditions.push(format!("w.tenant_id = {p}"));
-            }
-        }
+        self.conditions
+            .extend(self.binds.space(space, "w.tenant_id"));
         if let Some(event_type) = &filter.event_type {
-            let p = self.bind(Bind::Text(event_type.clone()));
+            let p = self.binds.push(Bind::Text(event_type.clone()));
             self.conditions.push(format!("w.event_type = {p}"));
         }
         if let Some(since) = filter.since {
-            let p = self.bind(Bind::Time(since));
+            let p = self.binds.push(Bind::Time(since));
             self.conditions.push(format!("w.received_at >= {p}"));
         }
         if let Some(until) = filter.until {
-            let p = self.bind(Bind::Time(until));
+            let p = self.binds.push(Bind::Time(until));
             self.conditions.push(format!("w.received_at < {p}"));
         }
         if let Some(subscription) = filter.subscription_id {
-            let p = self.bind(Bind::Uuid(subscription));
+            let p = self.binds.push(Bind::Uuid(subscription));
             self.conditions.push(format!(
                 "EXISTS (SELECT 1 FROM deliveries d \
                  WHERE d.webhook_id = w.id AND d.subscription_id = {p})"
@@ -168,8 +149,8 @@ impl Query {
         } else {
             format!("WHERE {}", self.conditions.join(" AND "))
         };
-        let skip = self.bind(Bind::Int(skip));
-        let limit = self.bind(Bind::Int(limit));
+        let skip = self.binds.push(Bind::Int(skip));
+        let limit = self.binds.push(Bind::Int(limit));
         format!(
             "SELECT w.id, w.tenant_id, w.event_type, w.received_at, w.subscription_id, \
              ARRAY(SELECT d.status FROM deliveries d WHERE d.webhook_id = w.id) AS statuses \
@@ -179,30 +160,20 @@ impl Query {
     }
 }
 
-/// A status list as an SQL literal. The statuses are the enum's own constant strings,
-/// written into the text (not bound) so the planner can match partial indexes on them.
-fn in_list(statuses: &[DeliveryStatus]) -> String {
-    let quoted: Vec<_> = statuses
-        .iter()
-        .map(|s| format!("'{}'", s.as_str()))
-        .collect();
-    format!("({})", quoted.join(", "))
-}
-
 /// A status [`Rule`] as conditions on the webhook `w`'s deliveries.
 fn status_conditions(rule: Rule) -> Vec<String> {
     let mut conditions = Vec::new();
     if let Some(some) = rule.some {
         conditions.push(format!(
             "EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN {})",
-            in_list(some)
+            status_list(some)
         ));
     }
     if let Some(every) = rule.every {
         let outside = if every.is_empty() {
             String::new()
         } else {
-            format!(" AND d.status NOT IN {}", in_list(every))
+            format!(" AND d.status NOT IN {}", status_list(every))
         };
         conditions.push(format!(
             "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id{outside})"
@@ -221,15 +192,7 @@ pub async fn search(
 ) -> anyhow::Result<Vec<WebhookSummary>> {
     let mut query = Query::default();
     let sql = query.sql(space, filter, skip, limit);
-    let mut statement = diesel::sql_query(sql).into_boxed();
-    for bind in query.binds {
-        statement = match bind {
-            Bind::Uuid(v) => statement.bind::<diesel::sql_types::Uuid, _>(v),
-            Bind::Text(v) => statement.bind::<Text, _>(v),
-            Bind::Time(v) => statement.bind::<Timestamptz, _>(v),
-            Bind::Int(v) => statement.bind::<BigInt, _>(v),
-        };
-    }
+    let statement = query.binds.query(sql);
     let mut conn = checkout(db).await?;
     let searching = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
         // A parallel walk of the index is slower here, never faster: Gather Merge waits

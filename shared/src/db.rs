@@ -86,6 +86,18 @@ pub async fn connect_raw(
     Ok(client)
 }
 
+/// One diesel connection with [`pg_config`]'s settings, outside any pool (for a task
+/// that holds a session-level lock, say).
+pub async fn connect_one(database_url: &str) -> Result<AsyncPgConnection, diesel::ConnectionError> {
+    let config = pg_config(database_url)
+        .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+    AsyncPgConnection::try_from_client_and_connection(client, connection).await
+}
+
 /// A pool of at most `max_size` connections, each opened with [`pg_config`]'s settings.
 /// Waiting for a connection is bounded so that a Postgres outage surfaces as an error
 /// rather than a hang, and every connection is verified (`SELECT 1`, within the recycle
@@ -94,15 +106,7 @@ pub fn pool(database_url: &str, max_size: usize) -> anyhow::Result<DbPool> {
     let mut setup = ManagerConfig::<AsyncPgConnection>::default();
     setup.custom_setup = Box::new(|url| {
         let url = url.to_owned();
-        Box::pin(async move {
-            let config = pg_config(&url)
-                .map_err(|e| diesel::ConnectionError::InvalidConnectionUrl(e.to_string()))?;
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
-            AsyncPgConnection::try_from_client_and_connection(client, connection).await
-        })
+        Box::pin(async move { connect_one(&url).await })
     });
     let manager =
         AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, setup);

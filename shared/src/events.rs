@@ -1,5 +1,7 @@
 //! Event types and subscription event filters (CONTRACT §3, §4).
 
+use crate::sql::{Bind, Binds, like_literal};
+
 /// Why an event type or filter entry was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventTypeError {
@@ -39,9 +41,61 @@ pub fn filter_matches(filter: Option<&[String]>, event_type: Option<&str>) -> bo
     })
 }
 
+/// [`filter_matches`] as an SQL condition on `column` (an event type), `None` when the
+/// filter matches everything: exact entries by `= ANY`, prefix entries by `LIKE ANY`
+/// with the prefix escaped. A NULL event type matches neither, as in `filter_matches`.
+pub fn filter_condition(
+    filter: Option<&[String]>,
+    column: &str,
+    binds: &mut Binds,
+) -> Option<String> {
+    let entries = filter.filter(|f| !f.is_empty())?;
+    let mut exact = Vec::new();
+    let mut prefixes = Vec::new();
+    for entry in entries {
+        match entry.strip_suffix('*') {
+            Some("") => return None,
+            Some(prefix) => prefixes.push(format!("{}%", like_literal(prefix))),
+            None => exact.push(entry.clone()),
+        }
+    }
+    let mut alternatives = Vec::new();
+    if !exact.is_empty() {
+        alternatives.push(format!(
+            "{column} = ANY({})",
+            binds.push(Bind::Texts(exact))
+        ));
+    }
+    if !prefixes.is_empty() {
+        alternatives.push(format!(
+            "{column} LIKE ANY({})",
+            binds.push(Bind::Texts(prefixes))
+        ));
+    }
+    Some(format!("({})", alternatives.join(" OR ")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_as_sql_conditions() {
+        let mut binds = Binds::default();
+        assert_eq!(filter_condition(None, "e", &mut binds), None);
+        assert_eq!(
+            filter_condition(Some(&filter(&["a", "*"])), "e", &mut binds),
+            None
+        );
+        assert_eq!(
+            filter_condition(Some(&filter(&["a_b.*", "c"])), "e", &mut binds).as_deref(),
+            Some("(e = ANY($1) OR e LIKE ANY($2))")
+        );
+        assert_eq!(
+            filter_condition(Some(&filter(&["x.*"])), "e", &mut binds).as_deref(),
+            Some("(e LIKE ANY($3))")
+        );
+    }
 
     fn filter(entries: &[&str]) -> Vec<String> {
         entries.iter().map(|s| (*s).to_owned()).collect()

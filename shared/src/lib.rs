@@ -9,6 +9,8 @@
 //!   coherent through Redis; [`tenancy`]: which tenant spaces a query covers.
 //! - [`signing`]: Standard Webhooks signatures; [`targets`]: URL and address rules;
 //!   [`events`]: event types and filters.
+//! - [`replays`]: what a bulk replay matches (its batches' SQL, shared by the api's dry
+//!   run and the worker's runner); [`sql`]: queries built from the filters present.
 //! - [`time`]: contract timestamps; [`telemetry`]: logs and metrics; [`startup`]:
 //!   waiting for dependencies.
 
@@ -22,8 +24,10 @@ pub mod keys;
 pub mod models;
 pub mod queue;
 pub mod redis_client;
+pub mod replays;
 pub mod schema;
 pub mod signing;
+pub mod sql;
 pub mod startup;
 pub mod targets;
 pub mod telemetry;

@@ -61,6 +61,7 @@ diesel::table! {
         payload -> Bytea,
         received_at -> Timestamptz,
         tenant_id -> Nullable<Uuid>,
+        skip_subscription -> Nullable<Uuid>,
     }
 }
 
@@ -108,6 +109,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    replays (id) {
+        id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        every_tenant -> Bool,
+        filter -> Jsonb,
+        subscription_id -> Nullable<Uuid>,
+        event_types -> Nullable<Array<Text>>,
+        since -> Timestamptz,
+        until -> Timestamptz,
+        statuses -> Array<Text>,
+        include_missing -> Bool,
+        status -> Text,
+        matched -> Int8,
+        queued -> Int8,
+        missing_stage -> Bool,
+        cursor_received_at -> Nullable<Timestamptz>,
+        cursor_webhook_id -> Nullable<Uuid>,
+        cursor_subscription_id -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(deliveries -> webhooks (webhook_id));
 diesel::joinable!(attempts -> webhooks (webhook_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -117,5 +142,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     attempts,
     tenants,
     api_keys,
-    outbox
+    outbox,
+    replays
 );

@@ -44,7 +44,9 @@ async fn schemathesis_finds_nothing_in_the_openapi_document() {
     }
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/schemathesis.toml");
     let run = tokio::process::Command::new(&program)
+        .args(["--config-file", config])
         .arg("run")
         .arg(api.url("/openapi.json"))
         .args(["--checks", "all"])

@@ -114,6 +114,7 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
         payload: b"{}".as_slice().into(),
         received_at: time::now(),
         tenant_id: None,
+        skip_subscription: None,
     };
     let stored = logs
         .store_webhook(webhook, vec![pending(bad_sub), pending(good_sub)])
@@ -181,6 +182,7 @@ async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
             payload: hookrelay_shared::models::Payload(body.clone().into()),
             received_at: time::now(),
             tenant_id: None,
+            skip_subscription: None,
         };
         logs.store_webhook(webhook, Vec::new())
     });

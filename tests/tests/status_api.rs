@@ -41,6 +41,7 @@ fn webhook(id: Uuid, targeted: Option<Uuid>, received_at: DateTime<Utc>) -> NewW
         payload: b"{}".as_slice().into(),
         received_at,
         tenant_id: None,
+        skip_subscription: None,
     }
 }
 

@@ -37,6 +37,7 @@ struct Tenant {
     key_id: String,
     subscription: String,
     webhook: String,
+    replay: String,
 }
 
 async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
@@ -61,12 +62,20 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
     )
     .await;
     assert_eq!(status, 202, "{accepted}");
+    let (status, replay) = json(
+        caller
+            .post_json("/replays", &body_for("POST", "/replays").expect("a body"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 202, "{replay}");
     Tenant {
         id,
         key_id: created["id"].as_str().expect("id").to_owned(),
         key,
         subscription,
         webhook: accepted["webhook_id"].as_str().expect("id").to_owned(),
+        replay: replay["id"].as_str().expect("id").to_owned(),
     }
 }
 
@@ -119,6 +128,10 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", p) if p.starts_with("/ingest") => Some(json!({})),
         // Its webhooks were delivered: only a replay that includes those is a 2xx.
         ("POST", "/webhooks/{webhook_id}/replay") => Some(json!({"include_succeeded": true})),
+        ("POST", "/replays") => {
+            let since = chrono::Utc::now() - chrono::Duration::hours(1);
+            Some(json!({"since": hookrelay_shared::time::format(&since)}))
+        }
         _ => None,
     }
 }
@@ -168,6 +181,7 @@ async fn every_route_needs_a_key_and_refuses_a_missing_permission() {
         ("api_key_id", Uuid::new_v4().to_string()),
         ("tenant_id", Uuid::new_v4().to_string()),
         ("dead_letter_id", "1-0".to_owned()),
+        ("replay_id", Uuid::new_v4().to_string()),
     ]
     .into_iter()
     .collect();
@@ -248,6 +262,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("api_key_id", other.key_id.clone()),
             ("tenant_id", other.id.clone()),
             ("dead_letter_id", "1-0".to_owned()),
+            ("replay_id", other.replay.clone()),
         ]
         .into_iter()
         .collect();
@@ -255,6 +270,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("subscription_id", own.subscription.clone()),
             ("webhook_id", own.webhook.clone()),
             ("api_key_id", own.key_id.clone()),
+            ("replay_id", own.replay.clone()),
         ]
         .into_iter()
         .collect();

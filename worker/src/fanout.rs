@@ -83,6 +83,7 @@ pub async fn handle(
         payload: Payload(webhook.body.clone()),
         received_at: webhook.received_at,
         tenant_id: webhook.tenant_id,
+        skip_subscription: webhook.skip_subscription,
     };
     let is_new = ctx.logs.store_webhook(stored, rows).await?;
     let marker_removed: u32 = redis::cmd("DEL")

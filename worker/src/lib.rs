@@ -22,6 +22,7 @@
 //! - [`metrics`]: the Prometheus series.
 //! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
 //! - [`reconcile`]: deliveries Postgres has unfinished that Redis lost, queued again.
+//! - [`replays`]: the bulk replay runner — batches from Postgres, attempts with a capped share.
 //! - [`tick_lock`]: the Redis lock that gives each tick of a periodic job to one worker.
 
 pub mod consumer;
@@ -39,6 +40,7 @@ pub mod pipeline;
 pub mod purge;
 pub mod reconcile;
 pub mod redeliver;
+pub mod replays;
 pub mod retry;
 pub mod scheduler;
 pub mod startup;

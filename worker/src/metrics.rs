@@ -14,7 +14,11 @@
 //!   parked until their turn (`throttle`); neither attempts nor failures;
 //! - `hookrelay_reconciled_total`: deliveries Redis had lost, queued again (`reconcile`);
 //! - `hookrelay_reconcile_runs_total{result}`: reconciliation ticks (`reconciled`,
-//!   `skipped` when another worker had the tick, `failed`).
+//!   `skipped` when another worker had the tick, `failed`);
+//! - `hookrelay_replays{status}`: bulk replays by status (`running`, `done`,
+//!   `cancelled`), all workers' together, refreshed every 5 s by each worker;
+//! - `hookrelay_replay_deliveries_queued_total`: deliveries this worker's replay runner
+//!   queued for a new run (or created, with `include_missing`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,6 +30,7 @@ use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::models::attempt::Outcome;
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::redis_client::Redis;
+use hookrelay_shared::replays::ReplayStatus;
 use hookrelay_shared::telemetry;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -47,6 +52,11 @@ const RETRIED_IN_PLACE: &str = "hookrelay_entries_retried_in_place_total";
 const DISABLED: &str = "hookrelay_subscriptions_disabled_total";
 /// Operational events written to the outbox, by type.
 const OPERATIONAL_EVENTS: &str = "hookrelay_operational_events_total";
+
+/// Bulk replays by status.
+const REPLAYS: &str = "hookrelay_replays";
+/// Deliveries queued by bulk replays.
+const REPLAY_QUEUED: &str = "hookrelay_replay_deliveries_queued_total";
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -115,6 +125,12 @@ pub fn register() {
     for kind in [EventKind::Failing, EventKind::Disabled] {
         metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(0);
     }
+    metrics::describe_gauge!(REPLAYS, "Bulk replays by status (running, done, cancelled)");
+    metrics::describe_counter!(
+        REPLAY_QUEUED,
+        "Deliveries queued for a new run (or created, include_missing) by bulk replays"
+    );
+    metrics::counter!(REPLAY_QUEUED).increment(0);
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
@@ -226,4 +242,14 @@ pub fn disabled(reason: &'static str) {
 /// An operational event written to the outbox.
 pub fn operational_event(kind: EventKind) {
     metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(1);
+}
+
+/// The number of replays with `status`.
+pub fn replays(status: ReplayStatus, count: i64) {
+    metrics::gauge!(REPLAYS, "status" => status.as_str()).set(count as f64);
+}
+
+/// Deliveries a replay batch queued.
+pub fn replay_queued(deliveries: usize) {
+    metrics::counter!(REPLAY_QUEUED).increment(deliveries as u64);
 }

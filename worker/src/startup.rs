@@ -192,7 +192,13 @@ impl Worker {
             shutdown.child_token(),
         );
 
+        // Bulk replays, with a capped share of the attempts (`replays`).
+        let replays = crate::replays::spawn(Arc::clone(&ctx), tracker.clone(), shutdown.clone());
+
         Arc::clone(&dispatcher).run_reader(shutdown.clone()).await;
+        // It stops starting attempts and hands the rest over; the drain waits for those
+        // it started.
+        let _ = replays.await;
 
         tracing::info!("shutting down: no new work taken; waiting for attempts in flight");
         tracker.close();

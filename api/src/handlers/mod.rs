@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod ingest;
 pub mod ops;
 pub mod replay;
+pub mod replays;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;

@@ -1,7 +1,6 @@
 //! Validation of subscription bodies (CONTRACT §3). Every bad field is reported at once,
 //! with its `loc`, in the 422 list. Unknown fields are ignored.
 
-use hookrelay_shared::events::validate_filter_entry;
 use hookrelay_shared::models::{DeliveryMethod, SubscriptionChanges};
 use hookrelay_shared::signing::{generate_secret, validate_secret};
 use hookrelay_shared::targets::{TargetError, parse_target_url};
@@ -9,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::headers;
 use crate::error::FieldError;
-use crate::fields::{Fields, NUL_ERROR};
+use crate::fields::Fields;
 
 /// The bounds of the delivery options.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<i64> = 100..=60_000;
@@ -91,47 +90,6 @@ impl SubscriptionFields<'_> {
             return None;
         }
         Some(secret)
-    }
-
-    fn events(&mut self) -> Option<Vec<String>> {
-        let Value::Array(items) = self.present("events")? else {
-            self.error("events", "Input should be a valid list", "list_type");
-            return None;
-        };
-        if items.len() > MAX_EVENT_FILTERS {
-            self.error(
-                "events",
-                format!("List should have at most {MAX_EVENT_FILTERS} items"),
-                "too_long",
-            );
-            return None;
-        }
-        let mut events = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let error = match item {
-                Value::String(s) if s.contains('\0') => {
-                    FieldError::new(&["body", "events"], NUL_ERROR.0, NUL_ERROR.1)
-                }
-                Value::String(s) => match validate_filter_entry(s) {
-                    Ok(()) => {
-                        events.push(s.clone());
-                        continue;
-                    }
-                    Err(e) => FieldError::new(
-                        &["body", "events"],
-                        format!("Invalid event type: {e}"),
-                        "value_error",
-                    ),
-                },
-                _ => FieldError::new(
-                    &["body", "events"],
-                    "Input should be a valid string",
-                    "string_type",
-                ),
-            };
-            self.errors.push(error.at(i));
-        }
-        (events.len() == items.len()).then_some(events)
     }
 
     fn http_method(&mut self) -> Option<DeliveryMethod> {
@@ -253,7 +211,7 @@ pub fn parse_new(
     let input = NewSubscriptionInput {
         target_url: fields.target_url().unwrap_or_default(),
         secret: fields.secret().unwrap_or_else(generate_secret),
-        events: fields.events(),
+        events: fields.event_filter("events", MAX_EVENT_FILTERS),
         description: fields.description(),
         headers: fields
             .headers()
@@ -296,7 +254,9 @@ pub fn parse_changes(
     let changes = SubscriptionChanges {
         target_url: fields.target_url(),
         secret: fields.secret(),
-        events: body.contains_key("events").then(|| fields.events()),
+        events: body
+            .contains_key("events")
+            .then(|| fields.event_filter("events", MAX_EVENT_FILTERS)),
         description: body
             .contains_key("description")
             .then(|| fields.description()),

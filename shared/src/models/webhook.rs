@@ -22,6 +22,9 @@ pub struct NewWebhook {
     pub received_at: DateTime<Utc>,
     /// The tenant it was ingested in; `None`: the default space.
     pub tenant_id: Option<Uuid>,
+    /// An operational event about this subscription's own failures is never sent to it
+    /// (by fan-out, or by a replay's `include_missing`).
+    pub skip_subscription: Option<Uuid>,
 }
 
 /// A webhook's body as stored: it shares the buffer read from the stream, so a body is

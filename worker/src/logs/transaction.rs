@@ -19,9 +19,10 @@ use crate::health::{self, EventKind, HealthChange, OperationalEvent};
 
 /// Stores webhooks; returns the ids that were not stored before.
 const INSERT_WEBHOOKS: &str = "
-INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at, tenant_id)
+INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at, tenant_id,
+                      skip_subscription)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[],
-                     $6::uuid[])
+                     $6::uuid[], $7::uuid[])
 ON CONFLICT DO NOTHING
 RETURNING id";
 
@@ -243,6 +244,7 @@ impl WriterConnection {
                         &w.payload,
                         &w.received_at,
                         &w.tenant_id,
+                        &w.skip_subscription,
                     ],
                 )
                 .await
@@ -430,6 +432,7 @@ struct WebhookColumns<'a> {
     payload: Vec<&'a [u8]>,
     received_at: Vec<chrono::DateTime<chrono::Utc>>,
     tenant_id: Vec<Option<Uuid>>,
+    skip_subscription: Vec<Option<Uuid>>,
 }
 
 #[derive(Default)]
@@ -478,6 +481,7 @@ impl<'a> Columns<'a> {
                     w.payload.push(webhook.payload.0.as_ref());
                     w.received_at.push(webhook.received_at);
                     w.tenant_id.push(webhook.tenant_id);
+                    w.skip_subscription.push(webhook.skip_subscription);
                     let d = &mut c.deliveries;
                     for row in deliveries {
                         d.webhook_id.push(row.webhook_id);

@@ -1,0 +1,2 @@
+ALTER TABLE webhooks DROP COLUMN skip_subscription;
+DROP TABLE replays;
