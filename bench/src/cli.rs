@@ -18,6 +18,9 @@ commands:
   deliver  ingest to arrival through the api and a worker to a local sink answering 204:
            deliveries/s for each fan-out, then p50/p99 ingest-to-arrival at a fixed
            rate; lost and duplicate deliveries; worker RSS.
+  replay   a bulk replay of N failed deliveries (POST /replays) while live webhooks
+           arrive at a fixed rate: deliveries queued per second, and the live p50/p99
+           ingest-to-arrival alone and during the replay.
   backlog  worker memory under a backlog: queues N webhooks before starting a worker,
            whose sink holds every request (a slow receiver), then prints the worker's
            RSS and the entries each consumer holds (XPENDING) every few seconds; both
@@ -43,6 +46,11 @@ options (deliver):
   --seconds N        length of the latency run (default 10)
   --connections N    ingest connections (default 32)
   --worker-concurrency N   the worker's WORKER_CONCURRENCY (default 256)
+options (replay):
+  --deliveries N     failed deliveries the replay covers (default 100000)
+  --rate N           live webhooks per second meanwhile (default 200)
+  --seconds N        length of each live run (default 10)
+  --worker-concurrency N   as above
 options (backlog):
   --webhooks N       webhooks queued before the worker starts (default 200000)
   --seconds N        how long the worker is watched (default 60)
@@ -52,7 +60,7 @@ options (backlog):
   --worker-concurrency N   as above
 
 All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver,
-backlog: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
+replay, backlog: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
 AUTH_DISABLED=true (ingest --keys: API_KEYS set to a random admin key) and a fresh
 REDIS_KEY_PREFIX, and a fresh database (dropped at the end) on the Postgres server of
 $DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
@@ -92,6 +100,14 @@ pub struct DeliverOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct ReplayOptions {
+    pub deliveries: u64,
+    pub rate: f64,
+    pub duration: Duration,
+    pub worker_concurrency: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct BacklogOptions {
     pub webhooks: u64,
     pub duration: Duration,
@@ -108,6 +124,7 @@ pub enum Command {
     Soak(SoakOptions),
     Deliver(DeliverOptions),
     Backlog(BacklogOptions),
+    Replay(ReplayOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -149,6 +166,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             rate: options.number("rate", 1_000.0)?,
             duration: Duration::from_secs(options.number("seconds", 10)?),
             connections: options.number("connections", 32)?,
+            worker_concurrency: options.number("worker-concurrency", 256)?,
+        }),
+        "replay" => Command::Replay(ReplayOptions {
+            deliveries: options.number("deliveries", 100_000)?,
+            rate: options.number("rate", 200.0)?,
+            duration: Duration::from_secs(options.number("seconds", 10)?),
             worker_concurrency: options.number("worker-concurrency", 256)?,
         }),
         "backlog" => Command::Backlog(BacklogOptions {

@@ -115,7 +115,7 @@ pub fn target(api: &Service, event_type: &str) -> Target {
 }
 
 /// Waits until `expected` deliveries arrived or arrivals stalled, then takes them.
-async fn wait_for(sink: &Sink, expected: u64) -> Arrivals {
+pub async fn wait_for(sink: &Sink, expected: u64) -> Arrivals {
     let mut last = (sink.delivered(), Instant::now());
     while sink.delivered() < expected && last.1.elapsed() < STALL {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -203,6 +203,10 @@ impl Subscriptions {
         }
         tokio::time::sleep(CHANGE_PROPAGATION).await;
         Ok(Self(ids))
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.0
     }
 
     pub async fn delete(self, api: &Service) -> anyhow::Result<()> {

@@ -21,6 +21,7 @@ mod deliver;
 mod ingest;
 mod load;
 mod processes;
+mod replay;
 mod sink;
 
 use std::process::ExitCode;
@@ -48,6 +49,7 @@ fn main() -> ExitCode {
         cli::Command::Backlog(options) => {
             runtime().and_then(|rt| rt.block_on(backlog::run(options)))
         }
+        cli::Command::Replay(options) => runtime().and_then(|rt| rt.block_on(replay::run(options))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
