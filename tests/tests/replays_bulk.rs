@@ -129,7 +129,8 @@ async fn a_dry_run_counts_what_the_replay_then_sends_once() {
     assert_eq!(first["status"], "done", "{first}");
     assert_eq!(second["status"], "done", "{second}");
     assert!(!first["finished_at"].is_null());
-    let queued = first["queued"].as_i64().unwrap() + second["queued"].as_i64().unwrap();
+    let queued = first["queued"].as_i64().expect("as the api answers")
+        + second["queued"].as_i64().expect("as the api answers");
     assert_eq!(queued, N as i64, "{first} {second}");
     eventually(WAIT, "every replayed delivery to succeed", || async {
         (count_deliveries(&env, "succeeded").await == N as i64).then_some(())
@@ -150,7 +151,10 @@ async fn a_dry_run_counts_what_the_replay_then_sends_once() {
     let (_, listed) = json(api.get("/replays").await).await;
     assert_eq!(listed.as_array().map(Vec::len), Some(2));
     assert_eq!(listed[0]["id"], second["id"]);
-    let path = format!("/replays/{}", first["id"].as_str().unwrap());
+    let path = format!(
+        "/replays/{}",
+        first["id"].as_str().expect("as the api answers")
+    );
     let (status, refused) = json(api.delete(&path).await).await;
     assert_eq!(
         (status, &refused["detail"]),
@@ -225,8 +229,8 @@ async fn bad_filters_unknown_subscriptions_and_other_tenants_are_refused() {
     let key_b = api
         .create_key(&json!({"name": "b", "tenant_id": tenant_b}))
         .await;
-    let a = api.as_key(key_a["key"].as_str().unwrap());
-    let b = api.as_key(key_b["key"].as_str().unwrap());
+    let a = api.as_key(key_a["key"].as_str().expect("as the api answers"));
+    let b = api.as_key(key_b["key"].as_str().expect("as the api answers"));
     let sub = a
         .create_subscription(&json!({"target_url": "https://example.com/hook"}))
         .await;
@@ -240,7 +244,10 @@ async fn bad_filters_unknown_subscriptions_and_other_tenants_are_refused() {
     .await;
     assert_eq!(status, 202, "{replay}");
     assert_eq!(replay["tenant_id"], json!(tenant_a));
-    let path = format!("/replays/{}", replay["id"].as_str().unwrap());
+    let path = format!(
+        "/replays/{}",
+        replay["id"].as_str().expect("as the api answers")
+    );
     let (status, _) = json(
         b.post_json(
             "/replays",
@@ -261,7 +268,11 @@ async fn bad_filters_unknown_subscriptions_and_other_tenants_are_refused() {
     assert_eq!(json(a.delete(&path).await).await.0, 409);
 
     // An inactive subscription is refused; a read-only key may not start a replay.
-    let sub_id: Uuid = sub["id"].as_str().unwrap().parse().unwrap();
+    let sub_id: Uuid = sub["id"]
+        .as_str()
+        .expect("as the api answers")
+        .parse()
+        .expect("as the api answers");
     set_active(&env, sub_id, false).await;
     let (status, refused) = json(
         a.post_json(
@@ -278,7 +289,7 @@ async fn bad_filters_unknown_subscriptions_and_other_tenants_are_refused() {
     let reader = api
         .create_key(&json!({"name": "r", "tenant_id": tenant_a, "permissions": ["read"]}))
         .await;
-    let reader = api.as_key(reader["key"].as_str().unwrap());
+    let reader = api.as_key(reader["key"].as_str().expect("as the api answers"));
     assert_eq!(
         reader
             .post_json("/replays", &json!({"since": since}))
@@ -300,7 +311,11 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
     let sub = api
         .create_subscription(&json!({"target_url": receiver.url, "events": ["order.*"]}))
         .await;
-    let sub_id: Uuid = sub["id"].as_str().unwrap().parse().unwrap();
+    let sub_id: Uuid = sub["id"]
+        .as_str()
+        .expect("as the api answers")
+        .parse()
+        .expect("as the api answers");
     let _other = api
         .create_subscription(&json!({"target_url": other.url}))
         .await;
@@ -354,8 +369,8 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
     let mut got: Vec<i64> = Vec::new();
     for _ in 0..3 {
         let request = receiver.next(WAIT).await;
-        let body: Value = serde_json::from_slice(&request.body).unwrap();
-        got.push(body["n"].as_i64().unwrap());
+        let body: Value = serde_json::from_slice(&request.body).expect("as the api answers");
+        got.push(body["n"].as_i64().expect("as the api answers"));
     }
     got.sort_unstable();
     assert_eq!(got, [0, 1, 2]);
@@ -376,7 +391,11 @@ async fn a_replay_whose_worker_is_killed_finishes_after_a_restart() {
     let sub = api
         .create_subscription(&json!({"target_url": receiver.url}))
         .await;
-    let sub_id: Uuid = sub["id"].as_str().unwrap().parse().unwrap();
+    let sub_id: Uuid = sub["id"]
+        .as_str()
+        .expect("as the api answers")
+        .parse()
+        .expect("as the api answers");
     const N: usize = 1200;
     failed_deliveries(&env, sub_id, &receiver.url, N).await;
 
@@ -393,10 +412,16 @@ async fn a_replay_whose_worker_is_killed_finishes_after_a_restart() {
         count(receiver.next(WAIT).await);
     }
     worker.kill().await;
-    let path = format!("/replays/{}", replay["id"].as_str().unwrap());
+    let path = format!(
+        "/replays/{}",
+        replay["id"].as_str().expect("as the api answers")
+    );
     let (_, during) = json(api.get(&path).await).await;
     assert_eq!(during["status"], "running", "{during}");
-    assert!(during["queued"].as_i64().unwrap() < N as i64, "{during}");
+    assert!(
+        during["queued"].as_i64().expect("as the api answers") < N as i64,
+        "{during}"
+    );
 
     let _successor = WorkerProcess::spawn(&env);
     let replay = finished(&api, &replay["id"]).await;
