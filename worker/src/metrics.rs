@@ -15,6 +15,8 @@
 //! - `hookrelay_reconciled_total`: deliveries Redis had lost, queued again (`reconcile`);
 //! - `hookrelay_reconcile_runs_total{result}`: reconciliation ticks (`reconciled`,
 //!   `skipped` when another worker had the tick, `failed`);
+//! - `hookrelay_retries_moved_total`, `hookrelay_delayed_moved_total`: due retries and
+//!   delayed webhooks this worker's mover put into the stream (`mover`);
 //! - `hookrelay_replays{status}`: bulk replays by status (`running`, `done`,
 //!   `cancelled`), all workers' together, refreshed every 5 s by each worker;
 //! - `hookrelay_replay_deliveries_queued_total`: deliveries this worker's replay runner
