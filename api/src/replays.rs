@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hookrelay_shared::db::{DbPool, bounded, checkout};
-use hookrelay_shared::models::{DeliveryStatus, Subscription};
+use hookrelay_shared::models::DeliveryStatus;
 use hookrelay_shared::replays::{MAX_WINDOW_DAYS, MissingFor, ReplayStatus, Selection};
 use hookrelay_shared::schema::replays;
 use hookrelay_shared::tenancy::Space;
@@ -224,7 +224,7 @@ pub async fn create(
         };
         let missing = subscription
             .filter(|_| posted.include_missing)
-            .map(missing_for);
+            .map(|s| MissingFor::of(&s));
         let mut conn = checkout(db).await?;
         let counting = selection.count(&mut conn, missing.as_ref());
         let matched = bounded("Failed to count a replay's deliveries", counting).await?;
@@ -251,15 +251,6 @@ pub async fn create(
         .get_result(&mut conn);
     let replay = bounded("Failed to store a replay", storing).await?;
     Ok(Ok(Created::Stored(replay)))
-}
-
-/// The subscription stage 2 creates missing deliveries for.
-pub fn missing_for(subscription: Subscription) -> MissingFor {
-    MissingFor {
-        subscription_id: subscription.id,
-        tenant_id: subscription.tenant_id,
-        events: subscription.events,
-    }
 }
 
 /// `space` as a condition on replays: the default space excludes replays of every tenant.

@@ -80,6 +80,17 @@ pub struct MissingFor {
     pub events: Option<Vec<String>>,
 }
 
+impl MissingFor {
+    /// For `subscription` as it is now.
+    pub fn of(subscription: &crate::models::Subscription) -> Self {
+        Self {
+            subscription_id: subscription.id,
+            tenant_id: subscription.tenant_id,
+            events: subscription.events.clone(),
+        }
+    }
+}
+
 /// Where a batch starts after: the last row the previous one covered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {

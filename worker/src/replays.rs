@@ -359,11 +359,7 @@ async fn batch(conn: &mut AsyncPgConnection, id: Uuid) -> anyhow::Result<Batch> 
             };
             match subscription {
                 Some(subscription) => {
-                    let to = MissingFor {
-                        subscription_id: subscription.id,
-                        tenant_id: subscription.tenant_id,
-                        events: subscription.events.clone(),
-                    };
+                    let to = MissingFor::of(&subscription);
                     let matched = selection
                         .missing_batch(conn, &to, after.as_ref(), BATCH)
                         .await?;
