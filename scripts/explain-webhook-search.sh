@@ -2,7 +2,8 @@
 # Measures GET /webhooks's queries (api/src/webhooks.rs) on a table of millions: creates a
 # scratch database, migrates it, fills it with generate_series SQL (WEBHOOKS webhooks,
 # about 2 deliveries each: 5 spaces, 20 event types, 50 subscriptions, 80 % fan-out, ~2 %
-# failed, the newest ones in flight, 1 % with no subscriber), runs every query shape with
+# failed, the newest ones in flight, 1 % with no subscriber, and one rare subscription
+# that gets one webhook in 5,000), runs every query shape with
 # EXPLAIN (ANALYZE, BUFFERS), prints a table of timings, then drops the database.
 # Full plans go to target/explain-webhook-search.txt.
 #
@@ -10,7 +11,9 @@
 #   WEBHOOKS=100000 scripts/explain-webhook-search.sh
 #
 # The query text below is the shape api/src/webhooks.rs builds (filters present only,
-# status as EXISTS / NOT EXISTS on deliveries, statuses written as literals).
+# status as EXISTS / NOT EXISTS on deliveries, statuses written as literals, a
+# subscription's webhooks walked from its deliveries: `@at` in a shape is the column
+# the window and the order are on, `@id` the webhook id the probes use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,11 +48,12 @@ SELECT md5('wh' || i)::uuid,
 FROM generate_series(1, $WEBHOOKS) i;
 -- Targeted: one delivery; fan-out: 2 (3 for every fourth), none for 1 %.
 INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts,
-                        updated_at, next_retry_at)
+                        updated_at, next_retry_at, received_at)
 SELECT md5('wh' || i)::uuid, s.id, 'http://127.0.0.1/', st.status,
        CASE WHEN st.status = 'pending' THEN 0 ELSE 1 END,
        timestamptz '2026-11-01 00:00:00Z' + i * interval '1 second',
-       CASE WHEN st.status = 'retrying' THEN now() END
+       CASE WHEN st.status = 'retrying' THEN now() END,
+       timestamptz '2026-11-01 00:00:00Z' + i * interval '1 second'
 FROM generate_series(1, $WEBHOOKS) i
 CROSS JOIN LATERAL generate_series(0,
   CASE WHEN i % 5 = 0 THEN 0 WHEN i % 100 = 1 THEN -1 WHEN i % 4 = 0 THEN 2 ELSE 1 END) k
@@ -59,6 +63,17 @@ CROSS JOIN LATERAL (SELECT CASE
     WHEN i > $WEBHOOKS - 2000 THEN (ARRAY['pending', 'retrying', 'succeeded'])[1 + (i + k) % 3]
     WHEN random() < 0.013 THEN 'failed'
     ELSE 'succeeded' END AS status) st;
+-- The rare subscription: every 5,000th fan-out webhook as well, ~2 % failed.
+INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts,
+                        updated_at, received_at)
+SELECT md5('wh' || i)::uuid, md5('rare')::uuid, 'http://127.0.0.1/',
+       CASE WHEN i % 250000 = 3 THEN 'failed' ELSE 'succeeded' END, 1,
+       timestamptz '2026-11-01 00:00:00Z' + i * interval '1 second',
+       timestamptz '2026-11-01 00:00:00Z' + i * interval '1 second'
+FROM generate_series(1, $WEBHOOKS - 2000) i WHERE i % 5000 = 3;
+-- What the log writer marks when it stores a webhook without deliveries.
+UPDATE webhooks w SET no_subscribers = true
+WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id);
 VACUUM ANALYZE webhooks;
 VACUUM ANALYZE deliveries;
 SQL
@@ -67,16 +82,19 @@ psql -Atc "SELECT 'deliveries: ' || count(*) || ', failed: ' || count(*) FILTER 
 
 TENANT="'$(psql -Atc "SELECT md5('tenant1')::uuid")'"
 SUB="'$(psql -Atc "SELECT md5('sub7')::uuid")'"
+RARE="'$(psql -Atc "SELECT md5('rare')::uuid")'"
 EVENT="'event.3'"
 SINCE="'2026-11-04 00:00:00Z'"
 UNTIL="'2026-11-06 00:00:00Z'"
-exists_sub="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.subscription_id = $SUB)"
-failed="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN ('failed')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status NOT IN ('succeeded', 'failed'))"
-delivered="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN ('succeeded')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status NOT IN ('succeeded'))"
-delivering="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying'))"
-none="NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id)"
-window="w.received_at >= $SINCE AND w.received_at < $UNTIL"
+sub="s.subscription_id = $SUB"
+rare="s.subscription_id = $RARE"
+failed="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id AND d.status IN ('failed')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id AND d.status NOT IN ('succeeded', 'failed'))"
+delivered="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id AND d.status IN ('succeeded')) AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id AND d.status NOT IN ('succeeded'))"
+delivering="EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id AND d.status IN ('pending', 'retrying'))"
+none="w.no_subscribers AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = @id)"
+window="@at >= $SINCE AND @at < $UNTIL"
 
+# name|condition|skip; a condition on s walks that subscription's deliveries.
 shapes=(
   "none|TRUE"
   "tenant|w.tenant_id = $TENANT"
@@ -85,17 +103,22 @@ shapes=(
   "status=delivered|$delivered"
   "status=delivering|$delivering"
   "status=no_subscribers|$none"
-  "subscription_id|$exists_sub"
-  "since|w.received_at >= $SINCE"
-  "until|w.received_at < $UNTIL"
+  "subscription_id|$sub"
+  "subscription_id (rare)|$rare"
+  "since|@at >= $SINCE"
+  "until|@at < $UNTIL"
   "since+until|$window"
-  "status=failed+subscription_id|$failed AND $exists_sub"
+  "status=failed+subscription_id|$sub AND $failed"
+  "status=failed+subscription_id (rare)|$rare AND $failed"
+  "status=no_subscribers+tenant|w.tenant_id = $TENANT AND $none"
+  "status=no_subscribers+event_type|w.event_type = $EVENT AND $none"
   "event_type+since+until|w.event_type = $EVENT AND $window"
-  "all filters|w.event_type = $EVENT AND $window AND $exists_sub AND $failed"
+  "subscription_id+since+until|$sub AND $window"
+  "all filters|$sub AND w.event_type = $EVENT AND $window AND $failed"
   "tenant+event_type|w.tenant_id = $TENANT AND w.event_type = $EVENT"
   "tenant+status=failed|w.tenant_id = $TENANT AND $failed"
-  "tenant+status=failed+subscription_id|w.tenant_id = $TENANT AND $failed AND $exists_sub"
-  "tenant+all filters|w.tenant_id = $TENANT AND w.event_type = $EVENT AND $window AND $exists_sub AND $failed"
+  "tenant+status=failed+subscription_id|$sub AND w.tenant_id = $TENANT AND $failed"
+  "tenant+all filters|$sub AND w.tenant_id = $TENANT AND w.event_type = $EVENT AND $window AND $failed"
   "none, skip 10000|TRUE|10000"
 )
 
@@ -103,10 +126,16 @@ shapes=(
 printf '%-40s %8s %10s %6s\n' "query shape (limit 100)" "ms" "buffers" "rows"
 for shape in "${shapes[@]}"; do
   IFS='|' read -r name where skip <<<"$shape"
+  if [[ $where == *s.subscription_id* ]]; then
+    from="deliveries s JOIN webhooks w ON w.id = s.webhook_id" at=s.received_at id=s.webhook_id
+  else
+    from="webhooks w" at=w.received_at id=w.id
+  fi
+  where=${where//@at/$at} where=${where//@id/$id}
   sql="SELECT w.id, w.tenant_id, w.event_type, w.received_at, w.subscription_id,
          ARRAY(SELECT d.status FROM deliveries d WHERE d.webhook_id = w.id) AS statuses
-       FROM webhooks w WHERE $where
-       ORDER BY w.received_at DESC, w.id DESC OFFSET ${skip:-0} LIMIT 100"
+       FROM $from WHERE $where
+       ORDER BY $at DESC, $id DESC OFFSET ${skip:-0} LIMIT 100"
   # As api/src/webhooks.rs runs it: without parallel workers.
   serial="SET max_parallel_workers_per_gather = 0;"
   psql -Atc "$serial $sql" >/dev/null # warm the cache as a running service has it

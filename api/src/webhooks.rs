@@ -3,11 +3,13 @@
 //!
 //! One query, built from the filters present. Its shape is what keeps it fast on a table
 //! of millions (measured by `scripts/explain-webhook-search.sh`): the webhooks are walked
-//! newest first down a `received_at` index (one per tenant, one per event type), and each
-//! filter on deliveries is an `EXISTS` / `NOT EXISTS` probe of that webhook's deliveries
-//! by primary key, so the first page stops after the rows it needs. A webhook's status is
-//! not stored: its filter is the status's [`Rule`](crate::status::view::Rule), the same
-//! one `/status/{id}` derives it with, written as those probes.
+//! newest first down a `received_at` index (one per tenant, one per event type, one of
+//! the webhooks stored with no subscriber), or, with `subscription_id`, down that
+//! subscription's deliveries by their copy of `received_at`; each filter on deliveries
+//! is an `EXISTS` / `NOT EXISTS` probe of that webhook's deliveries by primary key, so
+//! the first page stops after the rows it needs. A webhook's status is not stored: its
+//! filter is the status's [`Rule`](crate::status::view::Rule), the same one
+//! `/status/{id}` derives it with, written as those probes.
 //!
 //! Webhooks no worker has stored yet (`scheduled` or `queued`, known to Redis only) are not listed.
 
@@ -117,6 +119,20 @@ struct Query {
 
 impl Query {
     fn sql(&mut self, space: Space, filter: &Filter, skip: i64, limit: i64) -> String {
+        // One subscription's webhooks are walked from its deliveries (`s`), which carry
+        // their webhook's `received_at`: the window and the order are then on `s`.
+        let (from, at, id) = match filter.subscription_id {
+            None => ("webhooks w", "w.received_at", "w.id"),
+            Some(subscription) => {
+                let p = self.binds.push(Bind::Uuid(subscription));
+                self.conditions.push(format!("s.subscription_id = {p}"));
+                (
+                    "deliveries s JOIN webhooks w ON w.id = s.webhook_id",
+                    "s.received_at",
+                    "s.webhook_id",
+                )
+            }
+        };
         self.conditions
             .extend(self.binds.space(space, "w.tenant_id"));
         if let Some(event_type) = &filter.event_type {
@@ -125,24 +141,26 @@ impl Query {
         }
         if let Some(since) = filter.since {
             let p = self.binds.push(Bind::Time(since));
-            self.conditions.push(format!("w.received_at >= {p}"));
+            self.conditions.push(format!("{at} >= {p}"));
         }
         if let Some(until) = filter.until {
             let p = self.binds.push(Bind::Time(until));
-            self.conditions.push(format!("w.received_at < {p}"));
+            self.conditions.push(format!("{at} < {p}"));
         }
-        if let Some(subscription) = filter.subscription_id {
-            let p = self.binds.push(Bind::Uuid(subscription));
-            self.conditions.push(format!(
-                "EXISTS (SELECT 1 FROM deliveries d \
-                 WHERE d.webhook_id = w.id AND d.subscription_id = {p})"
-            ));
-        }
-        match filter.status.map(AggregateStatus::rule) {
+        match filter.status {
             None => {}
-            // Stored webhooks are never queued.
-            Some(None) => self.conditions.push("FALSE".into()),
-            Some(Some(rule)) => self.conditions.extend(status_conditions(rule)),
+            Some(status) => match status.rule() {
+                // Stored webhooks are never queued.
+                None => self.conditions.push("FALSE".into()),
+                Some(rule) => {
+                    if status == AggregateStatus::NoSubscribers {
+                        // The mark the log writer stores, so the walk is of its partial
+                        // index; the rule's probe below still decides.
+                        self.conditions.push("w.no_subscribers".into());
+                    }
+                    self.conditions.extend(status_conditions(rule, id));
+                }
+            },
         }
         let filter = if self.conditions.is_empty() {
             String::new()
@@ -154,18 +172,21 @@ impl Query {
         format!(
             "SELECT w.id, w.tenant_id, w.event_type, w.received_at, w.subscription_id, \
              ARRAY(SELECT d.status FROM deliveries d WHERE d.webhook_id = w.id) AS statuses \
-             FROM webhooks w {filter} \
-             ORDER BY w.received_at DESC, w.id DESC OFFSET {skip} LIMIT {limit}"
+             FROM {from} {filter} \
+             ORDER BY {at} DESC, {id} DESC OFFSET {skip} LIMIT {limit}"
         )
     }
 }
 
-/// A status [`Rule`] as conditions on the webhook `w`'s deliveries.
-fn status_conditions(rule: Rule) -> Vec<String> {
+/// A status [`Rule`] as conditions on the deliveries of the webhook whose id is `id`:
+/// written on the column the walk comes from (`s.webhook_id` for one subscription's
+/// deliveries), so each row is probed before its webhook is joined (measured: 8 ms instead
+/// of 50 ms for `?status=failed&subscription_id=` on 1,000,000 webhooks).
+fn status_conditions(rule: Rule, id: &str) -> Vec<String> {
     let mut conditions = Vec::new();
     if let Some(some) = rule.some {
         conditions.push(format!(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.status IN {})",
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = {id} AND d.status IN {})",
             status_list(some)
         ));
     }
@@ -176,7 +197,7 @@ fn status_conditions(rule: Rule) -> Vec<String> {
             format!(" AND d.status NOT IN {}", status_list(every))
         };
         conditions.push(format!(
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id{outside})"
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = {id}{outside})"
         ));
     }
     conditions
@@ -255,13 +276,13 @@ mod tests {
             .rule()
             .expect("a stored status");
         assert_eq!(
-            status_conditions(rule),
+            status_conditions(rule, "w.id"),
             ["NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id)"]
         );
         let rule = AggregateStatus::Failed.rule().expect("a stored status");
         assert_eq!(
-            status_conditions(rule)[1],
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id \
+            status_conditions(rule, "s.webhook_id")[1],
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = s.webhook_id \
              AND d.status NOT IN ('succeeded', 'failed'))"
         );
     }

@@ -121,9 +121,9 @@ async fn store_failed(
            SELECT gen_random_uuid(), 'bench.replayed', NULL, \
                   convert_to('{{\"n\":' || i || '}}', 'UTF8'), \
                   now() - interval '1 minute' + i * interval '100 microseconds' \
-           FROM generate_series(1, {count}) AS i RETURNING id) \
-         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, error, updated_at) \
-         SELECT id, '{subscription}', 'http://{}/s/0', 'failed', 6, 'HTTP 500', now() FROM w; \
+           FROM generate_series(1, {count}) AS i RETURNING id, received_at) \
+         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, error, updated_at, received_at) \
+         SELECT id, '{subscription}', 'http://{}/s/0', 'failed', 6, 'HTTP 500', now(), received_at FROM w; \
          ANALYZE webhooks; ANALYZE deliveries;",
         sink.addr
     ))

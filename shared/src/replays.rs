@@ -173,12 +173,19 @@ pub async fn create_missing(
     target_url: &str,
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<Rerun>> {
+    // A webhook that had no delivery at all is no longer `no_subscribers`.
     let sql = format!(
-        "INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, \
-                                 next_retry_at, updated_at) \
-         SELECT w.id, $2, $3, '{}', 0, $4, $4 FROM webhooks w WHERE w.id = ANY($1) \
-         ON CONFLICT DO NOTHING \
-         RETURNING webhook_id, subscription_id, attempts",
+        "WITH created AS ( \
+           INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, \
+                                   next_retry_at, updated_at, received_at) \
+           SELECT w.id, $2, $3, '{}', 0, $4, $4, w.received_at \
+           FROM webhooks w WHERE w.id = ANY($1) \
+           ON CONFLICT DO NOTHING \
+           RETURNING webhook_id, subscription_id, attempts), \
+         marked AS ( \
+           UPDATE webhooks SET no_subscribers = false \
+           WHERE no_subscribers AND id IN (SELECT webhook_id FROM created)) \
+         SELECT webhook_id, subscription_id, attempts FROM created",
         DeliveryStatus::Pending.as_str()
     );
     diesel::sql_query(sql)

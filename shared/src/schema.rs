@@ -62,6 +62,7 @@ diesel::table! {
         received_at -> Timestamptz,
         tenant_id -> Nullable<Uuid>,
         skip_subscription -> Nullable<Uuid>,
+        no_subscribers -> Bool,
     }
 }
 
@@ -77,6 +78,7 @@ diesel::table! {
         next_retry_at -> Nullable<Timestamptz>,
         updated_at -> Timestamptz,
         run_from -> Int4,
+        received_at -> Timestamptz,
     }
 }
 

@@ -96,6 +96,7 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
     );
     let webhook_id = Uuid::now_v7();
     let (bad_sub, good_sub) = (Uuid::new_v4(), Uuid::new_v4());
+    let received_at = time::now();
     let pending = |subscription_id| Delivery {
         webhook_id,
         subscription_id,
@@ -106,13 +107,14 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
         error: None,
         next_retry_at: None,
         updated_at: time::now(),
+        received_at,
     };
     let webhook = NewWebhook {
         id: webhook_id,
         event_type: None,
         subscription_id: None,
         payload: b"{}".as_slice().into(),
-        received_at: time::now(),
+        received_at,
         tenant_id: None,
         skip_subscription: None,
     };

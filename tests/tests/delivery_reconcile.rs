@@ -124,7 +124,8 @@ async fn pending_deliveries_whose_webhook_entries_redis_lost_are_delivered_once(
     conn.batch_execute(&format!(
         "INSERT INTO webhooks SELECT gen_random_uuid(), NULL, NULL, '{{}}'::bytea, now() - interval '1 minute' \
          FROM generate_series(1, {webhooks});
-         INSERT INTO deliveries SELECT w.id, s.id, s.target_url, 'pending', 0, NULL, NULL, NULL, now() - interval '1 minute' \
+         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, updated_at, received_at) \
+         SELECT w.id, s.id, s.target_url, 'pending', 0, now() - interval '1 minute', w.received_at \
          FROM webhooks w CROSS JOIN subscriptions s;"
     ))
     .await

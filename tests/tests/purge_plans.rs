@@ -43,9 +43,11 @@ async fn each_purge_batch_is_found_through_an_index() {
          INSERT INTO webhooks SELECT gen_random_uuid(), 'order.created', NULL, '\\x7b7d',
              now() - (g * interval '1 second') * 73 * 3600 / 50000
          FROM generate_series(1, 50000) g;
-         INSERT INTO deliveries SELECT id, gen_random_uuid(), 'http://r.test/',
+         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts,
+                                 last_status_code, updated_at, received_at)
+         SELECT id, gen_random_uuid(), 'http://r.test/',
              CASE WHEN received_at > now() - interval '5 minutes' THEN 'pending' ELSE 'succeeded' END,
-             1, 200, NULL, NULL, now()
+             1, 200, now(), received_at
          FROM webhooks;
          ANALYZE attempts; ANALYZE webhooks; ANALYZE deliveries;
          CREATE FUNCTION pg_temp.plan(statement text) RETURNS SETOF text LANGUAGE plpgsql AS $$

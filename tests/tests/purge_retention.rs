@@ -68,7 +68,8 @@ fn webhook_sql(id: Uuid, age: &str, statuses: &[&str]) -> String {
     );
     for status in statuses {
         sql += &format!(
-            "INSERT INTO deliveries VALUES ('{id}', gen_random_uuid(), 'http://r.test/', '{status}', 1, NULL, NULL, NULL, now());"
+            "INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, updated_at, received_at) \
+             SELECT id, gen_random_uuid(), 'http://r.test/', '{status}', 1, now(), received_at FROM webhooks WHERE id = '{id}';"
         );
     }
     sql
@@ -89,7 +90,8 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
     seed += &format!(
         "INSERT INTO webhooks SELECT gen_random_uuid(), NULL, NULL, '\\x7b7d', now() - interval '3 hours' \
          FROM generate_series(1, {old_finished});
-         INSERT INTO deliveries SELECT id, gen_random_uuid(), 'http://r.test/', 'succeeded', 1, 200, NULL, NULL, now() \
+         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, last_status_code, updated_at, received_at) \
+         SELECT id, gen_random_uuid(), 'http://r.test/', 'succeeded', 1, 200, now(), received_at \
          FROM webhooks;"
     );
     seed += &webhook_sql(done, "2 hours", &["succeeded", "succeeded"]);

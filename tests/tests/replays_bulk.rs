@@ -29,15 +29,16 @@ async fn finished(api: &TestApi, id: &Value) -> Value {
 }
 
 /// Counts the deliveries with `status` in the test database.
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 async fn count_deliveries(env: &TestEnv, status: &str) -> i64 {
     use diesel_async::RunQueryDsl;
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
     let mut conn = env.db.pool().get().await.expect("a connection");
-    let n: N = diesel::sql_query("SELECT count(*) AS n FROM deliveries WHERE status = $1")
+    let n: Count = diesel::sql_query("SELECT count(*) AS n FROM deliveries WHERE status = $1")
         .bind::<diesel::sql_types::Text, _>(status)
         .get_result(&mut conn)
         .await
@@ -53,9 +54,9 @@ async fn failed_deliveries(env: &TestEnv, subscription: Uuid, target_url: &str, 
         "WITH w AS (INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at) \
            SELECT gen_random_uuid(), 'order.created', NULL, convert_to('{{\"n\": ' || i || '}}', 'UTF8'), \
                   now() - interval '1 minute' + i * interval '1 microsecond' \
-           FROM generate_series(1, {count}) AS i RETURNING id) \
-         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, error, updated_at) \
-         SELECT id, '{subscription}', '{target_url}', 'failed', 3, 'HTTP 500', now() FROM w"
+           FROM generate_series(1, {count}) AS i RETURNING id, received_at) \
+         INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, error, updated_at, received_at) \
+         SELECT id, '{subscription}', '{target_url}', 'failed', 3, 'HTTP 500', now(), received_at FROM w"
     ))
     .execute(&mut conn)
     .await
@@ -316,9 +317,6 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
         .expect("as the api answers")
         .parse()
         .expect("as the api answers");
-    let _other = api
-        .create_subscription(&json!({"target_url": other.url}))
-        .await;
     set_active(&env, sub_id, false).await;
     let ingest = |event_type: &'static str, n: usize| {
         let api = &api;
@@ -333,16 +331,29 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
             assert_eq!(response.status(), 202);
         }
     };
-    // While it is inactive: three webhooks its filter matches, one it does not.
-    for n in 0..3 {
+    // While it is inactive: three webhooks its filter matches, one it does not. The first
+    // comes before any other subscription exists, so nobody gets it.
+    let no_subscribers = || async {
+        let (_, found) = json(api.get("/webhooks?status=no_subscribers").await).await;
+        found.as_array().map_or(0, Vec::len)
+    };
+    ingest("order.created", 0).await;
+    eventually(WAIT, "a webhook stored with no subscribers", || async {
+        (no_subscribers().await == 1).then_some(())
+    })
+    .await;
+    let _other = api
+        .create_subscription(&json!({"target_url": other.url}))
+        .await;
+    for n in 1..3 {
         ingest("order.created", n).await;
     }
     ingest("user.created", 3).await;
-    for _ in 0..4 {
+    for _ in 0..3 {
         other.next(WAIT).await;
     }
     eventually(WAIT, "the other deliveries to be recorded", || async {
-        (count_deliveries(&env, "succeeded").await == 4).then_some(())
+        (count_deliveries(&env, "succeeded").await == 3).then_some(())
     })
     .await;
     let (status, _) = json(
@@ -375,8 +386,21 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
     got.sort_unstable();
     assert_eq!(got, [0, 1, 2]);
     assert!(receiver.try_next(Duration::from_secs(1)).await.is_none());
-    // Now it has them all: nothing is missing any more.
+    // Now it has them all: nothing is missing any more, and the webhook nobody got is no
+    // longer marked as such (the mark `?status=no_subscribers` walks).
     assert_eq!(post_replay(&api, &dry).await, (200, json!({"matched": 0})));
+    assert_eq!(no_subscribers().await, 0);
+    assert_eq!(count_webhooks_marked_no_subscribers(&env).await, 0);
+}
+
+async fn count_webhooks_marked_no_subscribers(env: &TestEnv) -> i64 {
+    use diesel_async::RunQueryDsl;
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    let n: Count = diesel::sql_query("SELECT count(*) AS n FROM webhooks WHERE no_subscribers")
+        .get_result(&mut conn)
+        .await
+        .expect("count");
+    n.n
 }
 
 #[tokio::test]

@@ -61,6 +61,7 @@ fn delivery(
         error: None,
         next_retry_at: None,
         updated_at: time::now(),
+        received_at: time::now(),
     }
 }
 

@@ -60,6 +60,7 @@ pub async fn handle(
             error: None,
             next_retry_at: None,
             updated_at: now,
+            received_at: webhook.received_at,
         })
         .collect();
     // A targeted webhook whose subscription was deleted before we saw it.
@@ -74,6 +75,7 @@ pub async fn handle(
             error: Some(NoAttempt::Deleted.error().into()),
             next_retry_at: None,
             updated_at: now,
+            received_at: webhook.received_at,
         });
     }
     let stored = NewWebhook {

@@ -346,6 +346,7 @@ mod tests {
             error: None,
             next_retry_at: None,
             updated_at: time::from_micros(0),
+            received_at: time::from_micros(0),
         }
     }
 

@@ -55,4 +55,7 @@ pub struct Delivery {
     pub error: Option<String>,
     pub next_retry_at: Option<DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Its webhook's `received_at`, so one subscription's webhooks can be listed newest
+    /// first from an index of deliveries.
+    pub received_at: DateTime<Utc>,
 }

@@ -20,18 +20,19 @@ use crate::health::{self, EventKind, HealthChange, OperationalEvent};
 /// Stores webhooks; returns the ids that were not stored before.
 const INSERT_WEBHOOKS: &str = "
 INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at, tenant_id,
-                      skip_subscription)
+                      skip_subscription, no_subscribers)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[],
-                     $6::uuid[], $7::uuid[])
+                     $6::uuid[], $7::uuid[], $8::bool[])
 ON CONFLICT DO NOTHING
 RETURNING id";
 
 /// Stores the delivery rows of new webhooks (a repeat does nothing).
 const INSERT_DELIVERIES: &str = "
 INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts,
-                        last_status_code, error, next_retry_at, updated_at)
+                        last_status_code, error, next_retry_at, updated_at, received_at)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int4[],
-                     $6::int4[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+                     $6::int4[], $7::text[], $8::timestamptz[], $9::timestamptz[],
+                     $10::timestamptz[])
 ON CONFLICT DO NOTHING";
 
 /// Stores attempt rows (a repeat, after a crash, does nothing).
@@ -245,6 +246,7 @@ impl WriterConnection {
                         &w.received_at,
                         &w.tenant_id,
                         &w.skip_subscription,
+                        &w.no_subscribers,
                     ],
                 )
                 .await
@@ -269,6 +271,7 @@ impl WriterConnection {
                     &d.error,
                     &d.next_retry_at,
                     &d.updated_at,
+                    &d.received_at,
                 ],
             )
             .await
@@ -433,6 +436,8 @@ struct WebhookColumns<'a> {
     received_at: Vec<chrono::DateTime<chrono::Utc>>,
     tenant_id: Vec<Option<Uuid>>,
     skip_subscription: Vec<Option<Uuid>>,
+    /// Stored with no delivery at all (`GET /webhooks?status=no_subscribers` walks these).
+    no_subscribers: Vec<bool>,
 }
 
 #[derive(Default)]
@@ -446,6 +451,7 @@ struct DeliveryColumns<'a> {
     error: Vec<Option<&'a str>>,
     next_retry_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     updated_at: Vec<chrono::DateTime<chrono::Utc>>,
+    received_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Default)]
@@ -482,6 +488,7 @@ impl<'a> Columns<'a> {
                     w.received_at.push(webhook.received_at);
                     w.tenant_id.push(webhook.tenant_id);
                     w.skip_subscription.push(webhook.skip_subscription);
+                    w.no_subscribers.push(deliveries.is_empty());
                     let d = &mut c.deliveries;
                     for row in deliveries {
                         d.webhook_id.push(row.webhook_id);
@@ -493,6 +500,7 @@ impl<'a> Columns<'a> {
                         d.error.push(row.error.as_deref());
                         d.next_retry_at.push(row.next_retry_at);
                         d.updated_at.push(row.updated_at);
+                        d.received_at.push(row.received_at);
                     }
                 }
                 Record::Update {
