@@ -33,6 +33,7 @@ pub mod targets;
 pub mod telemetry;
 pub mod tenancy;
 pub mod time;
+pub mod timetable;
 
 pub use config::Config;
 
