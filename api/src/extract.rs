@@ -57,6 +57,11 @@ uuid_path_extractor!(
     "replay_id"
 );
 uuid_path_extractor!(
+    /// `{schedule_id}` in the path.
+    ScheduleId,
+    "schedule_id"
+);
+uuid_path_extractor!(
     /// `{tenant_id}` in the path.
     TenantId,
     "tenant_id"

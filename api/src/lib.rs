@@ -29,6 +29,7 @@ pub mod openapi;
 pub mod replay;
 pub mod replays;
 pub mod routes;
+pub mod schedules;
 pub mod startup;
 pub mod state;
 pub mod status;

@@ -12,7 +12,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, replays, status, subscriptions, tenants, webhooks,
+    api_keys, dead_letters, ingest, ops, replay, replays, schedules, status, subscriptions,
+    tenants, webhooks,
 };
 
 /// Name of the bearer security scheme in the document.
@@ -34,6 +35,9 @@ const BEARER: &str = "bearer";
         status::get, webhooks::list,
         replay::replay,
         replays::create, replays::list, replays::get, replays::cancel,
+        schedules::create, schedules::list, schedules::get, schedules::update,
+        schedules::delete, schedules::pause, schedules::resume, schedules::trigger,
+        schedules::runs,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
@@ -50,6 +54,9 @@ const BEARER: &str = "bearer";
         replay::Replayed, ReplayBody,
         crate::replays::Replay, hookrelay_shared::replays::ReplayStatus, replays::DryRun,
         NewReplayBody,
+        crate::schedules::Schedule, crate::schedules::Run, schedules::Triggered,
+        hookrelay_shared::schedules::Kind, hookrelay_shared::schedules::MissedRuns,
+        NewScheduleBody, ScheduleChangesBody,
     )),
     modifiers(&Conventions),
     tags(
@@ -58,6 +65,7 @@ const BEARER: &str = "bearer";
         (name = "status", description = "What happened to a webhook"),
         (name = "webhooks", description = "Stored webhooks: search and replay"),
         (name = "replays", description = "Bulk replays: a filter over deliveries, counted first, run in batches by the workers"),
+        (name = "schedules", description = "Webhooks ingested at set times: once, or on a cron timetable in a time zone"),
         (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
@@ -330,6 +338,76 @@ pub struct NewReplayBody {
     /// Only count: answer 200 `{"matched": N}` and store nothing.
     #[schema(required = false)]
     dry_run: bool,
+}
+
+/// `POST /schedules`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `schedules::parse`"
+)]
+pub struct NewScheduleBody {
+    #[schema(min_length = 1, max_length = 255)]
+    name: String,
+    #[schema(required = false)]
+    description: String,
+    /// Runs go to this subscription (404 if unknown). With neither this nor `event_type`:
+    /// 422.
+    #[schema(required = false)]
+    subscription_id: uuid::Uuid,
+    /// Runs carry this event type (fan-out without `subscription_id`).
+    #[schema(required = false, min_length = 1, max_length = 255)]
+    event_type: String,
+    /// Each run's body: any JSON, at most `MAX_PAYLOAD_BYTES` as sent.
+    payload: serde_json::Value,
+    kind: hookrelay_shared::schedules::Kind,
+    /// `once`: when, in the future (RFC 3339). Not with `cron`.
+    #[schema(required = false, format = DateTime)]
+    run_at: String,
+    /// `cron`: minute hour day-of-month month day-of-week (ranges, steps, lists, names),
+    /// as wall-clock time in `timezone`. Not with `run_at`; 422 when it never runs.
+    #[schema(required = false, example = "0 9 * * 1-5")]
+    cron: String,
+    /// An IANA time zone (default `UTC`).
+    #[schema(required = false, example = "Europe/Paris")]
+    timezone: String,
+    /// Ticks missed while no worker ran: `run_once` (default) runs the newest, `skip` none.
+    #[schema(required = false)]
+    missed_runs: hookrelay_shared::schedules::MissedRuns,
+    /// Keys without a tenant: the schedule's tenant (default: the subscription's, else the
+    /// default space). Ignored for tenant keys.
+    #[schema(required = false)]
+    tenant_id: uuid::Uuid,
+}
+
+/// `PATCH /schedules/{schedule_id}`: any of `POST /schedules`'s fields but `tenant_id`; the
+/// result must be a valid schedule as a whole.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `schedules::patch`"
+)]
+pub struct ScheduleChangesBody {
+    #[schema(required = false, min_length = 1, max_length = 255)]
+    name: String,
+    #[schema(required = false)]
+    description: String,
+    #[schema(required = false)]
+    subscription_id: uuid::Uuid,
+    #[schema(required = false, min_length = 1, max_length = 255)]
+    event_type: String,
+    #[schema(required = false)]
+    payload: serde_json::Value,
+    #[schema(required = false)]
+    kind: hookrelay_shared::schedules::Kind,
+    #[schema(required = false, format = DateTime)]
+    run_at: String,
+    #[schema(required = false)]
+    cron: String,
+    #[schema(required = false)]
+    timezone: String,
+    #[schema(required = false)]
+    missed_runs: hookrelay_shared::schedules::MissedRuns,
 }
 
 /// `POST /tenants`. Unknown fields are ignored.

@@ -16,7 +16,8 @@ use hookrelay_shared::models::Permission::{Ingest, Read, Write};
 use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, replays, status, subscriptions, tenants, webhooks,
+    api_keys, dead_letters, ingest, ops, replay, replays, schedules, status, subscriptions,
+    tenants, webhooks,
 };
 
 use Need::{Admin, AllTenants, Open, Permission as Needs};
@@ -78,6 +79,50 @@ fn table() -> Vec<Entry> {
                 on(Method::GET, Needs(Read), replays::get),
                 on(Method::DELETE, Needs(Write), replays::cancel),
             ],
+        ),
+        // Schedules.
+        resource(
+            &["/schedules", "/schedules/"],
+            [
+                on(Method::POST, Needs(Write), schedules::create),
+                on(Method::GET, Needs(Read), schedules::list),
+            ],
+        ),
+        resource(
+            &["/schedules/{schedule_id}", "/schedules/{schedule_id}/"],
+            [
+                on(Method::GET, Needs(Read), schedules::get),
+                on(Method::PATCH, Needs(Write), schedules::update),
+                on(Method::DELETE, Needs(Write), schedules::delete),
+            ],
+        ),
+        resource(
+            &[
+                "/schedules/{schedule_id}/pause",
+                "/schedules/{schedule_id}/pause/",
+            ],
+            [on(Method::POST, Needs(Write), schedules::pause)],
+        ),
+        resource(
+            &[
+                "/schedules/{schedule_id}/resume",
+                "/schedules/{schedule_id}/resume/",
+            ],
+            [on(Method::POST, Needs(Write), schedules::resume)],
+        ),
+        resource(
+            &[
+                "/schedules/{schedule_id}/trigger",
+                "/schedules/{schedule_id}/trigger/",
+            ],
+            [on(Method::POST, Needs(Write), schedules::trigger)],
+        ),
+        resource(
+            &[
+                "/schedules/{schedule_id}/runs",
+                "/schedules/{schedule_id}/runs/",
+            ],
+            [on(Method::GET, Needs(Read), schedules::runs)],
         ),
         // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
         resource(&["/healthz"], [on(Method::GET, Open, ops::healthz)]),

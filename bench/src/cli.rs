@@ -21,6 +21,9 @@ commands:
   replay   a bulk replay of N failed deliveries (POST /replays) while live webhooks
            arrive at a fixed rate: deliveries queued per second, and the live p50/p99
            ingest-to-arrival alone and during the replay.
+  schedules  N cron schedules (`* * * * *`) due in the same minute, fired by one worker:
+           how long after the minute the last run fired and the last webhook arrived,
+           and the worker's CPU time for the minute.
   backlog  worker memory under a backlog: queues N webhooks before starting a worker,
            whose sink holds every request (a slow receiver), then prints the worker's
            RSS and the entries each consumer holds (XPENDING) every few seconds; both
@@ -51,6 +54,8 @@ options (replay):
   --rate N           live webhooks per second meanwhile (default 200)
   --seconds N        length of each live run (default 10)
   --worker-concurrency N   as above
+options (schedules):
+  --schedules N      schedules due in the same minute (default 10000)
 options (backlog):
   --webhooks N       webhooks queued before the worker starts (default 200000)
   --seconds N        how long the worker is watched (default 60)
@@ -108,6 +113,11 @@ pub struct ReplayOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct SchedulesOptions {
+    pub schedules: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct BacklogOptions {
     pub webhooks: u64,
     pub duration: Duration,
@@ -125,6 +135,7 @@ pub enum Command {
     Deliver(DeliverOptions),
     Backlog(BacklogOptions),
     Replay(ReplayOptions),
+    Schedules(SchedulesOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -173,6 +184,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             rate: options.number("rate", 200.0)?,
             duration: Duration::from_secs(options.number("seconds", 10)?),
             worker_concurrency: options.number("worker-concurrency", 256)?,
+        }),
+        "schedules" => Command::Schedules(SchedulesOptions {
+            schedules: options.number("schedules", 10_000)?,
         }),
         "backlog" => Command::Backlog(BacklogOptions {
             webhooks: options.number("webhooks", 200_000)?,

@@ -11,6 +11,8 @@
 //! - [`ingest`]: the `ingest` and `soak` scenarios, built from the above.
 //! - [`deliver`]: the `deliver` scenario (ingest to arrival through a worker).
 //! - [`backlog`]: the `backlog` scenario (worker memory and entries held under a backlog).
+//! - [`replay`]: the `replay` scenario (a bulk replay's pace, live traffic meanwhile).
+//! - [`schedules`]: the `schedules` scenario (many schedules due in the same minute).
 //!
 //! Every target is on 127.0.0.1; every run is bounded in time or in requests.
 
@@ -22,6 +24,7 @@ mod ingest;
 mod load;
 mod processes;
 mod replay;
+mod schedules;
 mod sink;
 
 use std::process::ExitCode;
@@ -50,6 +53,9 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(backlog::run(options)))
         }
         cli::Command::Replay(options) => runtime().and_then(|rt| rt.block_on(replay::run(options))),
+        cli::Command::Schedules(options) => {
+            runtime().and_then(|rt| rt.block_on(schedules::run(options)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -104,10 +104,44 @@ diesel::table! {
         id -> Uuid,
         idempotency_key -> Text,
         tenant_id -> Nullable<Uuid>,
-        event_type -> Text,
+        event_type -> Nullable<Text>,
         payload -> Bytea,
         skip_subscription -> Nullable<Uuid>,
         created_at -> Timestamptz,
+        subscription_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    schedules (id) {
+        id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        name -> Text,
+        description -> Nullable<Text>,
+        subscription_id -> Nullable<Uuid>,
+        event_type -> Nullable<Text>,
+        payload -> Jsonb,
+        kind -> Text,
+        run_at -> Nullable<Timestamptz>,
+        cron -> Nullable<Text>,
+        timezone -> Text,
+        missed_runs -> Text,
+        is_active -> Bool,
+        next_run_at -> Nullable<Timestamptz>,
+        last_run_at -> Nullable<Timestamptz>,
+        last_webhook_id -> Nullable<Uuid>,
+        run_count -> Int8,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    schedule_runs (schedule_id, scheduled_for) {
+        schedule_id -> Uuid,
+        scheduled_for -> Timestamptz,
+        webhook_id -> Uuid,
+        started_at -> Timestamptz,
     }
 }
 
@@ -137,6 +171,7 @@ diesel::table! {
 
 diesel::joinable!(deliveries -> webhooks (webhook_id));
 diesel::joinable!(attempts -> webhooks (webhook_id));
+diesel::joinable!(schedule_runs -> schedules (schedule_id));
 diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     webhooks,
@@ -145,5 +180,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     tenants,
     api_keys,
     outbox,
-    replays
+    replays,
+    schedules,
+    schedule_runs
 );

@@ -38,6 +38,7 @@ struct Tenant {
     subscription: String,
     webhook: String,
     replay: String,
+    schedule: String,
 }
 
 async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
@@ -69,6 +70,16 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
     )
     .await;
     assert_eq!(status, 202, "{replay}");
+    let (status, schedule) = json(
+        caller
+            .post_json(
+                "/schedules",
+                &body_for("POST", "/schedules").expect("a body"),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{schedule}");
     Tenant {
         id,
         key_id: created["id"].as_str().expect("id").to_owned(),
@@ -76,6 +87,7 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
         subscription,
         webhook: accepted["webhook_id"].as_str().expect("id").to_owned(),
         replay: replay["id"].as_str().expect("id").to_owned(),
+        schedule: schedule["id"].as_str().expect("id").to_owned(),
     }
 }
 
@@ -132,6 +144,9 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             let since = chrono::Utc::now() - chrono::Duration::hours(1);
             Some(json!({"since": hookrelay_shared::time::format(&since)}))
         }
+        ("POST", "/schedules") => Some(json!({"name": "daily", "event_type": "report.due",
+            "payload": {}, "kind": "cron", "cron": "0 9 * * *"})),
+        ("PATCH", "/schedules/{schedule_id}") => Some(json!({"description": "x"})),
         _ => None,
     }
 }
@@ -182,6 +197,7 @@ async fn every_route_needs_a_key_and_refuses_a_missing_permission() {
         ("tenant_id", Uuid::new_v4().to_string()),
         ("dead_letter_id", "1-0".to_owned()),
         ("replay_id", Uuid::new_v4().to_string()),
+        ("schedule_id", Uuid::new_v4().to_string()),
     ]
     .into_iter()
     .collect();
@@ -263,6 +279,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("tenant_id", other.id.clone()),
             ("dead_letter_id", "1-0".to_owned()),
             ("replay_id", other.replay.clone()),
+            ("schedule_id", other.schedule.clone()),
         ]
         .into_iter()
         .collect();
@@ -271,6 +288,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("webhook_id", own.webhook.clone()),
             ("api_key_id", own.key_id.clone()),
             ("replay_id", own.replay.clone()),
+            ("schedule_id", own.schedule.clone()),
         ]
         .into_iter()
         .collect();

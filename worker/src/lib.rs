@@ -18,7 +18,9 @@
 //! - [`mover`]: the loop that moves due retries and delayed webhooks into the stream.
 //! - [`logs`]: batched Postgres writes, with each batch's subscription health
 //!   ([`health`]: counters, auto-disable, operational events).
-//! - [`outbox`]: moves the operational events the writer stored into the work stream.
+//! - [`outbox`]: moves the operational events the writer stored, and schedule runs, into
+//!   the work stream.
+//! - [`schedules`]: the runner of user schedules (cron and one-time), each tick once.
 //! - [`metrics`]: the Prometheus series.
 //! - [`scheduler`], [`purge`]: the retention purge on `PURGE_SCHEDULE`, once per tick in all.
 //! - [`reconcile`]: deliveries Postgres has unfinished that Redis lost, queued again.
@@ -43,6 +45,7 @@ pub mod redeliver;
 pub mod replays;
 pub mod retry;
 pub mod scheduler;
+pub mod schedules;
 pub mod startup;
 pub mod throttle;
 pub mod tick_lock;

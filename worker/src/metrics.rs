@@ -20,7 +20,12 @@
 //! - `hookrelay_replays{status}`: bulk replays by status (`running`, `done`,
 //!   `cancelled`), all workers' together, refreshed every 5 s by each worker;
 //! - `hookrelay_replay_deliveries_queued_total`: deliveries this worker's replay runner
-//!   queued for a new run (or created, with `include_missing`).
+//!   queued for a new run (or created, with `include_missing`);
+//! - `hookrelay_schedule_runs_total`: schedule runs this worker's schedule runner fired;
+//! - `hookrelay_schedule_runs_missed_total{policy}`: ticks missed while no worker ran, not
+//!   run, by the schedule's `missed_runs` (`run_once` ran the newest of them, `skip` none);
+//! - `hookrelay_schedule_run_lag_seconds`: from a run's due time to its webhook in the
+//!   work stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -33,6 +38,7 @@ use hookrelay_shared::models::attempt::Outcome;
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::replays::ReplayStatus;
+use hookrelay_shared::schedules::MissedRuns;
 use hookrelay_shared::telemetry;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +65,13 @@ const OPERATIONAL_EVENTS: &str = "hookrelay_operational_events_total";
 const REPLAYS: &str = "hookrelay_replays";
 /// Deliveries queued by bulk replays.
 const REPLAY_QUEUED: &str = "hookrelay_replay_deliveries_queued_total";
+
+/// Schedule runs fired.
+const SCHEDULE_RUNS: &str = "hookrelay_schedule_runs_total";
+/// Schedule ticks missed, by policy.
+const SCHEDULE_MISSED: &str = "hookrelay_schedule_runs_missed_total";
+/// Due time to queued, per run.
+const SCHEDULE_LAG: &str = "hookrelay_schedule_run_lag_seconds";
 
 /// How often the queue depth gauges are refreshed.
 const DEPTH_INTERVAL: Duration = Duration::from_secs(2);
@@ -133,6 +146,20 @@ pub fn register() {
         "Deliveries queued for a new run (or created, include_missing) by bulk replays"
     );
     metrics::counter!(REPLAY_QUEUED).increment(0);
+    metrics::describe_counter!(SCHEDULE_RUNS, "Schedule runs fired by this worker");
+    metrics::counter!(SCHEDULE_RUNS).increment(0);
+    metrics::describe_counter!(
+        SCHEDULE_MISSED,
+        "Schedule ticks missed while no worker ran and not run, by missed_runs policy"
+    );
+    for policy in MissedRuns::ALL {
+        metrics::counter!(SCHEDULE_MISSED, "policy" => policy.as_str()).increment(0);
+    }
+    metrics::describe_histogram!(
+        SCHEDULE_LAG,
+        metrics::Unit::Seconds,
+        "From a schedule run's due time to its webhook in the work stream"
+    );
     for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
@@ -254,4 +281,16 @@ pub fn replays(status: ReplayStatus, count: i64) {
 /// Deliveries a replay batch queued.
 pub fn replay_queued(deliveries: usize) {
     metrics::counter!(REPLAY_QUEUED).increment(deliveries as u64);
+}
+
+/// Counts a schedule run queued `lag` after its due time.
+pub fn schedule_run(lag: chrono::Duration) {
+    metrics::counter!(SCHEDULE_RUNS).increment(1);
+    let seconds = lag.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+    metrics::histogram!(SCHEDULE_LAG).record(seconds.max(0.0));
+}
+
+/// Counts schedule ticks missed for good under `policy`.
+pub fn schedule_missed(policy: MissedRuns, ticks: u64) {
+    metrics::counter!(SCHEDULE_MISSED, "policy" => policy.as_str()).increment(ticks);
 }

@@ -184,6 +184,13 @@ impl Worker {
             ctx.keys.clone(),
             shutdown.child_token(),
         );
+        // User schedules' runs, as webhooks through the outbox.
+        crate::schedules::spawn(
+            ctx.db.clone(),
+            ctx.redis.clone(),
+            ctx.keys.clone(),
+            shutdown.child_token(),
+        );
         // Deliveries Postgres has unfinished that Redis lost (CONTRACT §14).
         crate::reconcile::spawn(
             &config,

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod ops;
 pub mod replay;
 pub mod replays;
+pub mod schedules;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;
