@@ -279,7 +279,7 @@ async fn check_subscription(
                 Err(ApiError::Conflict("Subscription is inactive"))
             }
         }
-        _ => Err(ApiError::NotFound("Subscription not found")),
+        _ => Err(ApiError::NotFound(crate::subscriptions::NOT_FOUND)),
     }
 }
 

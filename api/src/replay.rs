@@ -80,7 +80,7 @@ impl Refusal {
         match self {
             Self::UnknownWebhook => "No delivery logs for given webhook_id",
             Self::Queued => "Webhook is still queued: it has no deliveries to replay yet",
-            Self::UnknownSubscription => "Subscription not found",
+            Self::UnknownSubscription => crate::subscriptions::NOT_FOUND,
             Self::Inactive => "Subscription is inactive",
             Self::InFlight => "Delivery is still in progress",
             Self::Nothing => "No delivery to replay: none failed",

@@ -174,7 +174,7 @@ pub enum Refusal {
 impl Refusal {
     pub const fn detail(self) -> &'static str {
         match self {
-            Self::UnknownSubscription => "Subscription not found",
+            Self::UnknownSubscription => crate::subscriptions::NOT_FOUND,
             Self::InactiveSubscription => "Subscription is inactive",
             Self::UnknownReplay => "Replay not found",
             Self::Finished => "Replay has already finished",

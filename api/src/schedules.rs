@@ -142,6 +142,9 @@ impl Input {
     }
 }
 
+/// The 422 message of an unknown `timezone`.
+const UNKNOWN_ZONE: &str = "Value error, unknown time zone (an IANA name such as Europe/Paris)";
+
 /// Reads a whole schedule from `body`, every bad field at once. `max_payload_bytes`
 /// bounds the payload as sent; `run_at` must be after `now` when `body` sets it.
 pub fn parse(
@@ -237,7 +240,7 @@ pub fn parse(
                     match When::of(Kind::Cron, None, Some(expression), &timezone, now) {
                         Ok(when) => Some(when),
                         Err(TimetableError::UnknownZone(_)) => {
-                            f.error("timezone", "Value error, unknown time zone (an IANA name such as Europe/Paris)", "value_error");
+                            f.error("timezone", UNKNOWN_ZONE, "value_error");
                             None
                         }
                         Err(e) => {
@@ -251,11 +254,7 @@ pub fn parse(
         None => None,
     };
     if kind == Some(Kind::Once) && hookrelay_shared::timetable::zone(&timezone).is_err() {
-        f.error(
-            "timezone",
-            "Value error, unknown time zone (an IANA name such as Europe/Paris)",
-            "value_error",
-        );
+        f.error("timezone", UNKNOWN_ZONE, "value_error");
     }
     f.finish(())?;
     let (Some(name), Some(kind), Some(missed_runs), Some(when)) = (name, kind, missed_runs, when)
@@ -352,7 +351,7 @@ impl Refusal {
     pub const fn detail(self) -> &'static str {
         match self {
             Self::UnknownSchedule => "Schedule not found",
-            Self::UnknownSubscription => "Subscription not found",
+            Self::UnknownSubscription => crate::subscriptions::NOT_FOUND,
             Self::UnknownTenant => "Tenant not found",
             Self::AlreadyPaused => "Schedule is already paused",
             Self::AlreadyActive => "Schedule is already active",

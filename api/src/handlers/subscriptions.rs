@@ -9,7 +9,7 @@ use crate::extract::{JsonObject, OptionalJsonObject, SubscriptionId, paging, que
 use crate::state::AppState;
 use crate::subscriptions::{input, store};
 
-const NOT_FOUND: ApiError = ApiError::NotFound("Subscription not found");
+const NOT_FOUND: ApiError = ApiError::NotFound(crate::subscriptions::NOT_FOUND);
 
 /// Tells every process's cache about a committed change. The change itself stands if this
 /// fails; caches then catch up on their periodic full reload.

@@ -5,3 +5,6 @@
 pub mod headers;
 pub mod input;
 pub mod store;
+
+/// The detail of every 404 for a subscription that does not exist in the caller's reach.
+pub const NOT_FOUND: &str = "Subscription not found";
