@@ -360,39 +360,21 @@ impl Refusal {
     }
 }
 
-/// The tenant a schedule of `input` belongs to: a tenant key's own, else the
-/// subscription's, else the one named. `Err` for a subscription outside reach.
-async fn owner(
-    db: &DbPool,
-    principal: &Principal,
-    space: Space,
-    input: &Input,
-) -> anyhow::Result<Result<Option<Uuid>, Refusal>> {
-    let Some(id) = input.subscription_id else {
-        return Ok(Ok(principal.owner(input.tenant_id)));
-    };
-    let Some(subscription) = crate::subscriptions::store::get(db, space, id).await? else {
-        return Ok(Err(Refusal::UnknownSubscription));
-    };
-    if principal.tenant().is_none()
-        && input
-            .tenant_id
-            .is_some_and(|t| Some(t) != subscription.tenant_id)
-    {
-        return Ok(Err(Refusal::UnknownSubscription));
-    }
-    Ok(Ok(subscription.tenant_id))
-}
-
 /// Stores a new schedule in the caller's reach.
 pub async fn create(
     db: &DbPool,
     principal: &Principal,
     input: Input,
 ) -> anyhow::Result<Result<Schedule, Refusal>> {
-    let tenant_id = match owner(db, principal, principal.space(), &input).await? {
-        Ok(tenant) => tenant,
-        Err(refusal) => return Ok(Err(refusal)),
+    let owner = crate::subscriptions::store::owner_through(
+        db,
+        principal,
+        input.tenant_id,
+        input.subscription_id,
+    )
+    .await?;
+    let Some(tenant_id) = owner else {
+        return Ok(Err(Refusal::UnknownSubscription));
     };
     let now = time::now();
     let mut conn = checkout(db).await?;

@@ -93,6 +93,29 @@ pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<S
         .filter(|s| space.contains(s.tenant_id)))
 }
 
+/// The tenant a resource bound to `subscription_id` belongs to (a schedule, a source): a
+/// tenant key's own, else the subscription's, else the one named in `tenant_id`. `None` when
+/// the subscription is outside the caller's reach, or belongs to another tenant than the one
+/// an admin named.
+pub async fn owner_through(
+    db: &DbPool,
+    principal: &crate::auth::Principal,
+    tenant_id: Option<Uuid>,
+    subscription_id: Option<Uuid>,
+) -> anyhow::Result<Option<Option<Uuid>>> {
+    let Some(id) = subscription_id else {
+        return Ok(Some(principal.owner(tenant_id)));
+    };
+    let Some(subscription) = get(db, principal.space(), id).await? else {
+        return Ok(None);
+    };
+    if principal.tenant().is_none() && tenant_id.is_some_and(|t| Some(t) != subscription.tenant_id)
+    {
+        return Ok(None);
+    }
+    Ok(Some(subscription.tenant_id))
+}
+
 /// Applies the changes present; `None` when there is no such subscription in `space`.
 pub async fn update(
     db: &DbPool,
