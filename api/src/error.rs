@@ -55,6 +55,16 @@ pub enum ApiError {
     /// resources: those are `NotFound`).
     #[error("{0}")]
     Forbidden(String),
+    /// An inbound request to a source that failed its verification (401, naming the
+    /// failed check; a source asks for no bearer token, so no `WWW-Authenticate`).
+    #[error("{0}")]
+    Unverified(String),
+    /// Over a rate limit: 429 with `Retry-After` in seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("request validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -106,6 +116,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unverified(_) => StatusCode::UNAUTHORIZED,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -126,6 +138,16 @@ impl ResponseError for ApiError {
                 response
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            Self::TooManyRequests {
+                detail,
+                retry_after_secs,
+            } => {
+                let mut response = detail_response(status, detail);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
                 response
             }
             Self::Unavailable { detail, cause } => {
@@ -168,6 +190,19 @@ mod tests {
                 ApiError::Forbidden("This key lacks the `write` permission.".into()),
                 403,
                 serde_json::json!("This key lacks the `write` permission."),
+            ),
+            (
+                ApiError::Unverified("X-Hub-Signature-256 does not match the body".into()),
+                401,
+                serde_json::json!("X-Hub-Signature-256 does not match the body"),
+            ),
+            (
+                ApiError::TooManyRequests {
+                    detail: "Rate limit exceeded".into(),
+                    retry_after_secs: 3,
+                },
+                429,
+                serde_json::json!("Rate limit exceeded"),
             ),
             (
                 ApiError::BadRequest("Invalid JSON body received."),
@@ -225,6 +260,22 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({"detail": [{"loc": ["body", "target_url"], "msg": "Input should be a valid URL", "type": "url_parsing"}]})
+        );
+    }
+
+    #[test]
+    fn too_many_requests_says_when_to_come_back() {
+        let response = ApiError::TooManyRequests {
+            detail: "Rate limit exceeded".into(),
+            retry_after_secs: 3,
+        }
+        .error_response();
+        assert_eq!(
+            response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .map(|v| v.as_bytes()),
+            Some(&b"3"[..])
         );
     }
 

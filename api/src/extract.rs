@@ -62,6 +62,11 @@ uuid_path_extractor!(
     "schedule_id"
 );
 uuid_path_extractor!(
+    /// `{source_id}` in the path.
+    SourceId,
+    "source_id"
+);
+uuid_path_extractor!(
     /// `{tenant_id}` in the path.
     TenantId,
     "tenant_id"

@@ -239,14 +239,29 @@ where
         body,
         tenant_id,
         skip_subscription: None,
+        envelope: None,
     };
-    let mut redis = state.redis.clone();
-    let enqueue = state.queue.enqueue_at(
-        &mut redis,
+    queue(
+        state,
         &webhook,
         headers.idempotency_key.as_deref(),
         headers.deliver_at,
-    );
+    )
+    .await
+}
+
+/// Queues one webhook (sent now, or at `deliver_at`), waiting at most `BACKEND_TIMEOUT`:
+/// the one way both ingest and sources put a webhook into Redis.
+pub async fn queue(
+    state: &AppState,
+    webhook: &IngestedWebhook,
+    idempotency_key: Option<&str>,
+    deliver_at: Option<DateTime<Utc>>,
+) -> Result<Enqueued, ApiError> {
+    let mut redis = state.redis.clone();
+    let enqueue = state
+        .queue
+        .enqueue_at(&mut redis, webhook, idempotency_key, deliver_at);
     // On a timeout the script may still have run: the client sees a 503 and retries
     // (with its Idempotency-Key, if it sent one), so a webhook may be queued twice but
     // never lost.
@@ -260,7 +275,7 @@ where
 /// 404 for an unknown subscription (or one outside `space`), 409 for a paused one;
 /// otherwise its tenant. Answered from the cache; only an id the cache does not know
 /// costs one Postgres query.
-async fn check_subscription(
+pub(crate) async fn check_subscription(
     state: &AppState,
     space: Space,
     id: Uuid,

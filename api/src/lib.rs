@@ -13,7 +13,8 @@
 //!   resource, with no actix types.
 //! - [`ingest`], [`status`], [`webhooks`]: ingest checks and queueing, status assembly,
 //!   and finding webhooks (`GET /webhooks`), likewise; [`replay`] replays one webhook,
-//!   [`replays`] stores bulk replays for the workers to run.
+//!   [`replays`] stores bulk replays for the workers to run; [`schedules`] stores
+//!   schedules; [`sources`] verifies and ingests inbound webhooks (`POST /in/<token>`).
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
@@ -30,6 +31,7 @@ pub mod replay;
 pub mod replays;
 pub mod routes;
 pub mod schedules;
+pub mod sources;
 pub mod startup;
 pub mod state;
 pub mod status;

@@ -12,8 +12,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::{ADMIN_SCOPE, ALL_TENANTS_SCOPE, Need};
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, replays, schedules, status, subscriptions,
-    tenants, webhooks,
+    api_keys, dead_letters, inbound, ingest, ops, replay, replays, schedules, sources, status,
+    subscriptions, tenants, webhooks,
 };
 
 /// Name of the bearer security scheme in the document.
@@ -38,6 +38,8 @@ const BEARER: &str = "bearer";
         schedules::create, schedules::list, schedules::get, schedules::update,
         schedules::delete, schedules::pause, schedules::resume, schedules::trigger,
         schedules::runs,
+        sources::create, sources::list, sources::get, sources::update, sources::delete,
+        sources::rotate_path, sources::rejections, inbound::receive,
         tenants::create, tenants::list, tenants::get, tenants::update, tenants::delete,
         api_keys::create, api_keys::list, api_keys::get, api_keys::delete,
         dead_letters::list, dead_letters::redrive, dead_letters::delete,
@@ -57,6 +59,9 @@ const BEARER: &str = "bearer";
         crate::schedules::Schedule, crate::schedules::Run, schedules::Triggered,
         hookrelay_shared::schedules::Kind, hookrelay_shared::schedules::MissedRuns,
         NewScheduleBody, ScheduleChangesBody,
+        crate::sources::SourceView, crate::sources::store::Rejection, crate::sources::RateLimit,
+        crate::sources::EventTypeRule, crate::sources::verify::Verification,
+        NewSourceBody, SourceChangesBody,
     )),
     modifiers(&Conventions),
     tags(
@@ -66,6 +71,7 @@ const BEARER: &str = "bearer";
         (name = "webhooks", description = "Stored webhooks: search and replay"),
         (name = "replays", description = "Bulk replays: a filter over deliveries, counted first, run in batches by the workers"),
         (name = "schedules", description = "Webhooks ingested at set times: once, or on a cron timetable in a time zone"),
+        (name = "sources", description = "Inbound webhooks from providers (GitHub, Stripe, Shopify, Slack, any HMAC sender): verified at POST /in/{token}, then ingested"),
         (name = "tenants", description = "Customers of the deployment, each sealed off from the others (admin keys only)"),
         (name = "api keys", description = "Stored bearer keys, limited to a tenant and to permissions"),
         (name = "dead letters", description = "Stream entries the workers gave up on: inspect, redrive, delete"),
@@ -408,6 +414,68 @@ pub struct ScheduleChangesBody {
     timezone: String,
     #[schema(required = false)]
     missed_runs: hookrelay_shared::schedules::MissedRuns,
+}
+
+/// `POST /sources`. Unknown fields are ignored.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `sources::parse`"
+)]
+pub struct NewSourceBody {
+    #[schema(min_length = 1, max_length = 255)]
+    name: String,
+    /// How requests are verified; secrets are never shown again (reads mask them).
+    verification: crate::sources::verify::Verification,
+    /// CIDRs (or single addresses) a request must come from; null: anywhere.
+    #[schema(required = false, nullable, max_items = 100, example = json!(["192.30.252.0/22"]))]
+    ip_allowlist: Option<Vec<String>>,
+    #[schema(required = false, nullable)]
+    rate_limit: Option<crate::sources::RateLimit>,
+    /// Where webhooks get their event type; null: none (fan-out reaches only
+    /// subscriptions that take every event).
+    #[schema(required = false, nullable)]
+    event_type: Option<crate::sources::EventTypeRule>,
+    /// Every webhook goes to this subscription (404 if unknown); null: fan-out.
+    #[schema(required = false, nullable)]
+    subscription_id: Option<uuid::Uuid>,
+    /// Request headers sent on with each delivery (not `content-type`, `webhook-*` and
+    /// the other names hookrelay sets).
+    #[schema(required = false, max_items = 50)]
+    forward_headers: Vec<String>,
+    #[schema(required = false)]
+    is_active: bool,
+    /// Keys without a tenant: the source's tenant (default: the subscription's, else the
+    /// default space). Ignored for tenant keys.
+    #[schema(required = false)]
+    tenant_id: uuid::Uuid,
+}
+
+/// `PATCH /sources/{source_id}`: any of `POST /sources`'s fields but `tenant_id`; the
+/// result must be a valid source as a whole. A `verification` whose secrets are sent
+/// back masked (`********`) keeps the stored ones.
+#[derive(ToSchema)]
+#[expect(
+    dead_code,
+    reason = "documentation only: bodies are validated in `sources::store::patch`"
+)]
+pub struct SourceChangesBody {
+    #[schema(required = false, min_length = 1, max_length = 255)]
+    name: String,
+    #[schema(required = false)]
+    verification: crate::sources::verify::Verification,
+    #[schema(required = false, nullable, max_items = 100)]
+    ip_allowlist: Option<Vec<String>>,
+    #[schema(required = false, nullable)]
+    rate_limit: Option<crate::sources::RateLimit>,
+    #[schema(required = false, nullable)]
+    event_type: Option<crate::sources::EventTypeRule>,
+    #[schema(required = false, nullable)]
+    subscription_id: Option<uuid::Uuid>,
+    #[schema(required = false, max_items = 50)]
+    forward_headers: Vec<String>,
+    #[schema(required = false)]
+    is_active: bool,
 }
 
 /// `POST /tenants`. Unknown fields are ignored.

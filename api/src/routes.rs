@@ -16,8 +16,8 @@ use hookrelay_shared::models::Permission::{Ingest, Read, Write};
 use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{
-    api_keys, dead_letters, ingest, ops, replay, replays, schedules, status, subscriptions,
-    tenants, webhooks,
+    api_keys, dead_letters, inbound, ingest, ops, replay, replays, schedules, sources, status,
+    subscriptions, tenants, webhooks,
 };
 
 use Need::{Admin, AllTenants, Open, Permission as Needs};
@@ -50,6 +50,11 @@ fn table() -> Vec<Entry> {
         resource(
             &["/ingest/{subscription_id}", "/ingest/{subscription_id}/"],
             [on(Method::POST, Needs(Ingest), ingest::targeted)],
+        ),
+        // Sources' inbound URLs: no API key (the source's verification authenticates).
+        resource(
+            &["/in/{token}", "/in/{token}/"],
+            [on(Method::POST, Open, inbound::receive)],
         ),
         resource(
             &["/status/{webhook_id}", "/status/{webhook_id}/"],
@@ -123,6 +128,36 @@ fn table() -> Vec<Entry> {
                 "/schedules/{schedule_id}/runs/",
             ],
             [on(Method::GET, Needs(Read), schedules::runs)],
+        ),
+        // Sources.
+        resource(
+            &["/sources", "/sources/"],
+            [
+                on(Method::POST, Needs(Write), sources::create),
+                on(Method::GET, Needs(Read), sources::list),
+            ],
+        ),
+        resource(
+            &["/sources/{source_id}", "/sources/{source_id}/"],
+            [
+                on(Method::GET, Needs(Read), sources::get),
+                on(Method::PATCH, Needs(Write), sources::update),
+                on(Method::DELETE, Needs(Write), sources::delete),
+            ],
+        ),
+        resource(
+            &[
+                "/sources/{source_id}/rotate-path",
+                "/sources/{source_id}/rotate-path/",
+            ],
+            [on(Method::POST, Needs(Write), sources::rotate_path)],
+        ),
+        resource(
+            &[
+                "/sources/{source_id}/rejections",
+                "/sources/{source_id}/rejections/",
+            ],
+            [on(Method::GET, Needs(Read), sources::rejections)],
         ),
         // Open: probes, metrics and documentation (`/openapi.json`, `/docs`).
         resource(&["/healthz"], [on(Method::GET, Open, ops::healthz)]),

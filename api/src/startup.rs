@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::credentials::Authenticator;
 use crate::routes;
+use crate::sources::limit::Limiter;
 use crate::state::AppState;
 
 /// How long a client may take to send a request's head (actix answers 408 past it), and
@@ -67,16 +68,23 @@ impl Application {
         let stored_keys = Cache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load API keys")?;
+        let sources = Cache::load(db.clone(), redis.clone(), &keys)
+            .await
+            .context("Failed to load sources")?;
         let state = web::Data::new(AppState {
             db,
             redis,
             queue: IngestQueue::new(keys.clone()),
+            limiter: Limiter::new(keys.clone()),
             keys,
             cache,
             tenants,
             auth: Authenticator::new(&config, stored_keys),
             max_payload_bytes: config.max_payload_bytes,
             allow_private_targets: config.allow_private_targets,
+            sources,
+            rejections: Arc::default(),
+            trusted_proxies: config.trusted_proxies.clone(),
         });
 
         let listener = TcpListener::bind((config.host.as_str(), config.port))
@@ -120,7 +128,15 @@ impl Application {
             tokio::spawn(
                 Arc::clone(&state.auth.usage).run_flusher(state.db.clone(), shutdown.child_token()),
             ),
+            tokio::spawn(Arc::clone(&state.sources).run_refresher(shutdown.child_token())),
         ];
+        // Not aborted with the others: it writes what is left once the token fires.
+        let rejections = tokio::spawn({
+            let log = Arc::clone(&state.rejections);
+            let db = state.db.clone();
+            let stop = shutdown.child_token();
+            async move { log.run_writer(db, stop).await }
+        });
         let handle = self.server.handle();
         // The server processes its stop command only while it is being polled, so it runs
         // as its own task while this one waits for the signal.
@@ -134,6 +150,12 @@ impl Application {
         }
         for task in background {
             task.abort();
+        }
+        if tokio::time::timeout(Duration::from_secs(2), rejections)
+            .await
+            .is_err()
+        {
+            tracing::warn!("refused inbound requests still unwritten at shutdown were dropped");
         }
         tracing::info!("hookrelay-api stopped");
         Ok(())

@@ -11,6 +11,9 @@ use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
 
 use crate::auth::credentials::Authenticator;
+use crate::sources::Source;
+use crate::sources::limit::Limiter;
+use crate::sources::rejections::RejectionLog;
 
 pub struct AppState {
     pub db: DbPool,
@@ -24,4 +27,12 @@ pub struct AppState {
     pub auth: Authenticator,
     pub max_payload_bytes: usize,
     pub allow_private_targets: bool,
+    /// Sources by token: what `POST /in/<token>` is checked against.
+    pub sources: Arc<Cache<Source>>,
+    /// Sources' `rate_limit`s.
+    pub limiter: Limiter,
+    /// Sources' refused requests, on their way to Postgres.
+    pub rejections: Arc<RejectionLog>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` a source believes.
+    pub trusted_proxies: Vec<ip_network::IpNetwork>,
 }

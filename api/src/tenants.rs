@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::models::{Tenant, TenantChanges};
-use hookrelay_shared::schema::{api_keys, tenants};
+use hookrelay_shared::schema::{api_keys, sources, tenants};
 use hookrelay_shared::tenancy::Space;
 use hookrelay_shared::time;
 use serde_json::{Map, Value};
@@ -138,6 +138,8 @@ pub async fn update(
 pub struct Removed {
     pub subscriptions: Vec<Uuid>,
     pub key_prefixes: Vec<String>,
+    /// The tokens of its sources (deleted with it by the foreign key).
+    pub source_tokens: Vec<String>,
 }
 
 /// Deletes the tenant, its keys and its subscriptions (whose unfinished deliveries end
@@ -162,12 +164,17 @@ pub async fn delete(db: &DbPool, id: Uuid) -> anyhow::Result<Option<Removed>> {
             .get_results(conn)
             .await?;
         let subscriptions = crate::subscriptions::store::delete_all_of(conn, id).await?;
+        let source_tokens = diesel::delete(sources::table.filter(sources::tenant_id.eq(id)))
+            .returning(sources::token)
+            .get_results(conn)
+            .await?;
         diesel::delete(tenants::table.find(id))
             .execute(conn)
             .await?;
         Ok(Some(Removed {
             subscriptions,
             key_prefixes,
+            source_tokens,
         }))
     });
     bounded("Failed to delete a tenant", deleting).await

@@ -24,6 +24,9 @@ commands:
   schedules  N cron schedules (`* * * * *`) due in the same minute, fired by one worker:
            how long after the minute the last run fired and the last webhook arrived,
            and the worker's CPU time for the minute.
+  inbound  POST /in/<token> to a GitHub-style source (HMAC-SHA256 checked per request)
+           against plain POST /ingest of the same body, in alternating rounds: requests/s
+           and p50/p99 of each at full speed, then at half the slower peak (open loop).
   backlog  worker memory under a backlog: queues N webhooks before starting a worker,
            whose sink holds every request (a slow receiver), then prints the worker's
            RSS and the entries each consumer holds (XPENDING) every few seconds; both
@@ -56,6 +59,11 @@ options (replay):
   --worker-concurrency N   as above
 options (schedules):
   --schedules N      schedules due in the same minute (default 10000)
+options (inbound):
+  --seconds N        length of each measured run (default 10)
+  --connections N    as above (default 64)
+  --body-bytes N     as above (default 256)
+  --rounds N         rounds of each pair of runs (default 3)
 options (backlog):
   --webhooks N       webhooks queued before the worker starts (default 200000)
   --seconds N        how long the worker is watched (default 60)
@@ -118,6 +126,14 @@ pub struct SchedulesOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct InboundOptions {
+    pub duration: Duration,
+    pub connections: usize,
+    pub body_bytes: usize,
+    pub rounds: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct BacklogOptions {
     pub webhooks: u64,
     pub duration: Duration,
@@ -136,6 +152,7 @@ pub enum Command {
     Backlog(BacklogOptions),
     Replay(ReplayOptions),
     Schedules(SchedulesOptions),
+    Inbound(InboundOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -187,6 +204,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
         }),
         "schedules" => Command::Schedules(SchedulesOptions {
             schedules: options.number("schedules", 10_000)?,
+        }),
+        "inbound" => Command::Inbound(InboundOptions {
+            duration: Duration::from_secs(options.number("seconds", 10)?),
+            connections: options.number("connections", 64)?,
+            body_bytes: options.number("body-bytes", 256)?,
+            rounds: options.number::<usize>("rounds", 3)?.max(1),
         }),
         "backlog" => Command::Backlog(BacklogOptions {
             webhooks: options.number("webhooks", 200_000)?,

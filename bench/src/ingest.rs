@@ -32,7 +32,7 @@ use crate::processes::{
 const WARM_UP: Duration = Duration::from_secs(1);
 
 /// A JSON object of exactly `size` bytes (at least the skeleton's).
-fn body(size: usize) -> Bytes {
+pub fn body(size: usize) -> Bytes {
     let skeleton = r#"{"type":"order.created","data":{"id":12345,"pad":""}}"#;
     let pad = "x".repeat(size.saturating_sub(skeleton.len()));
     Bytes::from(format!(
@@ -58,18 +58,18 @@ async fn closed_loop(
 }
 
 /// What one measured run found.
-struct Measured {
-    report: Report,
+pub struct Measured {
+    pub report: Report,
     /// The CPU time each server spent during the run.
-    cpu: Vec<Duration>,
+    pub cpu: Vec<Duration>,
     /// The CPU time every other process on the machine spent meanwhile (neither the
     /// servers nor this load client): work that competed with the run for the cores.
-    others: Duration,
+    pub others: Duration,
 }
 
 /// A closed-loop warm-up, then the measured run at `pace`, with the CPU time each of
 /// `servers` and every other process spent during it.
-async fn measured(
+pub async fn measured(
     target: &Target,
     connections: usize,
     pace: Pace,
@@ -98,7 +98,7 @@ async fn measured(
 }
 
 /// "other processes 0.04 cores": what `others` took, on average, during `elapsed`.
-fn describe_others(others: Duration, elapsed: Duration) -> String {
+pub fn describe_others(others: Duration, elapsed: Duration) -> String {
     format!(
         "other processes {:.2} cores",
         others.as_secs_f64() / elapsed.as_secs_f64().max(1e-9)
@@ -282,15 +282,6 @@ impl Caller {
             Self::Tenant => "tenant key",
         }
     }
-
-    /// Both callers, in the order of round `round`: the first alternates.
-    const fn order(round: usize) -> [Self; 2] {
-        if round.is_multiple_of(2) {
-            [Self::Admin, Self::Tenant]
-        } else {
-            [Self::Tenant, Self::Admin]
-        }
-    }
 }
 
 /// POSTs `body` to `path` with `key`, expecting 201; the created object.
@@ -350,12 +341,12 @@ async fn ingested_tenant(
 }
 
 /// One caller's runs of one kind, added up.
-struct Totals {
-    report: Report,
+pub struct Totals {
+    pub report: Report,
     /// CPU time per server (api, redis), over every run.
-    cpu: Vec<Duration>,
+    pub cpu: Vec<Duration>,
     /// CPU time of other processes, over every run.
-    others: Duration,
+    pub others: Duration,
     /// Each run's figures, in order (one run per round).
     runs: Vec<RunFigures>,
 }
@@ -369,7 +360,7 @@ struct RunFigures {
 }
 
 impl Totals {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Self {
             report: Report::empty(),
             cpu: Vec::new(),
@@ -378,7 +369,7 @@ impl Totals {
         }
     }
 
-    fn add(&mut self, run: &Measured) -> anyhow::Result<()> {
+    pub fn add(&mut self, run: &Measured) -> anyhow::Result<()> {
         self.report.add(&run.report)?;
         self.cpu.resize(run.cpu.len(), Duration::ZERO);
         for (total, spent) in self.cpu.iter_mut().zip(&run.cpu) {
@@ -401,7 +392,7 @@ impl Totals {
     }
 
     /// "36120–37410 req/s over 4 runs": the range of the runs' rates.
-    fn rate_range(&self) -> String {
+    pub fn rate_range(&self) -> String {
         let rates = self.runs.iter().map(|r| r.rate);
         let low = rates.clone().fold(f64::INFINITY, f64::min);
         let high = rates.fold(0.0, f64::max);
@@ -458,10 +449,10 @@ fn compared(
     )
 }
 
-/// Prints how `tenant`'s figures differ from `admin`'s; the rate too when `rate` (a
-/// closed loop, where the rate is what was measured).
-fn print_comparison(what: &str, admin: &Totals, tenant: &Totals, rate: bool) {
-    println!("tenant key vs admin key, {what}:");
+/// Prints how `tenant`'s figures differ from `admin`'s (under `heading`); the rate too
+/// when `rate` (a closed loop, where the rate is what was measured).
+pub fn print_comparison(heading: &str, admin: &Totals, tenant: &Totals, rate: bool) {
+    println!("{heading}:");
     if rate {
         println!(
             "    req/s {}",
@@ -510,6 +501,52 @@ fn print_comparison(what: &str, admin: &Totals, tenant: &Totals, rate: bool) {
     println!("    CPU per request {}, {}", cpu(0, "api"), cpu(1, "redis"));
 }
 
+/// `rounds` rounds of one measured run of each of the two targets at `pace`, the first
+/// of each round alternating (so the machine's drift between runs falls on both alike);
+/// each run's figures, then each target's over all rounds.
+pub async fn alternating(
+    pair: &[(&str, Target); 2],
+    rounds: usize,
+    connections: usize,
+    pace: Pace,
+    what: &str,
+    servers: &[(&str, &Service)],
+) -> anyhow::Result<[Totals; 2]> {
+    let mut totals = [Totals::new(), Totals::new()];
+    for round in 0..rounds {
+        let order = if round.is_multiple_of(2) {
+            [0, 1]
+        } else {
+            [1, 0]
+        };
+        for which in order {
+            let (name, target) = &pair[which];
+            let run = measured(target, connections, pace, servers).await?;
+            let label = format!("round {} {name} {what}", round + 1);
+            println!("{label:<36}{}", run.report.summary());
+            println!(
+                "{:36}{}; {}",
+                "",
+                describe_cpu(servers, &run.cpu, run.report.ok, "request"),
+                describe_others(run.others, run.report.elapsed),
+            );
+            totals[which].add(&run)?;
+        }
+    }
+    for ((name, _), totals) in pair.iter().zip(&totals) {
+        let label = format!("{name} {what}, all rounds");
+        println!("{label:<36}{}", totals.report.summary());
+        println!(
+            "{:36}{}; {}; {}",
+            "",
+            describe_cpu(servers, &totals.cpu, totals.report.ok, "request"),
+            describe_others(totals.others, totals.report.elapsed),
+            totals.rate_range(),
+        );
+    }
+    Ok(totals)
+}
+
 /// The `--keys` runs: rounds of closed-loop runs with each caller, then rounds of
 /// open-loop runs at half the slower caller's peak (or `--rate`); each followed by both
 /// callers' totals and the tenant key's difference from the admin key.
@@ -522,35 +559,12 @@ async fn compare_keys(
     ceiling: Option<&Report>,
 ) -> anyhow::Result<()> {
     let servers = [("api", api), ("redis", redis)];
+    let pair = [
+        (Caller::Admin.label(), callers.target(Caller::Admin)),
+        (Caller::Tenant.label(), callers.target(Caller::Tenant)),
+    ];
     let run = async |pace: Pace, what: &str| {
-        let mut totals = [Totals::new(), Totals::new()];
-        for round in 0..rounds {
-            for caller in Caller::order(round) {
-                let target = callers.target(caller);
-                let run = measured(&target, options.connections, pace, &servers).await?;
-                let label = format!("round {} {} {what}", round + 1, caller.label());
-                println!("{label:<36}{}", run.report.summary());
-                println!(
-                    "{:36}{}; {}",
-                    "",
-                    describe_cpu(&servers, &run.cpu, run.report.ok, "request"),
-                    describe_others(run.others, run.report.elapsed),
-                );
-                totals[caller as usize].add(&run)?;
-            }
-        }
-        for (caller, totals) in [Caller::Admin, Caller::Tenant].into_iter().zip(&totals) {
-            let label = format!("{} {what}, all rounds", caller.label());
-            println!("{label:<36}{}", totals.report.summary());
-            println!(
-                "{:36}{}; {}; {}",
-                "",
-                describe_cpu(&servers, &totals.cpu, totals.report.ok, "request"),
-                describe_others(totals.others, totals.report.elapsed),
-                totals.rate_range(),
-            );
-        }
-        anyhow::Ok(totals)
+        alternating(&pair, rounds, options.connections, pace, what, &servers).await
     };
 
     let [admin, tenant] = &run(Pace::ClosedLoop(options.duration), "peak").await?;
@@ -564,7 +578,7 @@ async fn compare_keys(
             share(tenant)
         );
     }
-    print_comparison("peak", admin, tenant, true);
+    print_comparison("tenant key vs admin key, peak", admin, tenant, true);
 
     let slower = admin
         .report
@@ -577,7 +591,7 @@ async fn compare_keys(
     };
     let [admin, tenant] = &run(pace, &format!("at {rate:.0}/s")).await?;
     print_comparison(
-        &format!("open loop at {rate:.0} req/s"),
+        &format!("tenant key vs admin key, open loop at {rate:.0} req/s"),
         admin,
         tenant,
         false,

@@ -33,6 +33,8 @@ pub struct Target {
     /// Wrap each body as `{"sent_us":<Unix µs at sending>,"data":<body>}`, so that a
     /// receiver of the delivered webhook can tell how long it took to arrive.
     pub stamp: bool,
+    /// Further headers, sent as they are (a source's signature, say).
+    pub headers: Vec<(String, String)>,
 }
 
 impl Target {
@@ -44,7 +46,14 @@ impl Target {
             event_type: None,
             authorization: None,
             stamp: false,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same requests, with one more header.
+    pub fn with_header(mut self, name: &str, value: String) -> Self {
+        self.headers.push((name.to_owned(), value));
+        self
     }
 
     /// The same requests, sent with `Authorization: Bearer <key>`.
@@ -70,6 +79,9 @@ impl Target {
         }
         if let Some(authorization) = &self.authorization {
             request = request.header(hyper::header::AUTHORIZATION, authorization);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
         }
         request.body(Full::new(body))
     }

@@ -13,6 +13,7 @@
 //! - [`backlog`]: the `backlog` scenario (worker memory and entries held under a backlog).
 //! - [`replay`]: the `replay` scenario (a bulk replay's pace, live traffic meanwhile).
 //! - [`schedules`]: the `schedules` scenario (many schedules due in the same minute).
+//! - [`inbound`]: the `inbound` scenario (a verified source against plain ingest).
 //!
 //! Every target is on 127.0.0.1; every run is bounded in time or in requests.
 
@@ -20,6 +21,7 @@ mod backlog;
 mod ceiling;
 mod cli;
 mod deliver;
+mod inbound;
 mod ingest;
 mod load;
 mod processes;
@@ -55,6 +57,9 @@ fn main() -> ExitCode {
         cli::Command::Replay(options) => runtime().and_then(|rt| rt.block_on(replay::run(options))),
         cli::Command::Schedules(options) => {
             runtime().and_then(|rt| rt.block_on(schedules::run(options)))
+        }
+        cli::Command::Inbound(options) => {
+            runtime().and_then(|rt| rt.block_on(inbound::run(options)))
         }
     };
     match result {

@@ -31,6 +31,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_ENTRY_REDELIVERIES",
     "AUTO_DISABLE_AFTER",
     "RECONCILE_AFTER",
+    "TRUSTED_PROXIES",
 ];
 
 /// A configuration value that could not be used. Its `Display` is the one-line reason the
@@ -110,6 +111,10 @@ pub struct Config {
     /// `RECONCILE_AFTER`, default `15m` (worker): how long past its due time an unfinished
     /// delivery that Redis no longer holds may wait before the reconciler queues it again.
     pub reconcile_after: Duration,
+    /// `TRUSTED_PROXIES`, comma-separated CIDRs, default none (api): a peer in one of
+    /// these is a proxy, and a source's client address is the right-most
+    /// `X-Forwarded-For` entry that is not.
+    pub trusted_proxies: Vec<ip_network::IpNetwork>,
 }
 
 /// Durations accept `ms`, `s`, `m`, `h` suffixes (`250ms`, `10s`, `1m`, `72h`).
@@ -405,6 +410,11 @@ impl Config {
             max_entry_redeliveries,
             auto_disable_after,
             reconcile_after: positive_duration("RECONCILE_AFTER", "15m")?,
+            trusted_proxies: {
+                let value = var("TRUSTED_PROXIES", "");
+                crate::networks::parse_list(&value)
+                    .map_err(|reason| invalid("TRUSTED_PROXIES", &value, reason))?
+            },
         };
         config.validate()?;
         Ok(config)
@@ -475,6 +485,7 @@ mod tests {
         assert_eq!(c.max_entry_redeliveries, 10);
         assert_eq!(c.auto_disable_after, 10);
         assert_eq!(c.reconcile_after, Duration::from_secs(15 * 60));
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]
@@ -569,6 +580,7 @@ mod tests {
             ("ALLOW_PRIVATE_TARGETS", "1"),
             ("DELIVERY_TIMEOUT", "0s"),
             ("LOG_RETENTION", "0h"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
         ] {
             let line = config(&[(var, value)])
                 .expect_err(&format!("{var}={value} is refused"))
@@ -590,6 +602,8 @@ mod tests {
         )])
         .expect("a full URL");
         assert!(c.database_url.ends_with("sslmode=require"));
+        let c = config(&[("TRUSTED_PROXIES", " 10.0.0.0/8, 192.0.2.1 ")]).expect("two ranges");
+        assert_eq!(c.trusted_proxies.len(), 2);
     }
 
     #[test]

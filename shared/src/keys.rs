@@ -22,6 +22,7 @@
 //! | `dead` | stream | worker (entries it gave up on, with the reason) | api: redrive or DELETE /dead-letters/{id} |
 //! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
 //! | `throttle:<subscription id>` | hash `tat`, `wake` (µs of Redis's clock): the rate limiter's state | worker, for subscriptions with a `rate_limit` | expiry, set to when it stops constraining anything |
+//! | `inbound-limit:<source id>` | string `tat` (µs of Redis's clock): a source's `rate_limit` state | api, for sources with a `rate_limit` | expiry, when it stops constraining anything |
 
 use uuid::Uuid;
 
@@ -130,6 +131,12 @@ impl Keys {
     pub fn throttle(&self, subscription_id: Uuid) -> String {
         format!("{}:throttle:{subscription_id}", self.tag)
     }
+
+    /// The inbound rate limiter's state for one source with a `rate_limit`, shared by
+    /// every api process.
+    pub fn inbound_limit(&self, source_id: Uuid) -> String {
+        format!("{}:inbound-limit:{source_id}", self.tag)
+    }
 }
 
 #[cfg(test)]
@@ -154,6 +161,7 @@ mod tests {
             keys.dead_letters(),
             keys.reconcile_lock(),
             keys.throttle(id),
+            keys.inbound_limit(id),
         ] {
             assert!(key.starts_with("tenant-a:"), "{key}");
             // Redis Cluster hashes the text between the first `{` and the next `}`.

@@ -8,6 +8,7 @@
 //! - [`cache`]: in-process caches of small tables (subscriptions, tenants, keys) kept
 //!   coherent through Redis; [`tenancy`]: which tenant spaces a query covers.
 //! - [`signing`]: Standard Webhooks signatures; [`targets`]: URL and address rules;
+//!   [`networks`]: CIDR lists (`TRUSTED_PROXIES`, a source's `ip_allowlist`);
 //!   [`events`]: event types and filters.
 //! - [`replays`]: what a bulk replay matches (its batches' SQL, shared by the api's dry
 //!   run and the worker's runner); [`sql`]: queries built from the filters present.
@@ -22,6 +23,7 @@ pub mod events;
 pub mod headers;
 pub mod keys;
 pub mod models;
+pub mod networks;
 pub mod outbox;
 pub mod queue;
 pub mod redis_client;

@@ -63,6 +63,7 @@ pub async fn drain(db: &DbPool, redis: &Redis, queue: &IngestQueue) -> anyhow::R
                 body: row.payload.into(),
                 tenant_id: row.tenant_id,
                 skip_subscription: row.skip_subscription,
+                envelope: None,
             };
             queue
                 .enqueue(&mut redis.clone(), &webhook, Some(&row.idempotency_key))

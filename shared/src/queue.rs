@@ -41,6 +41,8 @@ pub mod field {
     /// A subscription fan-out must pass over (an operational event's own subject); empty
     /// for none.
     pub const SKIP: &str = "skip";
+    /// A sourced webhook's [`Envelope`](crate::models::Envelope) as JSON; empty for none.
+    pub const ENVELOPE: &str = "env";
     /// In a delayed webhook's `queued:` marker only: when it is due (Unix µs). The mover
     /// removes it as it moves the entry into the stream, so its presence is what makes
     /// status say `scheduled`.
@@ -61,6 +63,8 @@ pub struct IngestedWebhook {
     /// A subscription fan-out does not deliver it to: an operational event is never sent
     /// to the subscription it is about (which would loop on a failing receiver).
     pub skip_subscription: Option<Uuid>,
+    /// `Some` when it came in through a source: its content type and forwarded headers.
+    pub envelope: Option<crate::models::Envelope>,
 }
 
 /// A delivery's next attempt (1-based attempt number).
@@ -161,6 +165,12 @@ impl Entry {
                 let tenant_id = optional_uuid(field::TENANT)?;
                 let skip_subscription = optional_uuid(field::SKIP)?;
                 let event_type = text(field::EVENT_TYPE).filter(|s| !s.is_empty());
+                // Entries queued before sources existed have no field: no envelope.
+                let envelope = text(field::ENVELOPE)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| crate::models::Envelope::from_json(&s))
+                    .transpose()
+                    .map_err(|e| MalformedEntry(format!("field env is not an envelope: {e}")))?;
                 let subscriptions_version =
                     text(field::SUBSCRIPTIONS_VERSION).and_then(|s| s.parse().ok());
                 let body = match fields.remove(field::BODY) {
@@ -180,6 +190,7 @@ impl Entry {
                         body,
                         tenant_id,
                         skip_subscription,
+                        envelope,
                     },
                     subscriptions_version,
                 })
@@ -202,7 +213,7 @@ impl Entry {
 /// can tell whether its cache has seen every change made before this ingest. KEYS:
 /// stream, queued marker, subscription version, [delayed set, delayed entry],
 /// [idempotency key]. ARGV: id, sub, evt, at, body, idempotency TTL, tenant, skip,
-/// [due time (Unix ms, rounded up), deliver_at (Unix µs)].
+/// envelope, [due time (Unix ms, rounded up), deliver_at (Unix µs)].
 ///
 /// A delayed webhook (the two last ARGV, and the two delayed KEYS, are there) is not
 /// appended: the same entry, without the version, goes into its `delayed:<id>` hash and
@@ -214,18 +225,22 @@ impl Entry {
 /// too), so however long a webhook waits in the queue, status can answer for it and the
 /// worker can tell a first run from a late re-run of a webhook already purged.
 const INGEST_SCRIPT: &str = r"
-local delayed = ARGV[9] ~= nil
+local delayed = ARGV[10] ~= nil
 local idem = KEYS[delayed and 6 or 4]
 if idem then
   local existing = redis.call('GET', idem)
   if existing then return {0, existing} end
 end
 local entry = {'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ten', ARGV[7], 'skip', ARGV[8]}
+if ARGV[9] ~= '' then
+  entry[#entry + 1] = 'env'
+  entry[#entry + 1] = ARGV[9]
+end
 redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4], 'ten', ARGV[7])
 if delayed then
   redis.call('HSET', KEYS[5], unpack(entry))
-  redis.call('ZADD', KEYS[4], ARGV[9], ARGV[1])
-  redis.call('HSET', KEYS[2], 'due', ARGV[10])
+  redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+  redis.call('HSET', KEYS[2], 'due', ARGV[11])
 else
   redis.call('XADD', KEYS[1], '*', 'ver', redis.call('GET', KEYS[3]) or '', unpack(entry))
 end
@@ -319,6 +334,13 @@ impl IngestQueue {
                 webhook
                     .skip_subscription
                     .map(|s| s.to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(
+                webhook
+                    .envelope
+                    .as_ref()
+                    .map(crate::models::Envelope::to_json)
                     .unwrap_or_default(),
             );
         if let Some(at) = deliver_at {

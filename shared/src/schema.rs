@@ -63,6 +63,7 @@ diesel::table! {
         tenant_id -> Nullable<Uuid>,
         skip_subscription -> Nullable<Uuid>,
         no_subscribers -> Bool,
+        envelope -> Nullable<Jsonb>,
     }
 }
 
@@ -169,9 +170,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sources (id) {
+        id -> Uuid,
+        tenant_id -> Nullable<Uuid>,
+        name -> Text,
+        token -> Text,
+        verification -> Jsonb,
+        ip_allowlist -> Nullable<Array<Text>>,
+        rate_limit_requests -> Nullable<Int4>,
+        rate_limit_per_seconds -> Nullable<Int4>,
+        event_type -> Nullable<Jsonb>,
+        subscription_id -> Nullable<Uuid>,
+        forward_headers -> Array<Text>,
+        is_active -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    source_rejections (id) {
+        id -> Uuid,
+        source_id -> Uuid,
+        received_at -> Timestamptz,
+        status -> Int4,
+        reason -> Text,
+        remote_addr -> Text,
+    }
+}
+
 diesel::joinable!(deliveries -> webhooks (webhook_id));
 diesel::joinable!(attempts -> webhooks (webhook_id));
 diesel::joinable!(schedule_runs -> schedules (schedule_id));
+diesel::joinable!(source_rejections -> sources (source_id));
 diesel::allow_tables_to_appear_in_same_query!(
     subscriptions,
     webhooks,
@@ -182,5 +214,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     replays,
     schedules,
-    schedule_runs
+    schedule_runs,
+    sources,
+    source_rejections
 );

@@ -16,8 +16,13 @@ pub struct TestApi {
 impl TestApi {
     pub async fn spawn(config: Config) -> Self {
         crate::ensure_crypto_provider();
+        // An IPv6 HOST (`::1`) is reached there; anything else on IPv4 loopback.
+        let host = match config.host.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
+            _ => "127.0.0.1".to_owned(),
+        };
         let app = Application::build(config).await.expect("the api starts");
-        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let base_url = format!("http://{host}:{}", app.port());
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(app.run_until_stopped(shutdown.clone()));
         Self {

@@ -31,6 +31,19 @@ impl Received {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+
+    /// The headers as a map, for verifiers (`standardwebhooks`) that take one.
+    pub fn header_map(&self) -> reqwest::header::HeaderMap {
+        use reqwest::header::{HeaderName, HeaderValue};
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in &self.headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
+                HeaderValue::from_str(value).expect("a header value"),
+            );
+        }
+        map
+    }
 }
 
 /// How to answer one request.

@@ -218,6 +218,7 @@ pub async fn enqueue(
         body: Bytes::copy_from_slice(body),
         tenant_id: None,
         skip_subscription: None,
+        envelope: None,
     };
     let mut redis = env.redis().await;
     IngestQueue::new(env.keys())
@@ -281,6 +282,7 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
             body: Bytes::from(format!("[{n}]")),
             tenant_id: None,
             skip_subscription: None,
+            envelope: None,
         };
         queue
             .enqueue(&mut redis, &webhook, None)

@@ -10,20 +10,8 @@ use hookrelay_tests::worker::{
     spawn_worker,
 };
 use hookrelay_tests::{Receiver, TestEnv, eventually};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn header_map(headers: &[(String, String)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).expect("a header name"),
-            HeaderValue::from_str(value).expect("a header value"),
-        );
-    }
-    map
-}
 
 #[tokio::test]
 async fn delivery_is_signed_over_the_exact_bytes_and_verifies_with_standard_webhooks() {
@@ -62,7 +50,7 @@ async fn delivery_is_signed_over_the_exact_bytes_and_verifies_with_standard_webh
     );
     standardwebhooks::Webhook::new(&secret)
         .expect("a whsec_ secret")
-        .verify(&got.body, &header_map(&got.headers))
+        .verify(&got.body, &got.header_map())
         .expect("the independent verifier accepts the delivery");
 
     // A secret without the whsec_ prefix signs with its UTF-8 bytes; no event type, no header.
@@ -72,7 +60,7 @@ async fn delivery_is_signed_over_the_exact_bytes_and_verifies_with_standard_webh
     assert_eq!(got.header("x-event-type"), None);
     standardwebhooks::Webhook::from_bytes(b"a plain secret".to_vec())
         .expect("a raw secret")
-        .verify(&got.body, &header_map(&got.headers))
+        .verify(&got.body, &got.header_map())
         .expect("the independent verifier accepts the delivery");
 
     // Recorded: one successful attempt, the delivery succeeded, the queued marker gone.

@@ -117,6 +117,7 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
         received_at,
         tenant_id: None,
         skip_subscription: None,
+        envelope: None,
     };
     let stored = logs
         .store_webhook(webhook, vec![pending(bad_sub), pending(good_sub)])
@@ -185,6 +186,7 @@ async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
             received_at: time::now(),
             tenant_id: None,
             skip_subscription: None,
+            envelope: None,
         };
         logs.store_webhook(webhook, Vec::new())
     });

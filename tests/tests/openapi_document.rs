@@ -96,7 +96,8 @@ async fn openapi_document_lists_every_served_route_with_its_methods() {
         "the document lists only what is served"
     );
 
-    // Authentication as CONTRACT §2 says: open routes have no security requirement.
+    // Authentication as CONTRACT §2 says: open routes have no security requirement; nor
+    // has a source's inbound URL (§12), which its own verification guards.
     let open = [
         "/healthz",
         "/readyz",
@@ -104,6 +105,7 @@ async fn openapi_document_lists_every_served_route_with_its_methods() {
         "/openapi.json",
         "/docs",
         "/docs/{file}",
+        "/in/{token}",
     ];
     for (path, item) in paths {
         for method in methods(item) {

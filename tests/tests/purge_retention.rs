@@ -1,6 +1,6 @@
 //! The retention purge (CONTRACT §7) with a one-hour retention and a purge every second:
-//! old attempts and old finished webhooks go (in several batches), recent rows and old
-//! webhooks with unfinished deliveries stay, and with two workers each tick is purged by
+//! old attempts, old finished webhooks (in several batches) and old rejections of sources
+//! go, recent rows and old webhooks with unfinished deliveries stay, and with two workers each tick is purged by
 //! exactly one of them.
 
 use std::collections::BTreeMap;
@@ -100,6 +100,12 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
     seed += &webhook_sql(pending, "2 hours", &["pending"]);
     seed += &webhook_sql(retrying, "2 hours", &["succeeded", "retrying"]);
     seed += &webhook_sql(fresh, "10 minutes", &["succeeded"]);
+    // A source's rejections: 3 old ones go, 2 recent ones stay.
+    seed += "INSERT INTO sources (id, name, token, verification, created_at, updated_at) \
+             VALUES ('00000000-0000-0000-0000-0000000000a1', 's', 't', '{\"type\": \"none\"}', now(), now());
+             INSERT INTO source_rejections SELECT gen_random_uuid(), '00000000-0000-0000-0000-0000000000a1', \
+             now() - CASE WHEN g <= 3 THEN interval '2 hours' ELSE interval '10 minutes' END, 401, 'bad', '127.0.0.1' \
+             FROM generate_series(1, 5) g;";
     execute(&env, &seed).await;
     assert_eq!(
         count(&env, "SELECT count(*) AS n FROM webhooks").await,
@@ -113,7 +119,8 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
         || async {
             let attempts = count(&env, "SELECT count(*) AS n FROM attempts").await;
             let webhooks = count(&env, "SELECT count(*) AS n FROM webhooks").await;
-            (attempts == 10 && webhooks == 3).then_some(())
+            let rejections = count(&env, "SELECT count(*) AS n FROM source_rejections").await;
+            (attempts == 10 && webhooks == 3 && rejections == 2).then_some(())
         },
     )
     .await;

@@ -42,6 +42,7 @@ fn webhook(id: Uuid, targeted: Option<Uuid>, received_at: DateTime<Utc>) -> NewW
         received_at,
         tenant_id: None,
         skip_subscription: None,
+        envelope: None,
     }
 }
 

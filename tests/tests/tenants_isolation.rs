@@ -27,6 +27,7 @@ const OPEN: &[&str] = &[
     "GET /openapi.json",
     "GET /docs",
     "GET /docs/{file}",
+    "POST /in/{token}",
 ];
 
 /// One tenant's world.
@@ -39,6 +40,7 @@ struct Tenant {
     webhook: String,
     replay: String,
     schedule: String,
+    source: String,
 }
 
 async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
@@ -80,6 +82,14 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
     )
     .await;
     assert_eq!(status, 201, "{schedule}");
+    let (status, source) = json(
+        caller
+            .post_json("/sources", &body_for("POST", "/sources").expect("a body"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{source}");
+    assert_eq!(source["tenant_id"], json!(id));
     Tenant {
         id,
         key_id: created["id"].as_str().expect("id").to_owned(),
@@ -88,6 +98,7 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
         webhook: accepted["webhook_id"].as_str().expect("id").to_owned(),
         replay: replay["id"].as_str().expect("id").to_owned(),
         schedule: schedule["id"].as_str().expect("id").to_owned(),
+        source: source["id"].as_str().expect("id").to_owned(),
     }
 }
 
@@ -147,6 +158,10 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
         ("POST", "/schedules") => Some(json!({"name": "daily", "event_type": "report.due",
             "payload": {}, "kind": "cron", "cron": "0 9 * * *"})),
         ("PATCH", "/schedules/{schedule_id}") => Some(json!({"description": "x"})),
+        ("POST", "/sources") => {
+            Some(json!({"name": "github", "verification": {"type": "github", "secret": "s"}}))
+        }
+        ("PATCH", "/sources/{source_id}") => Some(json!({"name": "renamed"})),
         _ => None,
     }
 }
@@ -198,6 +213,7 @@ async fn every_route_needs_a_key_and_refuses_a_missing_permission() {
         ("dead_letter_id", "1-0".to_owned()),
         ("replay_id", Uuid::new_v4().to_string()),
         ("schedule_id", Uuid::new_v4().to_string()),
+        ("source_id", Uuid::new_v4().to_string()),
     ]
     .into_iter()
     .collect();
@@ -280,6 +296,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("dead_letter_id", "1-0".to_owned()),
             ("replay_id", other.replay.clone()),
             ("schedule_id", other.schedule.clone()),
+            ("source_id", other.source.clone()),
         ]
         .into_iter()
         .collect();
@@ -289,6 +306,7 @@ async fn each_tenant_key_sees_only_its_own_tenant_on_every_route() {
             ("api_key_id", own.key_id.clone()),
             ("replay_id", own.replay.clone()),
             ("schedule_id", own.schedule.clone()),
+            ("source_id", own.source.clone()),
         ]
         .into_iter()
         .collect();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hookrelay_shared::models::attempt::RESPONSE_BODY_LIMIT;
-use hookrelay_shared::models::{Attempt, DeliveryMethod, Outcome, Subscription};
+use hookrelay_shared::models::{Attempt, DeliveryMethod, Envelope, Outcome, Subscription};
 use hookrelay_shared::{signing, time};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use uuid::Uuid;
@@ -20,6 +20,8 @@ pub struct AttemptRequest<'a> {
     pub webhook_id: Uuid,
     pub event_type: Option<&'a str>,
     pub body: &'a Bytes,
+    /// A sourced webhook's content type and forwarded headers; `None`: JSON.
+    pub envelope: Option<&'a Envelope>,
     /// The subscription as it is now: its URL, secret and headers apply to this attempt.
     pub subscription: &'a Subscription,
     /// 1-based.
@@ -174,9 +176,11 @@ fn http_method(method: DeliveryMethod) -> reqwest::Method {
     }
 }
 
-/// The headers of CONTRACT §5, then the subscription's own. A method that sends no body
-/// signs an empty one (`<id>.<timestamp>.`). During a secret rotation's grace period the
-/// signature header carries both signatures, the new secret's first.
+/// The headers of CONTRACT §5, then a sourced webhook's forwarded ones, then the
+/// subscription's own. A method that sends no body signs an empty one
+/// (`<id>.<timestamp>.`). During a secret rotation's grace period the signature header
+/// carries both signatures, the new secret's first. A sourced webhook goes out with the
+/// content type it came in with (none if it had none).
 pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap {
     let id = request.webhook_id.to_string();
     let sends_body = request.subscription.method().sends_body();
@@ -194,7 +198,14 @@ pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap 
         }
     };
     if sends_body {
-        set("content-type", "application/json");
+        match request.envelope {
+            None => set("content-type", "application/json"),
+            Some(envelope) => {
+                if let Some(content_type) = &envelope.content_type {
+                    set("content-type", content_type);
+                }
+            }
+        }
     }
     set("webhook-id", &id);
     set("webhook-timestamp", &timestamp.to_string());
@@ -206,7 +217,11 @@ pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap 
         "user-agent",
         &format!("hookrelay/{}", hookrelay_shared::VERSION),
     );
-    for (name, value) in request.subscription.header_pairs() {
+    let forwarded = request
+        .envelope
+        .into_iter()
+        .flat_map(|e| e.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    for (name, value) in forwarded.chain(request.subscription.header_pairs()) {
         let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
             HeaderValue::from_str(value),

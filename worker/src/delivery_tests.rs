@@ -201,6 +201,7 @@ fn headers_follow_the_contract_then_the_subscription() {
         webhook_id: Uuid::nil(),
         event_type: Some("order.created"),
         body: &body,
+        envelope: None,
         subscription: &sub,
         attempt: 1,
     };
@@ -242,6 +243,62 @@ fn headers_follow_the_contract_then_the_subscription() {
         1,
     );
     assert!(headers.get("x-event-type").is_none());
+}
+
+#[test]
+fn a_sourced_webhook_keeps_its_content_type_and_forwarded_headers() {
+    let body = Bytes::from_static(b"a=1&b=2");
+    let sub = subscription(serde_json::json!({"X-Team": "ops"}));
+    let envelope = Envelope {
+        content_type: Some("application/x-www-form-urlencoded".into()),
+        headers: vec![
+            ("X-GitHub-Event".into(), "push".into()),
+            ("X-Team".into(), "from-provider".into()),
+            ("Webhook-Signature".into(), "v1,forged".into()),
+        ],
+    };
+    let request = AttemptRequest {
+        webhook_id: Uuid::nil(),
+        event_type: Some("push"),
+        body: &body,
+        envelope: Some(&envelope),
+        subscription: &sub,
+        attempt: 1,
+    };
+    let headers = build_headers(&request, 1_614_265_330);
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(
+        get("content-type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert_eq!(get("x-github-event"), Some("push"));
+    assert_eq!(
+        get("x-team"),
+        Some("ops"),
+        "the subscription's own header wins"
+    );
+    let expected = signing::sign(
+        &signing::signing_key(&sub.secret),
+        &Uuid::nil().to_string(),
+        1_614_265_330,
+        b"a=1&b=2",
+    );
+    assert_eq!(get("webhook-signature"), Some(expected.as_str()));
+    let bare = Envelope {
+        content_type: None,
+        headers: Vec::new(),
+    };
+    let headers = build_headers(
+        &AttemptRequest {
+            envelope: Some(&bare),
+            ..request
+        },
+        1,
+    );
+    assert!(
+        headers.get("content-type").is_none(),
+        "none came in, none goes out"
+    );
 }
 
 #[test]
@@ -318,6 +375,7 @@ fn bodiless_methods_sign_an_empty_body_and_a_rotation_signs_twice() {
         webhook_id: Uuid::nil(),
         event_type: None,
         body: &body,
+        envelope: None,
         subscription: &sub,
         attempt: 1,
     };

@@ -86,6 +86,7 @@ pub async fn handle(
         received_at: webhook.received_at,
         tenant_id: webhook.tenant_id,
         skip_subscription: webhook.skip_subscription,
+        envelope: webhook.envelope.clone(),
     };
     let is_new = ctx.logs.store_webhook(stored, rows).await?;
     let marker_removed: u32 = redis::cmd("DEL")
@@ -155,6 +156,7 @@ fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
         webhook_id: webhook.webhook_id,
         event_type: webhook.event_type.clone(),
         body: webhook.body.clone(),
+        envelope: webhook.envelope.clone(),
         subscription_id,
         attempt,
         run_from: 0,

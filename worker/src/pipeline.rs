@@ -34,7 +34,7 @@ use hookrelay_shared::Config;
 use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::models::{DeliveryStatus, Subscription};
+use hookrelay_shared::models::{DeliveryStatus, Envelope, Subscription};
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::redis_client::Redis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -114,6 +114,8 @@ pub struct Job {
     pub webhook_id: Uuid,
     pub event_type: Option<String>,
     pub body: Bytes,
+    /// A sourced webhook's content type and forwarded headers.
+    pub envelope: Option<Envelope>,
     /// Looked up when the attempt starts: its URL, secret and headers as they are then.
     pub subscription_id: Uuid,
     /// 1-based.
@@ -259,6 +261,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
         webhook_id: job.webhook_id,
         event_type: job.event_type.as_deref(),
         body: &job.body,
+        envelope: job.envelope.as_ref(),
         subscription: &subscription,
         attempt: job.attempt,
     };

@@ -1,6 +1,6 @@
 //! The retention purge (CONTRACT §7): attempt logs older than `LOG_RETENTION`, then
 //! stored webhooks older than that whose deliveries have all finished (their deliveries
-//! go with them through `ON DELETE CASCADE`).
+//! go with them through `ON DELETE CASCADE`), then sources' rejections older than that.
 //!
 //! Every statement deletes at most `BATCH_SIZE` rows and commits on its own, so no lock is
 //! held for long and deliveries and status lookups carry on while a purge runs. Each
@@ -35,11 +35,16 @@ pub const DELETE_OLD_WEBHOOKS: &str = r#"DELETE FROM webhooks WHERE id = ANY(ARR
                       WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying'))
     LIMIT $2))"#;
 
+/// One batch of sources' rejections received before `$1` (`source_rejections_received_idx`).
+pub const DELETE_OLD_REJECTIONS: &str = r#"DELETE FROM source_rejections WHERE id = ANY(ARRAY(
+    SELECT id FROM source_rejections WHERE received_at < $1 LIMIT $2))"#;
+
 /// What one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     pub attempts: u64,
     pub webhooks: u64,
+    pub rejections: u64,
     /// `false` when the run stopped early (time budget or shutdown); the next run goes on.
     pub complete: bool,
 }
@@ -77,7 +82,7 @@ impl Purge {
             stop,
         )
         .await?;
-        let (webhooks, complete) = if attempts_done {
+        let (webhooks, webhooks_done) = if attempts_done {
             purge_table(
                 &mut conn,
                 "webhooks",
@@ -90,9 +95,23 @@ impl Purge {
         } else {
             (0, false)
         };
+        let (rejections, complete) = if webhooks_done {
+            purge_table(
+                &mut conn,
+                "source_rejections",
+                DELETE_OLD_REJECTIONS,
+                cutoff,
+                deadline,
+                stop,
+            )
+            .await?
+        } else {
+            (0, false)
+        };
         Ok(PurgeReport {
             attempts,
             webhooks,
+            rejections,
             complete,
         })
     }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hookrelay_shared::db::bounded;
-use hookrelay_shared::models::DeliveryStatus;
+use hookrelay_shared::models::{DeliveryStatus, Envelope};
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::schema::{deliveries, webhooks};
 
@@ -30,6 +30,7 @@ struct Stored {
     attempts: i32,
     next_retry_at: Option<DateTime<Utc>>,
     payload: Vec<u8>,
+    envelope: Option<Envelope>,
     event_type: Option<String>,
     run_from: i32,
 }
@@ -69,6 +70,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
             webhook_id,
             event_type: stored.event_type,
             body: Bytes::from(stored.payload),
+            envelope: stored.envelope,
             subscription_id,
             attempt,
             run_from: u32::try_from(stored.run_from).unwrap_or(0),
@@ -90,6 +92,7 @@ async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
                 deliveries::attempts,
                 deliveries::next_retry_at,
                 webhooks::payload,
+                webhooks::envelope,
                 webhooks::event_type,
                 deliveries::run_from,
             ))

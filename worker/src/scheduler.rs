@@ -150,7 +150,7 @@ impl Ticker {
         let outcome = match self.purge_once(tick, now).await {
             Ok(Some(report)) => {
                 tracing::info!(
-                    tick = %tick, attempts = report.attempts, webhooks = report.webhooks,
+                    tick = %tick, attempts = report.attempts, webhooks = report.webhooks, rejections = report.rejections,
                     complete = report.complete, "purge finished"
                 );
                 TickOutcome::Purged(report)

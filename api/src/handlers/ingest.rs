@@ -88,12 +88,17 @@ async fn handle(
     }
     .await;
     ingest::record(label, &result, started);
-    Ok(match result? {
+    Ok(accepted(result?))
+}
+
+/// The 202 of a queued webhook, `Idempotent-Replayed: true` for a repeat.
+pub fn accepted(enqueued: Enqueued) -> HttpResponse {
+    match enqueued {
         Enqueued::New(webhook_id) => HttpResponse::Accepted().json(IngestAccepted { webhook_id }),
         Enqueued::Replayed(webhook_id) => HttpResponse::Accepted()
             .insert_header((REPLAYED, "true"))
             .json(IngestAccepted { webhook_id }),
-    })
+    }
 }
 
 /// The validated `X-Event-Type`, `Idempotency-Key`, `X-Tenant-Id` and `X-Deliver-At`

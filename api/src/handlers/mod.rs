@@ -3,11 +3,13 @@
 
 pub mod api_keys;
 pub mod dead_letters;
+pub mod inbound;
 pub mod ingest;
 pub mod ops;
 pub mod replay;
 pub mod replays;
 pub mod schedules;
+pub mod sources;
 pub mod status;
 pub mod subscriptions;
 pub mod tenants;

@@ -74,6 +74,27 @@ pub fn register_metrics() {
         ::metrics::counter!("hookrelay_auth_failures_total", "reason" => reason.label())
             .increment(0);
     }
+    ::metrics::describe_counter!(
+        "hookrelay_inbound_requests_total",
+        "Requests to sources (POST /in/<token>) by outcome: accepted, replayed, challenge, or the refusal"
+    );
+    for outcome in crate::sources::inbound::OUTCOMES {
+        ::metrics::counter!("hookrelay_inbound_requests_total", "outcome" => *outcome).increment(0);
+    }
+    ::metrics::describe_histogram!(
+        "hookrelay_inbound_verification_seconds",
+        ::metrics::Unit::Seconds,
+        "Time spent verifying a source's request (headers and signature, not reading the body)"
+    );
+    ::metrics::describe_histogram!(
+        "hookrelay_inbound_duration_seconds",
+        ::metrics::Unit::Seconds,
+        "Time to answer a request to a source"
+    );
+    ::metrics::describe_counter!(
+        "hookrelay_inbound_rejections_dropped_total",
+        "Refused source requests not recorded in the rejections list (its writer fell behind or Postgres failed)"
+    );
 }
 
 /// Prometheus text format. Queue depths are read from Redis at scrape time (bounded by

@@ -94,13 +94,15 @@ pub async fn delete(
         keys = removed.key_prefixes.len(),
         "tenant deleted"
     );
-    let (keys, subscriptions, tenant) = futures::join!(
+    let (keys, subscriptions, sources, tenant) = futures::join!(
         state.auth.stored.invalidate_all(&removed.key_prefixes),
         state.cache.invalidate_all(&removed.subscriptions),
+        state.sources.invalidate_all(&removed.source_tokens),
         state.tenants.invalidate(&id),
     );
     log_stale("a tenant's keys", keys);
     log_stale("a tenant's subscriptions", subscriptions);
+    log_stale("a tenant's sources", sources);
     log_stale("a tenant", tenant);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,4 +13,4 @@ pub use attempt::{Attempt, Outcome};
 pub use delivery::{Delivery, DeliveryStatus};
 pub use subscription::{DeliveryMethod, NewSubscription, Subscription, SubscriptionChanges};
 pub use tenant::{Tenant, TenantChanges};
-pub use webhook::{NewWebhook, Payload};
+pub use webhook::{Envelope, NewWebhook, Payload};

@@ -10,6 +10,7 @@
 
 use std::collections::HashSet;
 
+use hookrelay_shared::models::Envelope;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 use uuid::Uuid;
@@ -20,9 +21,13 @@ use crate::health::{self, EventKind, HealthChange, OperationalEvent};
 /// Stores webhooks; returns the ids that were not stored before.
 const INSERT_WEBHOOKS: &str = "
 INSERT INTO webhooks (id, event_type, subscription_id, payload, received_at, tenant_id,
-                      skip_subscription, no_subscribers)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[],
-                     $6::uuid[], $7::uuid[], $8::bool[])
+                      skip_subscription, no_subscribers, envelope)
+SELECT id, event_type, subscription_id, payload, received_at, tenant_id, skip_subscription,
+       no_subscribers, envelope::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bytea[], $5::timestamptz[],
+            $6::uuid[], $7::uuid[], $8::bool[], $9::text[])
+     AS w (id, event_type, subscription_id, payload, received_at, tenant_id,
+           skip_subscription, no_subscribers, envelope)
 ON CONFLICT DO NOTHING
 RETURNING id";
 
@@ -247,6 +252,7 @@ impl WriterConnection {
                         &w.tenant_id,
                         &w.skip_subscription,
                         &w.no_subscribers,
+                        &w.envelope,
                     ],
                 )
                 .await
@@ -438,6 +444,8 @@ struct WebhookColumns<'a> {
     skip_subscription: Vec<Option<Uuid>>,
     /// Stored with no delivery at all (`GET /webhooks?status=no_subscribers` walks these).
     no_subscribers: Vec<bool>,
+    /// JSON text, cast to jsonb in the statement.
+    envelope: Vec<Option<String>>,
 }
 
 #[derive(Default)]
@@ -489,6 +497,8 @@ impl<'a> Columns<'a> {
                     w.tenant_id.push(webhook.tenant_id);
                     w.skip_subscription.push(webhook.skip_subscription);
                     w.no_subscribers.push(deliveries.is_empty());
+                    w.envelope
+                        .push(webhook.envelope.as_ref().map(Envelope::to_json));
                     let d = &mut c.deliveries;
                     for row in deliveries {
                         d.webhook_id.push(row.webhook_id);

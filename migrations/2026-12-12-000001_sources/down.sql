@@ -1,0 +1,3 @@
+DROP TABLE source_rejections;
+DROP TABLE sources;
+ALTER TABLE webhooks DROP COLUMN envelope;
