@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres without a password) and Redis
-# (127.0.0.1:6379) are reachable: reuses running ones, starts installed ones, and on a
-# fresh Debian/Ubuntu machine installs them with apt. Says clearly what is missing when it
-# cannot do any of that.
+# (127.0.0.1:6379) are reachable, and that Chromium is installed: reuses running ones,
+# starts installed ones, and on a fresh Debian/Ubuntu machine installs them with apt. Says
+# clearly what is missing when it cannot do any of that.
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -48,6 +48,17 @@ ensure_redis() {
   wait_port 6379 || { log "Redis did not start listening on 127.0.0.1:6379"; exit 1; }
 }
 
+# The console's end-to-end tests drive a headless Chromium (tests/src/browser.rs): the
+# system's `chromium`, or the browser `CHROMIUM` names.
+ensure_chromium() {
+  local chromium=${CHROMIUM:-chromium}
+  if command -v "$chromium" >/dev/null; then return 0; fi
+  if [ -n "${CHROMIUM:-}" ]; then
+    log "CHROMIUM=$CHROMIUM is not an executable: the console tests will fail"; exit 1
+  fi
+  apt_install chromium || { log "Chromium is missing and could not be installed: the console tests will fail"; exit 1; }
+}
+
 ensure_toolchain() {
   if ! command -v cargo >/dev/null; then
     log "cargo not found: install Rust 1.85 or newer with rustup (https://rustup.rs), then run this again"
@@ -59,4 +70,5 @@ ensure_toolchain() {
 ensure_toolchain
 ensure_postgres
 ensure_redis
-log "PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are up"
+ensure_chromium
+log "PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are up, Chromium is $(command -v "${CHROMIUM:-chromium}")"

@@ -15,18 +15,22 @@
 //!   and finding webhooks (`GET /webhooks`), likewise; [`replay`] replays one webhook,
 //!   [`replays`] stores bulk replays for the workers to run; [`schedules`] stores
 //!   schedules; [`sources`] verifies and ingests inbound webhooks (`POST /in/<token>`).
+//! - [`console`]: the web console at `/console` (HTML pages over the same modules, with
+//!   sessions and CSRF); [`overview`] counts what its first page shows.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
 pub mod api_keys;
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod fields;
 pub mod handlers;
 pub mod ingest;
 pub mod openapi;
+pub mod overview;
 pub mod replay;
 pub mod replays;
 pub mod routes;

@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     for (service, _) in table() {
         cfg.service(service);
     }
+    crate::console::configure(cfg);
     cfg.default_service(web::to(not_found));
 }
 

@@ -85,6 +85,7 @@ impl Application {
             sources,
             rejections: Arc::default(),
             trusted_proxies: config.trusted_proxies.clone(),
+            console_frame_ancestors: config.console_frame_ancestors.clone(),
         });
 
         let listener = TcpListener::bind((config.host.as_str(), config.port))

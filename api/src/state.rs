@@ -35,4 +35,6 @@ pub struct AppState {
     pub rejections: Arc<RejectionLog>,
     /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` a source believes.
     pub trusted_proxies: Vec<ip_network::IpNetwork>,
+    /// `CONSOLE_FRAME_ANCESTORS`: who may frame the console.
+    pub console_frame_ancestors: String,
 }

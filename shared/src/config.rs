@@ -32,6 +32,7 @@ pub const VARIABLES: &[&str] = &[
     "AUTO_DISABLE_AFTER",
     "RECONCILE_AFTER",
     "TRUSTED_PROXIES",
+    "CONSOLE_FRAME_ANCESTORS",
 ];
 
 /// A configuration value that could not be used. Its `Display` is the one-line reason the
@@ -115,6 +116,11 @@ pub struct Config {
     /// these is a proxy, and a source's client address is the right-most
     /// `X-Forwarded-For` entry that is not.
     pub trusted_proxies: Vec<ip_network::IpNetwork>,
+    /// `CONSOLE_FRAME_ANCESTORS`, default `'none'` (api): the console's CSP
+    /// `frame-ancestors` sources, space-separated (`https://portal.example.com`), for
+    /// operators who embed the console as a customer portal. With `'none'` the console
+    /// also sends `X-Frame-Options: DENY`.
+    pub console_frame_ancestors: String,
 }
 
 /// Durations accept `ms`, `s`, `m`, `h` suffixes (`250ms`, `10s`, `1m`, `72h`).
@@ -414,6 +420,19 @@ impl Config {
                 let value = var("TRUSTED_PROXIES", "");
                 crate::networks::parse_list(&value)
                     .map_err(|reason| invalid("TRUSTED_PROXIES", &value, reason))?
+            },
+            console_frame_ancestors: {
+                let value = var("CONSOLE_FRAME_ANCESTORS", "'none'");
+                let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+                if value.is_empty() || value.contains([';', ',']) || !value.is_ascii() {
+                    return Err(invalid(
+                        "CONSOLE_FRAME_ANCESTORS",
+                        &value,
+                        "expected CSP sources separated by spaces, such as 'self' https://portal.example.com"
+                            .into(),
+                    ));
+                }
+                value
             },
         };
         config.validate()?;

@@ -23,11 +23,16 @@
 //! | `reconcile:lock` | string with expiry | worker running a reconciliation pass | expiry or the holder |
 //! | `throttle:<subscription id>` | hash `tat`, `wake` (µs of Redis's clock): the rate limiter's state | worker, for subscriptions with a `rate_limit` | expiry, set to when it stops constraining anything |
 //! | `inbound-limit:<source id>` | string `tat` (µs of Redis's clock): a source's `rate_limit` state | api, for sources with a `rate_limit` | expiry, when it stops constraining anything |
+//! | `console:<session id>` | string: a console session (the key's digest and prefix, the CSRF token) | api, at sign-in | sign-out, or expiry (`CONSOLE_SESSION_TTL_SECS`) |
 
 use uuid::Uuid;
 
 /// The consumer group every worker reads `ingest` through.
 pub const CONSUMER_GROUP: &str = "workers";
+
+/// How long a console session lasts after sign-in (8 hours: a working day, then sign in
+/// again).
+pub const CONSOLE_SESSION_TTL_SECS: u64 = 8 * 3600;
 
 /// How long an `Idempotency-Key` is remembered (CONTRACT §4: 24 hours).
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
@@ -136,6 +141,11 @@ impl Keys {
     /// every api process.
     pub fn inbound_limit(&self, source_id: Uuid) -> String {
         format!("{}:inbound-limit:{source_id}", self.tag)
+    }
+
+    /// A console session, by its random id (the cookie's value).
+    pub fn console_session(&self, session_id: &str) -> String {
+        format!("{}:console:{session_id}", self.tag)
     }
 }
 

@@ -9,9 +9,12 @@
 //!   channel and answers as the test programs it.
 //! - [`proxy::Proxy`]: a TCP proxy to Postgres or Redis that can cut or freeze connections.
 //! - [`wait::eventually`]: polling with a deadline (never a bare sleep).
+//! - [`browser::Browser`]: headless Chromium for the console's tests, over the DevTools
+//!   protocol.
 //! - [`binary`]: the path of a built binary, for tests that need real processes.
 
 pub mod api;
+pub mod browser;
 pub mod db;
 pub mod proxy;
 pub mod receiver;

@@ -210,21 +210,43 @@ impl Authenticator {
                 ApiError::Unauthorized("Not authenticated"),
             ));
         };
+        self.verify(&Presented::of(token)).await
+    }
+
+    /// The caller a presented key stands for, or 401; counted like [`Self::principal`].
+    /// The console checks its sessions' keys here on every request, so a deleted or
+    /// expired key ends the sessions signed in with it.
+    pub async fn principal_of(&self, presented: &Presented) -> Result<Principal, ApiError> {
+        if self.disabled {
+            return Ok(Principal::ADMIN);
+        }
+        let result = self.verify(presented).await;
+        if let Err((Some(reason), _)) = &result {
+            reason.record();
+        }
+        result.map_err(|(_, error)| error)
+    }
+
+    /// An `API_KEYS` key, or a stored key that is known, matches and has not expired.
+    async fn verify(
+        &self,
+        presented: &Presented,
+    ) -> Result<Principal, (Option<FailureReason>, ApiError)> {
         let unknown = || {
             (
                 Some(FailureReason::Unknown),
                 ApiError::Unauthorized("Invalid API key"),
             )
         };
-        if self.is_admin_key(token) {
+        if self.is_admin_digest(&presented.digest) {
             return Ok(Principal::ADMIN);
         }
-        if token.len() != KEY_LEN || !token.starts_with(KEY_MARKER) {
+        let Some(prefix) = &presented.prefix else {
             return Err(unknown());
-        }
+        };
         let found = self
             .stored
-            .get_current(&token[..PREFIX_LEN].to_owned())
+            .get_current(prefix)
             .await
             // Not a refusal: the key may be fine once Redis or Postgres answers again.
             .map_err(|e| {
@@ -236,7 +258,7 @@ impl Authenticator {
         let Some(credential) = found else {
             return Err(unknown());
         };
-        if !bool::from(credential.digest.ct_eq(&digest(token))) {
+        if !bool::from(credential.digest.ct_eq(&presented.digest)) {
             return Err(unknown());
         }
         if credential
@@ -262,16 +284,40 @@ impl Authenticator {
         })
     }
 
-    /// Whether `key` is one of `API_KEYS`. Every configured key is compared, so the time
-    /// taken does not say which one (or how much of one) matched.
-    fn is_admin_key(&self, key: &str) -> bool {
-        let sent = digest(key);
+    /// Whether `sent` is the digest of one of `API_KEYS`. Every configured key is
+    /// compared, so the time taken does not say which one matched.
+    fn is_admin_digest(&self, sent: &[u8; 32]) -> bool {
         self.admin_digests
             .iter()
             .fold(subtle::Choice::from(0), |found, known| {
-                found | known.ct_eq(&sent)
+                found | known.ct_eq(sent)
             })
             .into()
+    }
+
+    /// Whether authentication is off (`AUTH_DISABLED=true`): every caller is admin.
+    pub const fn disabled(&self) -> bool {
+        self.disabled
+    }
+}
+
+/// A key as presented: its SHA-256, and the prefix it is looked up by when it has a stored
+/// key's shape. Holds no secret (stored keys keep the same digest in Postgres), which is
+/// what lets a console session keep it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Presented {
+    pub prefix: Option<String>,
+    #[serde(with = "hex::serde")]
+    pub digest: [u8; 32],
+}
+
+impl Presented {
+    pub fn of(key: &str) -> Self {
+        let shaped = key.len() == KEY_LEN && key.starts_with(KEY_MARKER);
+        Self {
+            prefix: shaped.then(|| key[..PREFIX_LEN].to_owned()),
+            digest: digest(key),
+        }
     }
 }
 

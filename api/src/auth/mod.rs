@@ -157,7 +157,7 @@ impl Principal {
         }
     }
 
-    fn check(&self, need: Need) -> Result<(), ApiError> {
+    pub fn check(&self, need: Need) -> Result<(), ApiError> {
         let permission = match need {
             Need::Open => return Ok(()),
             Need::Permission(p) => p,

@@ -11,7 +11,7 @@ use crate::state::AppState;
 
 /// Tells every api process that a key was created or deleted; a failure is logged (the
 /// periodic full reload catches up).
-async fn changed(state: &AppState, prefix: &String) {
+pub(crate) async fn changed(state: &AppState, prefix: &String) {
     if let Err(e) = state.auth.stored.invalidate(prefix).await {
         tracing::error!(
             error = format!("{e:#}"),

@@ -10,10 +10,10 @@ use crate::error::ApiError;
 use crate::extract::paging;
 use crate::state::AppState;
 
-const NOT_FOUND: ApiError = ApiError::NotFound("Dead letter not found");
+pub(crate) const NOT_FOUND: ApiError = ApiError::NotFound("Dead letter not found");
 
 /// The `{dead_letter_id}` in the path: a stream id such as `1732288642551-0`.
-fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
+pub(crate) fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
     let id = req.match_info().get("dead_letter_id").unwrap_or_default();
     if dead_letters::is_stream_id(id) {
         Ok(id.to_owned())
@@ -26,7 +26,7 @@ fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
-fn redis_down(e: impl Into<anyhow::Error>) -> ApiError {
+pub(crate) fn redis_down(e: impl Into<anyhow::Error>) -> ApiError {
     ApiError::unavailable("The queue is unavailable; try again", e)
 }
 

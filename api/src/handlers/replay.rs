@@ -42,17 +42,22 @@ pub async fn replay(
         choice,
     )
     .await?
-    .map_err(|refusal| match refusal {
+    .map_err(refused)?;
+    tracing::info!(webhook_id = %id, deliveries = replayed.len(), "webhook replayed");
+    Ok(HttpResponse::Accepted().json(Replayed {
+        webhook_id: id,
+        deliveries: replayed,
+    }))
+}
+
+/// A refused replay as the API answers it (the console shows the same).
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
+    match refusal {
         Refusal::UnknownWebhook | Refusal::UnknownSubscription => {
             ApiError::NotFound(refusal.detail())
         }
         Refusal::Queued | Refusal::Inactive | Refusal::InFlight | Refusal::Nothing => {
             ApiError::Conflict(refusal.detail())
         }
-    })?;
-    tracing::info!(webhook_id = %id, deliveries = replayed.len(), "webhook replayed");
-    Ok(HttpResponse::Accepted().json(Replayed {
-        webhook_id: id,
-        deliveries: replayed,
-    }))
+    }
 }

@@ -17,7 +17,7 @@ pub struct DryRun {
     pub matched: i64,
 }
 
-fn refused(refusal: Refusal) -> ApiError {
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::UnknownSubscription | Refusal::UnknownReplay => {
             ApiError::NotFound(refusal.detail())

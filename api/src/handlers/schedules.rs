@@ -15,7 +15,7 @@ pub struct Triggered {
     pub webhook_id: uuid::Uuid,
 }
 
-fn refused(refusal: Refusal) -> ApiError {
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
     match refusal {
         Refusal::UnknownSchedule | Refusal::UnknownSubscription | Refusal::UnknownTenant => {
             ApiError::NotFound(refusal.detail())

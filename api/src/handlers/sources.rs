@@ -12,13 +12,13 @@ use crate::state::AppState;
 
 const NOT_FOUND: ApiError = ApiError::NotFound(sources::NOT_FOUND);
 
-fn refused(refusal: Refusal) -> ApiError {
+pub(crate) fn refused(refusal: Refusal) -> ApiError {
     ApiError::NotFound(refusal.detail())
 }
 
 /// Tells every api process's source cache that these tokens changed. The change itself
 /// stands if this fails; caches then catch up on their periodic full reload.
-async fn changed(state: &AppState, tokens: &[String]) {
+pub(crate) async fn changed(state: &AppState, tokens: &[String]) {
     if let Err(e) = state.sources.invalidate_all(tokens).await {
         tracing::error!(
             error = format!("{e:#}"),

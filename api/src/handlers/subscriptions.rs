@@ -13,7 +13,7 @@ const NOT_FOUND: ApiError = ApiError::NotFound(crate::subscriptions::NOT_FOUND);
 
 /// Tells every process's cache about a committed change. The change itself stands if this
 /// fails; caches then catch up on their periodic full reload.
-async fn changed(state: &AppState, id: uuid::Uuid) {
+pub(crate) async fn changed(state: &AppState, id: uuid::Uuid) {
     if let Err(e) = state.cache.invalidate(&id).await {
         tracing::error!(
             error = format!("{e:#}"),
@@ -149,6 +149,16 @@ pub async fn test(
     state: web::Data<AppState>,
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, ApiError> {
+    let webhook_id = send_test(&state, &principal, id).await?;
+    Ok(HttpResponse::Accepted().json(crate::ingest::IngestAccepted { webhook_id }))
+}
+
+/// Queues the test webhook for subscription `id` (the console's "Send a test" too).
+pub(crate) async fn send_test(
+    state: &AppState,
+    principal: &Principal,
+    id: uuid::Uuid,
+) -> Result<uuid::Uuid, ApiError> {
     let body = serde_json::to_vec(&serde_json::json!({
         "type": TEST_EVENT,
         "subscription_id": id,
@@ -166,18 +176,14 @@ pub async fn test(
         ))]),
     };
     let enqueued = crate::ingest::accept(
-        &state,
-        &principal,
+        state,
+        principal,
         crate::ingest::Route::Targeted(id),
         headers,
         body,
     )
     .await?;
-    Ok(
-        HttpResponse::Accepted().json(crate::ingest::IngestAccepted {
-            webhook_id: enqueued.webhook_id(),
-        }),
-    )
+    Ok(enqueued.webhook_id())
 }
 
 /// The event type of `POST /subscriptions/{id}/test` deliveries.

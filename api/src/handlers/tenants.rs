@@ -13,7 +13,7 @@ pub use crate::tenants::{NOT_FOUND, list_space};
 
 /// Logs a cache invalidation that failed after a committed change; the change stands and
 /// caches catch up on their periodic full reload.
-fn log_stale(what: &str, result: anyhow::Result<()>) {
+pub(crate) fn log_stale(what: &str, result: anyhow::Result<()>) {
     if let Err(e) = result {
         tracing::error!(
             error = format!("{e:#}"),
@@ -94,6 +94,12 @@ pub async fn delete(
         keys = removed.key_prefixes.len(),
         "tenant deleted"
     );
+    forget(&state, id, &removed).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Tells every cache that a deleted tenant's keys, subscriptions and sources are gone.
+pub(crate) async fn forget(state: &AppState, id: uuid::Uuid, removed: &crate::tenants::Removed) {
     let (keys, subscriptions, sources, tenant) = futures::join!(
         state.auth.stored.invalidate_all(&removed.key_prefixes),
         state.cache.invalidate_all(&removed.subscriptions),
@@ -104,5 +110,4 @@ pub async fn delete(
     log_stale("a tenant's subscriptions", subscriptions);
     log_stale("a tenant's sources", sources);
     log_stale("a tenant", tenant);
-    Ok(HttpResponse::NoContent().finish())
 }

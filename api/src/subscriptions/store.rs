@@ -72,12 +72,89 @@ pub async fn list(
     skip: i64,
     limit: i64,
 ) -> anyhow::Result<Vec<Subscription>> {
+    list_matching(db, space, &Narrowing::default(), skip, limit).await
+}
+
+/// Which subscriptions a list shows (the console's filter; the JSON list shows all).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Narrowing {
+    /// A case-insensitive piece of the name, target URL or description.
+    pub text: Option<String>,
+    pub health: Option<Health>,
+}
+
+/// A subscription's standing, as the console filters by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Active,
+    /// Inactive: disabled by hand or by its failures.
+    Inactive,
+    /// Active, with failed deliveries since its last success.
+    Failing,
+}
+
+impl Health {
+    pub const ALL: [Self; 3] = [Self::Active, Self::Failing, Self::Inactive];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+            Self::Failing => "failing",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+/// The subscriptions in `space` that `narrowing` lets through, oldest first; failing ones
+/// most failures first.
+pub async fn list_matching(
+    db: &DbPool,
+    space: Space,
+    narrowing: &Narrowing,
+    skip: i64,
+    limit: i64,
+) -> anyhow::Result<Vec<Subscription>> {
+    let mut query = subscriptions::table
+        .filter(space.condition(subscriptions::tenant_id))
+        .into_boxed();
+    if let Some(text) = &narrowing.text {
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        query = query.filter(
+            subscriptions::name
+                .ilike(pattern.clone())
+                .or(subscriptions::target_url.ilike(pattern.clone()))
+                .or(subscriptions::description.ilike(pattern)),
+        );
+    }
+    query = match narrowing.health {
+        None => query,
+        Some(Health::Active) => query.filter(subscriptions::is_active),
+        Some(Health::Inactive) => query.filter(subscriptions::is_active.eq(false)),
+        Some(Health::Failing) => query
+            .filter(subscriptions::is_active)
+            .filter(subscriptions::consecutive_failures.gt(0)),
+    };
+    query = if narrowing.health == Some(Health::Failing) {
+        query.order((
+            subscriptions::consecutive_failures.desc(),
+            subscriptions::id.asc(),
+        ))
+    } else {
+        query.order((subscriptions::created_at.asc(), subscriptions::id.asc()))
+    };
     let mut conn = checkout(db).await?;
     bounded(
         "Failed to list subscriptions",
-        subscriptions::table
-            .filter(space.condition(subscriptions::tenant_id))
-            .order((subscriptions::created_at.asc(), subscriptions::id.asc()))
+        query
             .offset(skip)
             .limit(limit)
             .select(Subscription::as_select())

@@ -1,0 +1,260 @@
+//! Subscriptions: a filtered, paged list with a create form; one subscription's health,
+//! recent attempts, edit form and actions (enable/disable, rotate the secret, send a test,
+//! delete).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use hookrelay_shared::models::{Attempt, Subscription};
+use serde_json::Value;
+
+use crate::console::form::{Fields, Kind};
+use crate::console::session::Viewer;
+use crate::console::view::{Ctx, Paging, query, with_notice};
+use crate::console::{Failure, paths, redirect, render};
+use crate::error::ApiError;
+use crate::extract::SubscriptionId;
+use crate::handlers::subscriptions::{changed, send_test};
+use crate::state::AppState;
+use crate::subscriptions::store::{self, Health, Narrowing};
+use crate::subscriptions::{NOT_FOUND, input};
+
+/// The form fields of a subscription, and how each becomes JSON.
+const FIELDS: [(&str, Kind); 9] = [
+    ("target_url", Kind::Text),
+    ("name", Kind::Text),
+    ("description", Kind::Text),
+    ("events", Kind::List),
+    ("http_method", Kind::Text),
+    ("timeout_ms", Kind::Integer),
+    ("rate_limit", Kind::Integer),
+    ("retry_schedule", Kind::List),
+    ("headers", Kind::Json),
+];
+/// On create only.
+const CREATE_ONLY: [(&str, Kind); 2] = [("secret", Kind::Text), ("tenant_id", Kind::Text)];
+
+/// How many recent attempts a subscription's page shows.
+const RECENT_ATTEMPTS: i64 = 25;
+
+#[derive(Template)]
+#[template(path = "console/subscriptions.html")]
+struct List {
+    ctx: Ctx,
+    rows: Vec<Subscription>,
+    paging: Paging,
+    text: String,
+    health: String,
+    healths: [Health; 3],
+    methods: [&'static str; 5],
+}
+
+#[derive(Template)]
+#[template(path = "console/subscription.html")]
+struct One {
+    ctx: Ctx,
+    s: Subscription,
+    attempts: Vec<Attempt>,
+    events: String,
+    retry_schedule: String,
+    headers: String,
+    methods: [&'static str; 5],
+    base: String,
+    webhooks_href: String,
+}
+
+const METHODS: [&str; 5] = ["POST", "PUT", "PATCH", "GET", "DELETE"];
+
+pub async fn list(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, Failure> {
+    let mut paging = Paging::from(&req, 25)?;
+    let health = query(&req, "health");
+    let narrowing = Narrowing {
+        text: query(&req, "q"),
+        health: health.as_deref().and_then(Health::parse),
+    };
+    let space = viewer.principal.space();
+    let mut rows =
+        store::list_matching(&state.db, space, &narrowing, paging.skip, paging.fetch()).await?;
+    paging.seen(&req, &mut rows);
+    render(&List {
+        ctx: Ctx::new(viewer, &req, paths::SUBSCRIPTIONS, "Subscriptions"),
+        rows,
+        paging,
+        text: narrowing.text.unwrap_or_default(),
+        health: health.unwrap_or_default(),
+        healths: Health::ALL,
+        methods: METHODS,
+    })
+}
+
+fn page_of(id: uuid::Uuid) -> String {
+    format!("{}/{id}", paths::SUBSCRIPTIONS)
+}
+
+pub async fn create(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    fields: Fields,
+) -> Result<HttpResponse, Failure> {
+    let mut body = fields.to_json(&FIELDS);
+    body.extend(fields.to_json(&CREATE_ONLY));
+    let mut input =
+        input::parse_new(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
+    input.tenant_id = viewer.principal.owner(input.tenant_id);
+    let subscription = store::create(&state.db, input)
+        .await?
+        .ok_or(crate::handlers::tenants::NOT_FOUND)?;
+    tracing::info!(subscription_id = %subscription.id, "subscription created (console)");
+    changed(&state, subscription.id).await;
+    Ok(redirect(
+        &req,
+        &with_notice(&page_of(subscription.id), "Subscription created."),
+    ))
+}
+
+pub async fn one(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, Failure> {
+    let space = viewer.principal.space();
+    let s = store::get(&state.db, space, id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    let attempts = store::attempts(&state.db, space, id, RECENT_ATTEMPTS).await?;
+    let title = s.name.clone().unwrap_or_else(|| s.target_url.clone());
+    render(&One {
+        ctx: Ctx::new(viewer, &req, paths::SUBSCRIPTIONS, title),
+        events: s.events.clone().unwrap_or_default().join(", "),
+        retry_schedule: s
+            .retry_schedule
+            .as_ref()
+            .map(|delays| {
+                delays
+                    .iter()
+                    .map(|ms| {
+                        hookrelay_shared::config::format_duration(std::time::Duration::from_millis(
+                            u64::try_from(*ms).unwrap_or(0),
+                        ))
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        headers: match &s.headers {
+            Value::Object(map) if map.is_empty() => String::new(),
+            other => other.to_string(),
+        },
+        methods: METHODS,
+        base: page_of(id),
+        webhooks_href: format!("{}?subscription_id={id}", paths::WEBHOOKS),
+        attempts,
+        s,
+    })
+}
+
+pub async fn update(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+    fields: Fields,
+) -> Result<HttpResponse, Failure> {
+    let mut body = fields.changes(&FIELDS);
+    if body.get("headers") == Some(&Value::Null) {
+        body.insert("headers".into(), Value::Object(serde_json::Map::new()));
+    }
+    let changes =
+        input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
+    store::update(&state.db, viewer.principal.space(), id, changes)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    tracing::info!(subscription_id = %id, "subscription updated (console)");
+    changed(&state, id).await;
+    Ok(redirect(&req, &with_notice(&page_of(id), "Changes saved.")))
+}
+
+pub async fn set_active(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+    fields: Fields,
+) -> Result<HttpResponse, Failure> {
+    let body = fields.to_json(&[("is_active", Kind::Bool)]);
+    let active = body.get("is_active") == Some(&Value::Bool(true));
+    let changes =
+        input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
+    store::update(&state.db, viewer.principal.space(), id, changes)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    tracing::info!(subscription_id = %id, active, "subscription enabled or disabled (console)");
+    changed(&state, id).await;
+    let notice = if active {
+        "Subscription enabled."
+    } else {
+        "Subscription disabled."
+    };
+    Ok(redirect(&req, &with_notice(&page_of(id), notice)))
+}
+
+pub async fn rotate_secret(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+    fields: Fields,
+) -> Result<HttpResponse, Failure> {
+    let body = fields.to_json(&[("grace_period", Kind::Text)]);
+    let rotation = input::parse_rotation(&body).map_err(ApiError::Validation)?;
+    store::rotate_secret(&state.db, viewer.principal.space(), id, rotation)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
+    tracing::info!(subscription_id = %id, "subscription secret rotated (console)");
+    changed(&state, id).await;
+    Ok(redirect(
+        &req,
+        &with_notice(
+            &page_of(id),
+            "Secret rotated. The previous one keeps signing next to it until the grace period ends.",
+        ),
+    ))
+}
+
+pub async fn test(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, Failure> {
+    let webhook_id = send_test(&state, &viewer.principal, id).await?;
+    Ok(redirect(
+        &req,
+        &with_notice(
+            &format!("{}/{webhook_id}", paths::WEBHOOKS),
+            "Test webhook sent.",
+        ),
+    ))
+}
+
+pub async fn delete(
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    SubscriptionId(id): SubscriptionId,
+) -> Result<HttpResponse, Failure> {
+    if !store::delete(&state.db, viewer.principal.space(), id).await? {
+        return Err(ApiError::NotFound(NOT_FOUND).into());
+    }
+    tracing::info!(subscription_id = %id, "subscription deleted (console)");
+    changed(&state, id).await;
+    Ok(redirect(
+        &req,
+        &with_notice(paths::SUBSCRIPTIONS, "Subscription deleted."),
+    ))
+}
