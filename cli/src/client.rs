@@ -1,0 +1,199 @@
+//! The API over HTTP: one request, its JSON answer, or the API's `detail` as an error.
+
+use anyhow::Context as _;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+/// Why a command failed: the API refused (exit 1, its `detail` on stderr), or it could not
+/// be reached (exit 1 too, with the cause).
+#[derive(Debug)]
+pub enum Failure {
+    Api { status: StatusCode, detail: String },
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Api { status, detail } => write!(f, "{}: {detail}", status.as_u16()),
+            Self::Other(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+pub type Outcome<T> = Result<T, Failure>;
+
+pub struct Client {
+    base: url::Url,
+    key: Option<String>,
+    http: reqwest::Client,
+}
+
+/// A request body.
+pub enum Body {
+    None,
+    Json(Value),
+    Raw(Vec<u8>),
+}
+
+impl Client {
+    pub fn new(base: &str, key: Option<String>) -> anyhow::Result<Self> {
+        // reqwest is built without a default TLS provider (the workspace picks ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let base = url::Url::parse(base).with_context(|| format!("{base:?} is not a URL"))?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hookrelay-cli/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Self { base, key, http })
+    }
+
+    /// `path` with `query` pairs (empty values left out).
+    pub fn url(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<url::Url> {
+        let mut url = self
+            .base
+            .join(path.trim_start_matches('/'))
+            .with_context(|| format!("{path:?} is not a path"))?;
+        {
+            let mut pairs = url.query_pairs_mut();
+            for (name, value) in query.iter().filter(|(_, v)| !v.is_empty()) {
+                pairs.append_pair(name, value);
+            }
+        }
+        if url.query() == Some("") {
+            url.set_query(None);
+        }
+        Ok(url)
+    }
+
+    /// Sends one request; a 2xx answers its JSON (`null` for an empty body).
+    pub async fn send(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Body,
+        headers: &[(&str, String)],
+    ) -> Outcome<Value> {
+        let shown = format!("{method} {url}");
+        let mut request = self.http.request(method, url);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Raw(bytes) => request.body(bytes),
+        };
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{shown}: the API did not answer"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .with_context(|| format!("{shown}: the answer did not arrive"))?;
+        let json: Value = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        if status.is_success() {
+            return Ok(json);
+        }
+        Err(Failure::Api {
+            status,
+            detail: detail_of(&json),
+        })
+    }
+
+    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Outcome<Value> {
+        let url = self.url(path, query)?;
+        self.send(Method::GET, url, Body::None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Outcome<Value> {
+        let url = self.url(path, &[])?;
+        self.send(Method::POST, url, Body::Json(body), &[]).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Outcome<Value> {
+        let url = self.url(path, &[])?;
+        self.send(Method::PATCH, url, Body::Json(body), &[]).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Outcome<Value> {
+        let url = self.url(path, &[])?;
+        self.send(Method::DELETE, url, Body::None, &[]).await
+    }
+}
+
+/// The API's `detail`: a string, or field errors as `loc: msg` lines.
+fn detail_of(body: &Value) -> String {
+    match body.get("detail") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(errors)) => errors
+            .iter()
+            .map(|e| {
+                let loc: Vec<String> = e["loc"]
+                    .as_array()
+                    .map(|parts| {
+                        parts
+                            .iter()
+                            .skip(1)
+                            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!("{}: {}", loc.join("."), e["msg"].as_str().unwrap_or(""))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => body.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_read_as_lines() {
+        let body = serde_json::json!({"detail": [
+            {"loc": ["body", "target_url"], "msg": "Field required", "type": "missing"},
+            {"loc": ["body", "events", 0], "msg": "bad", "type": "value_error"},
+        ]});
+        assert_eq!(
+            detail_of(&body),
+            "target_url: Field required\nevents.0: bad"
+        );
+        assert_eq!(
+            detail_of(&serde_json::json!({"detail": "Subscription not found"})),
+            "Subscription not found"
+        );
+    }
+
+    #[test]
+    fn empty_query_values_are_left_out() {
+        let client = Client::new("http://127.0.0.1:8080/", None).expect("client");
+        let url = client
+            .url(
+                "/webhooks",
+                &[("status", "failed".into()), ("event_type", String::new())],
+            )
+            .expect("url");
+        assert_eq!(url.as_str(), "http://127.0.0.1:8080/webhooks?status=failed");
+        let bare = client.url("/status/x", &[]).expect("url");
+        assert_eq!(bare.as_str(), "http://127.0.0.1:8080/status/x");
+    }
+}
