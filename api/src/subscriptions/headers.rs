@@ -1,6 +1,5 @@
 //! A subscription's custom `headers` (CONTRACT §3): which names and values may be stored,
-//! so that every delivery sends them exactly as stored (README, "Choices where the contract
-//! is silent").
+//! so that every delivery sends them exactly as stored (README, "Design choices").
 
 use std::collections::BTreeMap;
 
