@@ -3,7 +3,7 @@
 //! and the one script. Each is served under its content hash, so a new build's files are
 //! new URLs and browsers may cache them for a year.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use actix_web::{HttpRequest, HttpResponse, http::header};
 use sha2::{Digest, Sha256};
@@ -14,8 +14,8 @@ pub struct Asset {
     pub name: &'static str,
     content_type: &'static str,
     bytes: &'static [u8],
-    /// The first 16 hex digits of the SHA-256 of `bytes`.
-    hash: LazyLock<String>,
+    /// The first 16 hex digits of the SHA-256 of `bytes`, computed on first use.
+    hash: OnceLock<String>,
 }
 
 macro_rules! asset {
@@ -24,14 +24,7 @@ macro_rules! asset {
             name: $name,
             content_type: $type,
             bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/", $file)),
-            hash: LazyLock::new(|| {
-                hex::encode(Sha256::digest(include_bytes!(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/assets/",
-                    $file
-                ))))[..16]
-                    .to_owned()
-            }),
+            hash: OnceLock::new(),
         }
     };
 }
@@ -43,9 +36,14 @@ pub static STYLE: Asset = asset!("console.css", "console.css", "text/css");
 static ALL: [&Asset; 3] = [&HTMX, &SCRIPT, &STYLE];
 
 impl Asset {
+    fn hash(&self) -> &str {
+        self.hash
+            .get_or_init(|| hex::encode(Sha256::digest(self.bytes))[..16].to_owned())
+    }
+
     /// Its URL: changes whenever its content does.
     pub fn url(&self) -> String {
-        format!("{}/{}/{}", paths::ASSETS, *self.hash, self.name)
+        format!("{}/{}/{}", paths::ASSETS, self.hash(), self.name)
     }
 }
 
@@ -57,7 +55,7 @@ pub async fn serve(req: HttpRequest) -> HttpResponse {
     let Some(asset) = ALL.iter().find(|a| a.name == name) else {
         return HttpResponse::NotFound().finish();
     };
-    let cache = if *asset.hash == hash {
+    let cache = if asset.hash() == hash {
         "public, max-age=31536000, immutable"
     } else {
         "no-cache"

@@ -59,7 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sign-in", web::get().to(sign_in::form))
         .route("/sign-in", web::post().to(sign_in::submit))
         .route("/assets/{hash}/{name}", web::get().to(assets::serve));
-    let routes: Vec<(&str, Method, Need, actix_web::Route)> = vec![
+    let routes: Vec<(&str, actix_web::Route)> = vec![
         page("", Method::GET, Needs(Read), overview::page),
         page("/", Method::GET, Needs(Read), overview::page),
         page("/overview/live", Method::GET, Needs(Read), overview::live),
@@ -221,7 +221,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             dead_letters::act,
         ),
     ];
-    for (path, _, _, route) in routes {
+    for (path, route) in routes {
         scope = scope.route(path, route);
     }
     cfg.service(scope.default_service(web::to(not_found)));
@@ -233,16 +233,16 @@ fn page<F, Args>(
     method: Method,
     need: Need,
     handler: F,
-) -> (&'static str, Method, Need, actix_web::Route)
+) -> (&'static str, actix_web::Route)
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    let route = web::method(method.clone())
+    let route = web::method(method)
         .to(handler)
         .wrap(from_fn(move |req, next| session::guard(need, req, next)));
-    (path, method, need, route)
+    (path, route)
 }
 
 async fn not_found() -> Result<HttpResponse, Failure> {
@@ -254,7 +254,7 @@ async fn not_found() -> Result<HttpResponse, Failure> {
 /// Whether the request came over https: TLS here, or `X-Forwarded-Proto: https` from a
 /// peer in `TRUSTED_PROXIES` (never from anyone else).
 pub fn over_https(req: &HttpRequest) -> bool {
-    if req.connection_info().scheme() == "https" && req.app_config().secure() {
+    if req.app_config().secure() {
         return true;
     }
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
