@@ -9,43 +9,10 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use hookrelay_domain::Refusal;
 use serde::Serialize;
 
-/// One entry of a 422 body: `{"loc": ["body", "target_url"], "msg": "...", "type": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    /// Starts with `path`, `query`, `header` or `body`; then field names and list indexes.
-    #[schema(value_type = Vec<LocPart>)]
-    pub loc: Vec<serde_json::Value>,
-    pub msg: String,
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-/// One part of a `loc`, as the OpenAPI document describes it: a name (`"body"`,
-/// `"target_url"`) or a list index (`["body", "events", 0]`).
-#[derive(Serialize, utoipa::ToSchema)]
-#[serde(untagged)]
-pub enum LocPart {
-    Name(String),
-    Index(u64),
-}
-
-impl FieldError {
-    pub fn new(loc: &[&str], msg: impl Into<String>, kind: &str) -> Self {
-        Self {
-            loc: loc.iter().map(|s| serde_json::Value::from(*s)).collect(),
-            msg: msg.into(),
-            kind: kind.to_owned(),
-        }
-    }
-
-    /// Appends a list index or map key to `loc`.
-    pub fn at(mut self, part: impl Into<serde_json::Value>) -> Self {
-        self.loc.push(part.into());
-        self
-    }
-}
+pub use hookrelay_domain::refusal::{FieldError, LocPart};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -97,6 +64,22 @@ impl ApiError {
         Self::Unavailable {
             detail,
             cause: cause.into(),
+        }
+    }
+}
+
+/// The one place a domain's refusal becomes an HTTP answer. A 403 from a domain rule (a
+/// key that may not make a wider key) is an authorization failure like the route's own,
+/// and counted as one.
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(errors) => Self::Validation(errors),
+            Refusal::NotFound(detail) => Self::NotFound(detail),
+            Refusal::Conflict(detail) => Self::Conflict(detail),
+            Refusal::Forbidden(detail) => crate::auth::forbidden(detail),
+            Refusal::Unavailable { detail, cause } => Self::Unavailable { detail, cause },
+            Refusal::Internal(cause) => Self::Internal(cause),
         }
     }
 }

@@ -9,8 +9,13 @@ use actix_web::{FromRequest, HttpRequest, web};
 use futures::TryFutureExt as _;
 use uuid::Uuid;
 
+use hookrelay_domain::api_keys::Principal;
+use hookrelay_domain::tenants::{self, Space};
+
 use crate::body::BodyReader;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
+use crate::state::AppState;
+use hookrelay_domain::FieldError;
 
 /// Parses a UUID path segment: hyphenated or not, any case (CONTRACT §2).
 fn path_uuid(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
@@ -112,6 +117,31 @@ pub fn query_int(
         ));
     }
     Ok(n)
+}
+
+/// The `{dead_letter_id}` in the path: a stream id such as `1732288642551-0`.
+pub fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
+    let id = req.match_info().get("dead_letter_id").unwrap_or_default();
+    if hookrelay_domain::dead_letters::is_stream_id(id) {
+        Ok(id.to_owned())
+    } else {
+        Err(ApiError::field(
+            &["path", "dead_letter_id"],
+            "Input should be a valid dead letter id such as 1732288642551-0",
+            "dead_letter_id_parsing",
+        ))
+    }
+}
+
+/// What a list route shows the caller: a tenant key's tenant, or for other keys every
+/// tenant or the one `?tenant_id=` names (404 for an unknown one).
+pub async fn list_space(
+    state: &AppState,
+    principal: &Principal,
+    req: &HttpRequest,
+) -> Result<Space, ApiError> {
+    let requested = crate::auth::requested_tenant(req);
+    Ok(tenants::list_space(&state.services.tenants, principal, requested.as_deref()).await?)
 }
 
 /// `skip` (default 0) and `limit` (default 100, at most `max_limit`) of a list route,

@@ -20,25 +20,15 @@
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
-pub mod api_keys;
 pub mod auth;
 pub mod body;
 pub mod console;
 pub mod error;
 pub mod extract;
-pub mod fields;
 pub mod handlers;
+pub mod inbound;
 pub mod ingest;
 pub mod openapi;
-pub mod overview;
-pub mod replay;
-pub mod replays;
 pub mod routes;
-pub mod schedules;
-pub mod sources;
 pub mod startup;
 pub mod state;
-pub mod status;
-pub mod subscriptions;
-pub mod tenants;
-pub mod webhooks;

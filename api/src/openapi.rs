@@ -46,21 +46,21 @@ const BEARER: &str = "bearer";
     ),
     components(schemas(
         ErrorDetail, ValidationErrors, NewSubscriptionBody, SubscriptionChangesBody, RotationBody,
-        hookrelay_shared::models::Subscription, hookrelay_shared::models::Attempt,
-        crate::ingest::IngestAccepted, crate::status::WebhookStatus, crate::error::FieldError,
-        crate::webhooks::WebhookSummary,
-        hookrelay_shared::dead_letters::DeadLetter, RedriveBody,
-        hookrelay_shared::models::Tenant, NewTenantBody, TenantChangesBody,
-        hookrelay_shared::models::ApiKey, hookrelay_shared::models::Permission,
-        crate::api_keys::CreatedApiKey, NewApiKeyBody,
+        hookrelay_domain::subscriptions::Subscription, hookrelay_domain::webhooks::Attempt,
+        crate::ingest::IngestAccepted, hookrelay_domain::webhooks::status::WebhookStatus, hookrelay_domain::FieldError,
+        hookrelay_domain::webhooks::search::WebhookSummary,
+        hookrelay_domain::dead_letters::DeadLetter, RedriveBody,
+        hookrelay_domain::tenants::Tenant, NewTenantBody, TenantChangesBody,
+        hookrelay_domain::api_keys::ApiKey, hookrelay_domain::api_keys::Permission,
+        hookrelay_domain::api_keys::CreatedApiKey, NewApiKeyBody,
         replay::Replayed, ReplayBody,
-        crate::replays::Replay, hookrelay_shared::replays::ReplayStatus, replays::DryRun,
+        hookrelay_domain::replays::store::Replay, hookrelay_domain::replays::selection::ReplayStatus, replays::DryRun,
         NewReplayBody,
-        crate::schedules::Schedule, crate::schedules::Run, schedules::Triggered,
-        hookrelay_shared::schedules::Kind, hookrelay_shared::schedules::MissedRuns,
+        hookrelay_domain::schedules::store::Schedule, hookrelay_domain::schedules::store::Run, schedules::Triggered,
+        hookrelay_domain::schedules::runs::Kind, hookrelay_domain::schedules::runs::MissedRuns,
         NewScheduleBody, ScheduleChangesBody,
-        crate::sources::SourceView, crate::sources::store::Rejection, crate::sources::RateLimit,
-        crate::sources::EventTypeRule, crate::sources::verify::Verification,
+        hookrelay_domain::sources::SourceView, hookrelay_domain::sources::store::Rejection, hookrelay_domain::sources::RateLimit,
+        hookrelay_domain::sources::EventTypeRule, hookrelay_domain::sources::verification::Verification,
         NewSourceBody, SourceChangesBody,
     )),
     modifiers(&Conventions),
@@ -91,7 +91,7 @@ pub struct ErrorDetail {
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "documentation only: the body is built in `error`")]
 pub struct ValidationErrors {
-    detail: Vec<crate::error::FieldError>,
+    detail: Vec<hookrelay_domain::FieldError>,
 }
 
 /// `POST /dead-letters/{id}/redrive`: the dead letter's id and the entry id it has again
@@ -215,7 +215,7 @@ pub struct NewSubscriptionBody {
     /// The method of every delivery; `GET` and `DELETE` send no body (the signature then
     /// covers an empty body).
     #[schema(required = false, default = "POST")]
-    http_method: hookrelay_shared::models::DeliveryMethod,
+    http_method: hookrelay_domain::subscriptions::DeliveryMethod,
     /// Overrides `DELIVERY_TIMEOUT` for this subscription.
     #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<i32>,
@@ -253,7 +253,7 @@ pub struct SubscriptionChangesBody {
     /// The method of every delivery; `GET` and `DELETE` send no body (the signature then
     /// covers an empty body).
     #[schema(required = false)]
-    http_method: hookrelay_shared::models::DeliveryMethod,
+    http_method: hookrelay_domain::subscriptions::DeliveryMethod,
     /// Overrides `DELIVERY_TIMEOUT` for this subscription.
     #[schema(minimum = 100, maximum = 60000)]
     timeout_ms: Option<i32>,
@@ -335,7 +335,7 @@ pub struct NewReplayBody {
     /// Only deliveries with these statuses (default `["failed"]`). Deliveries still in
     /// flight (`pending`, `retrying`) match but are not queued again.
     #[schema(required = false, min_items = 1)]
-    statuses: Vec<hookrelay_shared::models::DeliveryStatus>,
+    statuses: Vec<hookrelay_domain::webhooks::DeliveryStatus>,
     /// With `subscription_id`: also deliver the fan-out webhooks of the window that match
     /// the subscription's event filter but have no delivery to it (it was inactive or did
     /// not exist then).
@@ -366,7 +366,7 @@ pub struct NewScheduleBody {
     event_type: String,
     /// Each run's body: any JSON, at most `MAX_PAYLOAD_BYTES` as sent.
     payload: serde_json::Value,
-    kind: hookrelay_shared::schedules::Kind,
+    kind: hookrelay_domain::schedules::runs::Kind,
     /// `once`: when, in the future (RFC 3339). Not with `cron`.
     #[schema(required = false, format = DateTime)]
     run_at: String,
@@ -379,7 +379,7 @@ pub struct NewScheduleBody {
     timezone: String,
     /// Ticks missed while no worker ran: `run_once` (default) runs the newest, `skip` none.
     #[schema(required = false)]
-    missed_runs: hookrelay_shared::schedules::MissedRuns,
+    missed_runs: hookrelay_domain::schedules::runs::MissedRuns,
     /// Keys without a tenant: the schedule's tenant (default: the subscription's, else the
     /// default space). Ignored for tenant keys.
     #[schema(required = false)]
@@ -405,7 +405,7 @@ pub struct ScheduleChangesBody {
     #[schema(required = false)]
     payload: serde_json::Value,
     #[schema(required = false)]
-    kind: hookrelay_shared::schedules::Kind,
+    kind: hookrelay_domain::schedules::runs::Kind,
     #[schema(required = false, format = DateTime)]
     run_at: String,
     #[schema(required = false)]
@@ -413,7 +413,7 @@ pub struct ScheduleChangesBody {
     #[schema(required = false)]
     timezone: String,
     #[schema(required = false)]
-    missed_runs: hookrelay_shared::schedules::MissedRuns,
+    missed_runs: hookrelay_domain::schedules::runs::MissedRuns,
 }
 
 /// `POST /sources`. Unknown fields are ignored.
@@ -426,16 +426,16 @@ pub struct NewSourceBody {
     #[schema(min_length = 1, max_length = 255)]
     name: String,
     /// How requests are verified; secrets are never shown again (reads mask them).
-    verification: crate::sources::verify::Verification,
+    verification: hookrelay_domain::sources::verification::Verification,
     /// CIDRs (or single addresses) a request must come from; null: anywhere.
     #[schema(required = false, nullable, max_items = 100, example = json!(["192.30.252.0/22"]))]
     ip_allowlist: Option<Vec<String>>,
     #[schema(required = false, nullable)]
-    rate_limit: Option<crate::sources::RateLimit>,
+    rate_limit: Option<hookrelay_domain::sources::RateLimit>,
     /// Where webhooks get their event type; null: none (fan-out reaches only
     /// subscriptions that take every event).
     #[schema(required = false, nullable)]
-    event_type: Option<crate::sources::EventTypeRule>,
+    event_type: Option<hookrelay_domain::sources::EventTypeRule>,
     /// Every webhook goes to this subscription (404 if unknown); null: fan-out.
     #[schema(required = false, nullable)]
     subscription_id: Option<uuid::Uuid>,
@@ -463,13 +463,13 @@ pub struct SourceChangesBody {
     #[schema(required = false, min_length = 1, max_length = 255)]
     name: String,
     #[schema(required = false)]
-    verification: crate::sources::verify::Verification,
+    verification: hookrelay_domain::sources::verification::Verification,
     #[schema(required = false, nullable, max_items = 100)]
     ip_allowlist: Option<Vec<String>>,
     #[schema(required = false, nullable)]
-    rate_limit: Option<crate::sources::RateLimit>,
+    rate_limit: Option<hookrelay_domain::sources::RateLimit>,
     #[schema(required = false, nullable)]
-    event_type: Option<crate::sources::EventTypeRule>,
+    event_type: Option<hookrelay_domain::sources::EventTypeRule>,
     #[schema(required = false, nullable)]
     subscription_id: Option<uuid::Uuid>,
     #[schema(required = false, max_items = 50)]
@@ -517,7 +517,7 @@ pub struct NewApiKeyBody {
     tenant_id: Option<uuid::Uuid>,
     /// Defaults to all three.
     #[schema(required = false, min_items = 1)]
-    permissions: Vec<hookrelay_shared::models::Permission>,
+    permissions: Vec<hookrelay_domain::api_keys::Permission>,
     /// RFC 3339, in the future; `null` or absent: never expires.
     #[schema(value_type = Option<String>, format = DateTime)]
     expires_at: Option<String>,
@@ -593,7 +593,7 @@ fn constrain(
 /// An HTTP token that is none of the reserved names, in any case: negative lookaheads
 /// built from `subscriptions::headers`' own list.
 fn header_name_pattern() -> String {
-    use hookrelay_shared::headers::{RESERVED, RESERVED_PREFIX};
+    use hookrelay_domain::subscriptions::headers::{RESERVED, RESERVED_PREFIX};
     let any_case = |name: &str| -> String {
         name.chars()
             .map(|c| match c {
@@ -624,7 +624,7 @@ fn labels_schema() -> utoipa::openapi::Schema {
         .schema_type(Type::Object)
         .property_names(Some(text()))
         .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(text().into()))))
-        .max_properties(Some(crate::tenants::MAX_METADATA_ENTRIES))
+        .max_properties(Some(hookrelay_domain::tenants::MAX_METADATA_ENTRIES))
         .into()
 }
 
@@ -712,7 +712,7 @@ impl Modify for Conventions {
                     object,
                     "name",
                     Some(1),
-                    Some(crate::fields::MAX_NAME_CHARS),
+                    Some(hookrelay_domain::fields::MAX_NAME_CHARS),
                     NO_NUL,
                 );
             }
@@ -725,7 +725,7 @@ impl Modify for Conventions {
                     object,
                     "name",
                     Some(1),
-                    Some(crate::fields::MAX_NAME_CHARS),
+                    Some(hookrelay_domain::fields::MAX_NAME_CHARS),
                     NO_NUL,
                 );
                 constrain(object, "expires_at", None, None, TIMESTAMP);
@@ -816,7 +816,7 @@ mod tests {
                         seen += 1;
                         assert_eq!(
                             param["schema"]["pattern"],
-                            hookrelay_shared::dead_letters::ID_PATTERN,
+                            hookrelay_domain::dead_letters::ID_PATTERN,
                             "{path}"
                         );
                     }
@@ -868,8 +868,10 @@ mod tests {
                 ] {
                     if matches(&pattern, &text) {
                         for later in [TimeDelta::zero(), TimeDelta::days(400)] {
-                            let accepted =
-                                crate::ingest::parse_deliver_at(text.as_bytes(), built + later);
+                            let accepted = hookrelay_domain::webhooks::ingest::parse_deliver_at(
+                                text.as_bytes(),
+                                built + later,
+                            );
                             assert!(accepted.is_ok(), "{text} built {built}: {accepted:?}");
                         }
                     }

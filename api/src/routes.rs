@@ -11,7 +11,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::from_fn;
 use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, Route, web};
-use hookrelay_shared::models::Permission::{Ingest, Read, Write};
+use hookrelay_domain::api_keys::Permission::{Ingest, Read, Write};
 
 use crate::auth::{self, Need};
 use crate::error::detail_response;

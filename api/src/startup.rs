@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use hookrelay_shared::cache::{Cache, SubscriptionCache};
+use hookrelay_domain::Services;
+use hookrelay_domain::subscriptions::SubscriptionCache;
+use hookrelay_shared::cache::Cache;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::{Config, db, redis_client};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::credentials::Authenticator;
+use crate::inbound::limit::Limiter;
 use crate::routes;
-use crate::sources::limit::Limiter;
 use crate::state::AppState;
 
 /// How long a client may take to send a request's head (actix answers 408 past it), and
@@ -59,30 +61,33 @@ impl Application {
                 .await?;
         let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
         let keys = Keys::new(&config.redis_key_prefix);
-        let cache = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
+        let subscriptions = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
         let tenants = Cache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load tenants")?;
-        let stored_keys = Cache::load(db.clone(), redis.clone(), &keys)
+        let credentials = Cache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load API keys")?;
         let sources = Cache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load sources")?;
         let state = web::Data::new(AppState {
-            db,
-            redis,
-            queue: IngestQueue::new(keys.clone()),
+            auth: Authenticator::new(&config, Arc::clone(&credentials)),
             limiter: Limiter::new(keys.clone()),
-            keys,
-            cache,
-            tenants,
-            auth: Authenticator::new(&config, stored_keys),
-            max_payload_bytes: config.max_payload_bytes,
-            allow_private_targets: config.allow_private_targets,
-            sources,
+            services: Services {
+                db,
+                redis,
+                queue: IngestQueue::new(keys.clone()),
+                keys,
+                subscriptions,
+                tenants,
+                sources,
+                credentials,
+                allow_private_targets: config.allow_private_targets,
+                max_payload_bytes: config.max_payload_bytes,
+            },
             rejections: Arc::default(),
             trusted_proxies: config.trusted_proxies.clone(),
             console_frame_ancestors: config.console_frame_ancestors.clone(),
@@ -123,18 +128,23 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let state = &self.state;
         let background = [
-            tokio::spawn(Arc::clone(&state.cache).run_refresher(shutdown.child_token())),
-            tokio::spawn(Arc::clone(&state.tenants).run_refresher(shutdown.child_token())),
-            tokio::spawn(Arc::clone(&state.auth.stored).run_refresher(shutdown.child_token())),
             tokio::spawn(
-                Arc::clone(&state.auth.usage).run_flusher(state.db.clone(), shutdown.child_token()),
+                Arc::clone(&state.services.subscriptions).run_refresher(shutdown.child_token()),
             ),
-            tokio::spawn(Arc::clone(&state.sources).run_refresher(shutdown.child_token())),
+            tokio::spawn(Arc::clone(&state.services.tenants).run_refresher(shutdown.child_token())),
+            tokio::spawn(
+                Arc::clone(&state.services.credentials).run_refresher(shutdown.child_token()),
+            ),
+            tokio::spawn(
+                Arc::clone(&state.auth.usage)
+                    .run_flusher(state.services.db.clone(), shutdown.child_token()),
+            ),
+            tokio::spawn(Arc::clone(&state.services.sources).run_refresher(shutdown.child_token())),
         ];
         // Not aborted with the others: it writes what is left once the token fires.
         let rejections = tokio::spawn({
             let log = Arc::clone(&state.rejections);
-            let db = state.db.clone();
+            let db = state.services.db.clone();
             let stop = shutdown.child_token();
             async move { log.run_writer(db, stop).await }
         });

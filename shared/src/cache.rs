@@ -35,15 +35,11 @@ use crate::redis_client::Redis;
 use anyhow::Context as _;
 use deadpool_redis::redis;
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::AsyncPgConnection;
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
 use crate::db::{DbPool, bounded};
-use crate::events::filter_matches;
 use crate::keys::Keys;
-use crate::models::Subscription;
-use crate::schema::subscriptions;
 
 /// How often each process checks whether a cached table changed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(200);
@@ -110,9 +106,6 @@ pub struct Cache<T: Cached> {
     confirmed_at: AtomicU64,
     epoch: Instant,
 }
-
-/// The subscription cache of both binaries.
-pub type SubscriptionCache = Cache<Subscription>;
 
 impl<T: Cached> Cache<T> {
     /// Loads the first snapshot.
@@ -192,6 +185,36 @@ impl<T: Cached> Cache<T> {
     /// Every cached row (in no particular order).
     pub fn rows(&self) -> Vec<Arc<T>> {
         self.current().rows.values().cloned().collect()
+    }
+
+    /// The cached rows `keep` accepts (in no particular order), read from one snapshot.
+    pub fn filtered(&self, keep: impl Fn(&T) -> bool) -> Vec<Arc<T>> {
+        self.current()
+            .rows
+            .values()
+            .filter(|row| keep(row))
+            .cloned()
+            .collect()
+    }
+
+    /// The cached row, if the snapshot has it, counted as a hit or a miss in
+    /// `hookrelay_cache_lookups_total` (the hot paths' lookups: ingest and delivery).
+    pub fn get(&self, key: &T::Key) -> Option<Arc<T>> {
+        let found = self.cached(key);
+        metrics::counter!("hookrelay_cache_lookups_total", "result" => if found.is_some() { "hit" } else { "miss" })
+            .increment(1);
+        found
+    }
+
+    /// The row, from the snapshot or, on a miss, from Postgres (one bounded query).
+    pub async fn get_or_fetch(&self, key: &T::Key) -> anyhow::Result<Option<Arc<T>>> {
+        if let Some(found) = self.get(key) {
+            return Ok(Some(found));
+        }
+        let mut conn = self.db.get().await.context("no Postgres connection")?;
+        let what = format!("Failed to read one row of {}", T::NAME);
+        let mut rows = bounded(what, T::load_some(&mut conn, vec![key.clone()])).await?;
+        Ok(rows.pop().map(Arc::new))
     }
 
     /// Refreshes first when the snapshot is older than `seen`, a version read from Redis
@@ -378,71 +401,5 @@ impl<T: Cached> Cache<T> {
                 );
             }
         }
-    }
-}
-
-impl Cached for Subscription {
-    type Key = Uuid;
-    const NAME: &'static str = "subs";
-
-    fn key(&self) -> Uuid {
-        self.id
-    }
-
-    async fn load_all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Self>> {
-        subscriptions::table
-            .select(Subscription::as_select())
-            .load(conn)
-            .await
-    }
-
-    async fn load_some(conn: &mut AsyncPgConnection, ids: Vec<Uuid>) -> QueryResult<Vec<Self>> {
-        subscriptions::table
-            .filter(subscriptions::id.eq_any(ids))
-            .select(Subscription::as_select())
-            .load(conn)
-            .await
-    }
-}
-
-impl Cache<Subscription> {
-    /// The cached subscription, if the snapshot has it (counted as a hit or a miss).
-    pub fn get(&self, id: Uuid) -> Option<Arc<Subscription>> {
-        let found = self.cached(&id);
-        metrics::counter!("hookrelay_cache_lookups_total", "result" => if found.is_some() { "hit" } else { "miss" })
-            .increment(1);
-        found
-    }
-
-    /// The subscription, from the snapshot or, on a miss, from Postgres.
-    pub async fn get_or_fetch(&self, id: Uuid) -> anyhow::Result<Option<Arc<Subscription>>> {
-        if let Some(found) = self.get(id) {
-            return Ok(Some(found));
-        }
-        Ok(Subscription::find(&self.db, id).await?.map(Arc::new))
-    }
-
-    /// Active subscriptions of `tenant` (`None`: the default space) whose filter matches
-    /// the event type, but for `skip`, oldest first.
-    pub fn matching(
-        &self,
-        tenant: Option<Uuid>,
-        event_type: Option<&str>,
-        skip: Option<Uuid>,
-    ) -> Vec<Arc<Subscription>> {
-        let snapshot = self.current();
-        let mut found: Vec<_> = snapshot
-            .rows
-            .values()
-            .filter(|s| {
-                s.is_active
-                    && s.tenant_id == tenant
-                    && Some(s.id) != skip
-                    && filter_matches(s.events.as_deref(), event_type)
-            })
-            .cloned()
-            .collect();
-        found.sort_by_key(|s| (s.created_at, s.id));
-        found
     }
 }

@@ -37,6 +37,16 @@ pub const CONSOLE_SESSION_TTL_SECS: u64 = 8 * 3600;
 /// How long an `Idempotency-Key` is remembered (CONTRACT §4: 24 hours).
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 3600;
 
+/// The cached tables' names in their keys (`<cache>:version`, `<cache>:changes`): each is
+/// one `cache::Cached::NAME`.
+pub const SUBSCRIPTIONS_CACHE: &str = "subs";
+/// See [`SUBSCRIPTIONS_CACHE`].
+pub const TENANTS_CACHE: &str = "tenants";
+/// See [`SUBSCRIPTIONS_CACHE`].
+pub const API_KEYS_CACHE: &str = "apikeys";
+/// See [`SUBSCRIPTIONS_CACHE`].
+pub const SOURCES_CACHE: &str = "sources";
+
 #[derive(Debug, Clone)]
 pub struct Keys {
     /// `<prefix>:{<prefix>}`: what every key starts with.
@@ -165,8 +175,8 @@ mod tests {
             keys.retry_schedule(),
             keys.delayed(),
             keys.delayed_entry(id),
-            keys.cache_version("subs"),
-            keys.cache_changes("subs"),
+            keys.cache_version(SUBSCRIPTIONS_CACHE),
+            keys.cache_changes(SUBSCRIPTIONS_CACHE),
             keys.purge_lock(),
             keys.dead_letters(),
             keys.reconcile_lock(),

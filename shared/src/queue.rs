@@ -41,7 +41,7 @@ pub mod field {
     /// A subscription fan-out must pass over (an operational event's own subject); empty
     /// for none.
     pub const SKIP: &str = "skip";
-    /// A sourced webhook's [`Envelope`](crate::models::Envelope) as JSON; empty for none.
+    /// A sourced webhook's [`Envelope`](crate::payload::Envelope) as JSON; empty for none.
     pub const ENVELOPE: &str = "env";
     /// In a delayed webhook's `queued:` marker only: when it is due (Unix µs). The mover
     /// removes it as it moves the entry into the stream, so its presence is what makes
@@ -64,7 +64,7 @@ pub struct IngestedWebhook {
     /// to the subscription it is about (which would loop on a failing receiver).
     pub skip_subscription: Option<Uuid>,
     /// `Some` when it came in through a source: its content type and forwarded headers.
-    pub envelope: Option<crate::models::Envelope>,
+    pub envelope: Option<crate::payload::Envelope>,
 }
 
 /// A delivery's next attempt (1-based attempt number).
@@ -168,7 +168,7 @@ impl Entry {
                 // Entries queued before sources existed have no field: no envelope.
                 let envelope = text(field::ENVELOPE)
                     .filter(|s| !s.is_empty())
-                    .map(|s| crate::models::Envelope::from_json(&s))
+                    .map(|s| crate::payload::Envelope::from_json(&s))
                     .transpose()
                     .map_err(|e| MalformedEntry(format!("field env is not an envelope: {e}")))?;
                 let subscriptions_version =
@@ -305,10 +305,7 @@ impl IngestQueue {
         invocation
             .key(self.keys.stream())
             .key(self.keys.queued(webhook.webhook_id))
-            .key(
-                self.keys
-                    .cache_version(<crate::models::Subscription as crate::cache::Cached>::NAME),
-            );
+            .key(self.keys.cache_version(crate::keys::SUBSCRIPTIONS_CACHE));
         if deliver_at.is_some() {
             invocation
                 .key(self.keys.delayed())
@@ -340,7 +337,7 @@ impl IngestQueue {
                 webhook
                     .envelope
                     .as_ref()
-                    .map(crate::models::Envelope::to_json)
+                    .map(crate::payload::Envelope::to_json)
                     .unwrap_or_default(),
             );
         if let Some(at) = deliver_at {

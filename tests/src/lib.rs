@@ -111,14 +111,14 @@ impl TestEnv {
     /// A subscription cache of this test's database and prefix, as a worker holds one.
     pub async fn subscription_cache(
         &self,
-    ) -> std::sync::Arc<hookrelay_shared::cache::SubscriptionCache> {
+    ) -> std::sync::Arc<hookrelay_domain::subscriptions::SubscriptionCache> {
         let redis = hookrelay_shared::redis_client::connect(
             &redis_url(),
             std::time::Duration::from_secs(5),
         )
         .await
         .expect("Redis is reachable");
-        hookrelay_shared::cache::SubscriptionCache::load(
+        hookrelay_domain::subscriptions::SubscriptionCache::load(
             self.db.pool().clone(),
             redis,
             &self.keys(),

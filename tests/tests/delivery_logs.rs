@@ -4,7 +4,13 @@
 
 use std::time::Duration;
 
-use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
+use hookrelay_domain::webhooks::Attempt;
+
+use hookrelay_domain::webhooks::Delivery;
+
+use hookrelay_domain::webhooks::DeliveryStatus;
+
+use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::time;
 use hookrelay_tests::worker::{
     attempts, deliveries, enqueue, finished_deliveries, insert_subscription, spawn_worker,
@@ -182,7 +188,7 @@ async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
             id: Uuid::now_v7(),
             event_type: None,
             subscription_id: None,
-            payload: hookrelay_shared::models::Payload(body.clone().into()),
+            payload: hookrelay_shared::payload::Payload(body.clone().into()),
             received_at: time::now(),
             tenant_id: None,
             skip_subscription: None,

@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
-use hookrelay_shared::models::attempt::RESPONSE_BODY_LIMIT;
-use hookrelay_shared::models::{Attempt, Delivery};
+use hookrelay_domain::webhooks::Attempt;
+use hookrelay_domain::webhooks::Delivery;
+use hookrelay_domain::webhooks::attempt::RESPONSE_BODY_LIMIT;
 use hookrelay_tests::worker::{
     attempts, enqueue, finished_deliveries, insert_subscription, spawn_worker,
 };

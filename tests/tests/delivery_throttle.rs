@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use deadpool_redis::redis::AsyncCommands as _;
-use hookrelay_shared::models::attempt::Outcome;
+use hookrelay_domain::webhooks::attempt::Outcome;
 use hookrelay_tests::api::json;
 use hookrelay_tests::receiver::Received;
 use hookrelay_tests::worker::{attempts, finished_deliveries, pending_by_consumer, spawn_worker};

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel_async::RunQueryDsl;
-use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
+use hookrelay_domain::webhooks::Attempt;
+use hookrelay_domain::webhooks::Delivery;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::schema::{attempts, deliveries, webhooks};
 use hookrelay_shared::time;
 use hookrelay_tests::TestEnv;

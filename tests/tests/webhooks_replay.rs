@@ -21,7 +21,7 @@ async fn replay(api: &TestApi, webhook: Uuid, body: &Value) -> (u16, Value) {
     .await
 }
 
-fn outcomes(env_attempts: &[hookrelay_shared::models::Attempt]) -> Vec<(i32, String)> {
+fn outcomes(env_attempts: &[hookrelay_domain::webhooks::Attempt]) -> Vec<(i32, String)> {
     env_attempts
         .iter()
         .map(|a| (a.attempt_number, a.outcome.clone()))

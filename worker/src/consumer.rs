@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use deadpool_redis::redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use deadpool_redis::redis::{self, RedisError};
-use hookrelay_shared::dead_letters;
+use hookrelay_domain::dead_letters;
 use hookrelay_shared::keys::{CONSUMER_GROUP, Keys};
 use hookrelay_shared::redis_client::Redis;
 

@@ -49,9 +49,7 @@ pub fn due_set(keys: &Keys) -> DueSet {
         vec![
             keys.delayed(),
             keys.stream(),
-            keys.cache_version(
-                <hookrelay_shared::models::Subscription as hookrelay_shared::cache::Cached>::NAME,
-            ),
+            keys.cache_version(hookrelay_shared::keys::SUBSCRIPTIONS_CACHE),
         ],
         vec![
             keys.delayed_entry_prefix(),

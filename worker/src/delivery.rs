@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use hookrelay_shared::models::attempt::RESPONSE_BODY_LIMIT;
-use hookrelay_shared::models::{Attempt, DeliveryMethod, Envelope, Outcome, Subscription};
+use hookrelay_domain::subscriptions::DeliveryMethod;
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::webhooks::Attempt;
+use hookrelay_domain::webhooks::Outcome;
+use hookrelay_domain::webhooks::attempt::RESPONSE_BODY_LIMIT;
+use hookrelay_shared::payload::Envelope;
 use hookrelay_shared::{signing, time};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use uuid::Uuid;
@@ -229,7 +233,7 @@ pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap 
             continue;
         };
         // The api refuses these names; never let a stored one override what we sign.
-        if hookrelay_shared::headers::is_reserved(name.as_str()) {
+        if hookrelay_domain::subscriptions::headers::is_reserved(name.as_str()) {
             continue;
         }
         headers.insert(name, value);

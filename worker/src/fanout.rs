@@ -26,8 +26,12 @@ use chrono::Utc;
 use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::webhooks::Delivery;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::bounded;
-use hookrelay_shared::models::{Delivery, DeliveryStatus, NewWebhook, Payload, Subscription};
+use hookrelay_shared::payload::Payload;
 use hookrelay_shared::queue::{IngestedWebhook, RetryJob};
 use hookrelay_shared::schema::{deliveries, webhooks};
 use hookrelay_shared::time;
@@ -136,12 +140,13 @@ async fn recipients(
     webhook: &IngestedWebhook,
 ) -> anyhow::Result<(Vec<Arc<Subscription>>, Option<Uuid>)> {
     match webhook.subscription_id {
-        Some(id) => match ctx.cache.get_or_fetch(id).await? {
+        Some(id) => match ctx.cache.get_or_fetch(&id).await? {
             Some(subscription) => Ok((vec![subscription], None)),
             None => Ok((Vec::new(), Some(id))),
         },
         None => Ok((
-            ctx.cache.matching(
+            hookrelay_domain::subscriptions::cache::matching(
+                &ctx.cache,
                 webhook.tenant_id,
                 webhook.event_type.as_deref(),
                 webhook.skip_subscription,

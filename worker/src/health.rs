@@ -22,7 +22,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hookrelay_shared::models::DeliveryStatus;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::webhooks::events::OwnEvent;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -38,8 +39,8 @@ pub enum EventKind {
 impl EventKind {
     pub const fn event_type(self) -> &'static str {
         match self {
-            Self::Failing => "hookrelay.subscription.failing",
-            Self::Disabled => "hookrelay.subscription.disabled",
+            Self::Failing => OwnEvent::SubscriptionFailing.event_type(),
+            Self::Disabled => OwnEvent::SubscriptionDisabled.event_type(),
         }
     }
 }

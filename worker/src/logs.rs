@@ -23,9 +23,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_domain::subscriptions::SubscriptionCache;
+use hookrelay_domain::webhooks::Attempt;
+use hookrelay_domain::webhooks::Delivery;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::STATEMENT_DEADLINE;
-use hookrelay_shared::models::{Attempt, Delivery, DeliveryStatus, NewWebhook};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

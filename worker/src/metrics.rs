@@ -32,13 +32,13 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
+use hookrelay_domain::replays::selection::ReplayStatus;
+use hookrelay_domain::schedules::runs::MissedRuns;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::webhooks::attempt::Outcome;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::models::DeliveryStatus;
-use hookrelay_shared::models::attempt::Outcome;
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::redis_client::Redis;
-use hookrelay_shared::replays::ReplayStatus;
-use hookrelay_shared::schedules::MissedRuns;
 use hookrelay_shared::telemetry;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;

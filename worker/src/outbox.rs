@@ -1,13 +1,13 @@
 //! The outbox drainer: every worker moves the webhooks the service raises itself
 //! (operational events, schedule runs) from `outbox` into the work stream every
-//! `DRAIN_INTERVAL`, with [`hookrelay_shared::outbox::drain`] (which says how a crash
+//! `DRAIN_INTERVAL`, with [`hookrelay_domain::outbox::drain`] (which says how a crash
 //! neither loses nor doubles one).
 
 use std::time::Duration;
 
+use hookrelay_domain::outbox::drain;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::outbox::drain;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;

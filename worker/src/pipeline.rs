@@ -30,11 +30,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use bytes::Bytes;
 use chrono::Utc;
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::subscriptions::SubscriptionCache;
+use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::Config;
-use hookrelay_shared::cache::SubscriptionCache;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::models::{DeliveryStatus, Envelope, Subscription};
+use hookrelay_shared::payload::Envelope;
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::redis_client::Redis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -208,7 +210,7 @@ async fn look_up(
     ctx: &Context,
     subscription_id: Uuid,
 ) -> anyhow::Result<Result<Arc<Subscription>, NoAttempt>> {
-    Ok(match ctx.cache.get_or_fetch(subscription_id).await? {
+    Ok(match ctx.cache.get_or_fetch(&subscription_id).await? {
         Some(subscription) if subscription.is_active => Ok(subscription),
         Some(_) => Err(NoAttempt::Inactive),
         None => Err(NoAttempt::Deleted),

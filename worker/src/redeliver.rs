@@ -16,8 +16,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::db::bounded;
-use hookrelay_shared::models::{DeliveryStatus, Envelope};
+use hookrelay_shared::payload::Envelope;
 use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::schema::{deliveries, webhooks};
 

@@ -37,14 +37,15 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hookrelay_shared::db::{bounded, connect_one};
-use hookrelay_shared::models::{DeliveryStatus, Subscription};
-use hookrelay_shared::queue::RetryJob;
-use hookrelay_shared::replays::{
+use hookrelay_domain::replays::selection::{
     Matched, MissingFor, Position, ReplayStatus, Rerun, Selection, create_missing, start_new_runs,
 };
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::tenants::space::Space;
+use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_shared::db::{bounded, connect_one};
+use hookrelay_shared::queue::RetryJob;
 use hookrelay_shared::schema::{replays, subscriptions};
-use hookrelay_shared::tenancy::Space;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

@@ -13,12 +13,14 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
+use hookrelay_domain::outbox;
+use hookrelay_domain::schedules::runs::{
+    Kind, MissedRuns, Runnable, When, advance, plan, record_runs,
+};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::outbox;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
-use hookrelay_shared::schedules::{Kind, MissedRuns, Runnable, When, advance, plan, record_runs};
 use hookrelay_shared::schema::schedules;
 use hookrelay_shared::time;
 use tokio_util::sync::CancellationToken;

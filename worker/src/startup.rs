@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hookrelay_shared::cache::SubscriptionCache;
+use hookrelay_domain::subscriptions::SubscriptionCache;
 use hookrelay_shared::db::{self, DbPool};
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::redis_client::Redis;

@@ -11,148 +11,17 @@
 use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use chrono::Utc;
 use hookrelay_shared::Config;
-use hookrelay_shared::cache::{Cache, Cached};
-use hookrelay_shared::models::Permissions;
-use hookrelay_shared::schema::api_keys;
-use rand::RngCore as _;
-use sha2::{Digest, Sha256};
+use hookrelay_shared::cache::Cache;
 use subtle::ConstantTimeEq;
-use uuid::Uuid;
 
-use super::usage::KeyUsage;
 use super::{FailureReason, Principal, Reach};
 use crate::error::ApiError;
-
-/// What every stored key starts with.
-pub const KEY_MARKER: &str = "hrk_";
-/// Random bytes in a stored key.
-const KEY_BYTES: usize = 32;
-/// Length of a stored key: the marker and the bytes in unpadded base64.
-const KEY_LEN: usize = KEY_MARKER.len() + (KEY_BYTES * 4).div_ceil(3);
-/// Characters of a key kept as its `key_prefix`: the marker and 8 random characters
-/// (48 bits: enough to tell keys apart, far too few to guess the rest from).
-pub const PREFIX_LEN: usize = KEY_MARKER.len() + 8;
-
-/// A newly generated key: the secret (shown once), its prefix and its digest.
-pub struct GeneratedKey {
-    pub key: String,
-    pub prefix: String,
-    pub digest: [u8; 32],
-}
-
-impl GeneratedKey {
-    pub fn new() -> Self {
-        let mut bytes = [0u8; KEY_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
-        let key = format!("{KEY_MARKER}{}", URL_SAFE_NO_PAD.encode(bytes));
-        Self {
-            prefix: key[..PREFIX_LEN].to_owned(),
-            digest: digest(&key),
-            key,
-        }
-    }
-}
-
-impl Default for GeneratedKey {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    Sha256::digest(key.as_bytes()).into()
-}
-
-/// A stored key as authentication needs it (the cache's row).
-#[derive(Debug, Clone)]
-pub struct Credential {
-    pub id: Uuid,
-    pub prefix: String,
-    pub tenant_id: Option<Uuid>,
-    pub permissions: Permissions,
-    pub digest: Vec<u8>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// The stored key a request used, for rules about the keys it may create.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyScope {
-    pub id: Uuid,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-type CredentialRow = (
-    Uuid,
-    String,
-    Option<Uuid>,
-    Vec<String>,
-    Vec<u8>,
-    Option<DateTime<Utc>>,
-);
-
-const CREDENTIAL_COLUMNS: (
-    api_keys::id,
-    api_keys::key_prefix,
-    api_keys::tenant_id,
-    api_keys::permissions,
-    api_keys::key_hash,
-    api_keys::expires_at,
-) = (
-    api_keys::id,
-    api_keys::key_prefix,
-    api_keys::tenant_id,
-    api_keys::permissions,
-    api_keys::key_hash,
-    api_keys::expires_at,
-);
-
-impl From<CredentialRow> for Credential {
-    fn from((id, prefix, tenant_id, permissions, digest, expires_at): CredentialRow) -> Self {
-        Self {
-            id,
-            prefix,
-            tenant_id,
-            permissions: Permissions::from_names(&permissions),
-            digest,
-            expires_at,
-        }
-    }
-}
-
-impl Cached for Credential {
-    type Key = String;
-    const NAME: &'static str = "apikeys";
-
-    fn key(&self) -> String {
-        self.prefix.clone()
-    }
-
-    async fn load_all(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Self>> {
-        let rows: Vec<CredentialRow> = api_keys::table
-            .select(CREDENTIAL_COLUMNS)
-            .load(conn)
-            .await?;
-        Ok(rows.into_iter().map(Credential::from).collect())
-    }
-
-    async fn load_some(
-        conn: &mut AsyncPgConnection,
-        prefixes: Vec<String>,
-    ) -> QueryResult<Vec<Self>> {
-        let rows: Vec<CredentialRow> = api_keys::table
-            .filter(api_keys::key_prefix.eq_any(prefixes))
-            .select(CREDENTIAL_COLUMNS)
-            .load(conn)
-            .await?;
-        Ok(rows.into_iter().map(Credential::from).collect())
-    }
-}
+use hookrelay_domain::api_keys::KeyScope;
+use hookrelay_domain::api_keys::credential::Credential;
+use hookrelay_domain::api_keys::secret::{KEY_LEN, KEY_MARKER, PREFIX_LEN, digest};
+use hookrelay_domain::api_keys::usage::KeyUsage;
 
 /// Turns an `Authorization` header into a [`Principal`].
 pub struct Authenticator {
@@ -318,25 +187,5 @@ impl Presented {
             prefix: shaped.then(|| key[..PREFIX_LEN].to_owned()),
             digest: digest(key),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_keys_have_the_documented_shape() {
-        let a = GeneratedKey::new();
-        let b = GeneratedKey::new();
-        assert_eq!(a.key.len(), KEY_LEN);
-        assert!(a.key.starts_with(KEY_MARKER) && a.key.starts_with(&a.prefix));
-        assert!(
-            a.key[KEY_MARKER.len()..]
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
-        assert_ne!(a.key, b.key);
-        assert_eq!(a.digest, digest(&a.key));
     }
 }

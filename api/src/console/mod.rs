@@ -26,7 +26,7 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, ResponseError, web};
 use askama::Template;
-use hookrelay_shared::models::Permission::{Read, Write};
+use hookrelay_domain::api_keys::Permission::{Read, Write};
 
 use crate::auth::Need;
 use crate::error::ApiError;
@@ -337,6 +337,12 @@ pub struct Failure(pub ApiError);
 impl From<ApiError> for Failure {
     fn from(e: ApiError) -> Self {
         Self(e)
+    }
+}
+
+impl From<hookrelay_domain::Refusal> for Failure {
+    fn from(refusal: hookrelay_domain::Refusal) -> Self {
+        Self(refusal.into())
     }
 }
 

@@ -17,15 +17,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use deadpool_redis::redis;
 use futures::StreamExt as _;
+use hookrelay_domain::api_keys::Permission;
 use hookrelay_shared::keys::CONSOLE_SESSION_TTL_SECS;
-use hookrelay_shared::models::Permission;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use super::{Failure, paths};
 use crate::auth::credentials::Presented;
-use crate::auth::{Need, Principal, Reach};
+use hookrelay_domain::api_keys::{Principal, Reach};
+
+use crate::auth::Need;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -68,11 +70,11 @@ pub async fn sign_in(
     })
     .map_err(anyhow::Error::from)?;
     let () = redis::cmd("SET")
-        .arg(state.keys.console_session(&id))
+        .arg(state.services.keys.console_session(&id))
         .arg(stored)
         .arg("EX")
         .arg(CONSOLE_SESSION_TTL_SECS)
-        .query_async(&mut state.redis.clone())
+        .query_async(&mut state.services.redis.clone())
         .await
         .map_err(unavailable)?;
     tracing::info!("console session opened");
@@ -83,8 +85,8 @@ pub async fn sign_in(
 pub async fn sign_out(state: &AppState, req: &HttpRequest) -> Cookie<'static> {
     if let Some(id) = req.cookie(COOKIE) {
         let removed: redis::RedisResult<i64> = redis::cmd("DEL")
-            .arg(state.keys.console_session(id.value()))
-            .query_async(&mut state.redis.clone())
+            .arg(state.services.keys.console_session(id.value()))
+            .query_async(&mut state.services.redis.clone())
             .await;
         if let Err(e) = removed {
             tracing::warn!(error = %e, "console session could not be removed; it expires on its own");
@@ -123,11 +125,11 @@ impl Viewer {
     }
 
     pub fn is_admin(&self) -> bool {
-        self.principal.check(Need::Admin).is_ok()
+        crate::auth::check(&self.principal, Need::Admin).is_ok()
     }
 
     pub fn may(&self, need: Need) -> bool {
-        self.principal.check(need).is_ok()
+        crate::auth::check(&self.principal, need).is_ok()
     }
 }
 
@@ -163,8 +165,8 @@ pub async fn guard(
         return Ok(req.into_response(response));
     };
     let loaded: Option<String> = redis::cmd("GET")
-        .arg(state.keys.console_session(&id))
-        .query_async(&mut state.redis.clone())
+        .arg(state.services.keys.console_session(&id))
+        .query_async(&mut state.services.redis.clone())
         .await
         .map_err(|e| Failure(unavailable(e)))?;
     let Some(stored) = loaded.and_then(|s| serde_json::from_str::<Stored>(&s).ok()) else {
@@ -184,7 +186,7 @@ pub async fn guard(
         }
         Err(e) => return Err(Failure(e).into()),
     };
-    principal.check(need).map_err(Failure)?;
+    crate::auth::check(&principal, need).map_err(Failure)?;
     if req.method() == Method::POST {
         let form = read_form(&mut req).await.map_err(Failure)?;
         let sent = url::form_urlencoded::parse(&form)

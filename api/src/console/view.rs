@@ -7,8 +7,9 @@ use chrono::{DateTime, Utc};
 use super::session::Viewer;
 use super::{assets, paths};
 use crate::auth::Need;
-use crate::error::{ApiError, FieldError};
-use hookrelay_shared::models::Permission::Read;
+use crate::error::ApiError;
+use hookrelay_domain::FieldError;
+use hookrelay_domain::api_keys::Permission::Read;
 
 /// One link of the navigation.
 pub struct NavItem {

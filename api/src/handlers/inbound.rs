@@ -1,5 +1,5 @@
 //! `POST /in/{token}`: a provider's webhook to a source. No API key: the source's own
-//! verification is the authentication (`crate::sources::inbound` checks, in order).
+//! verification is the authentication (`crate::inbound` checks, in order).
 
 use std::time::Instant;
 
@@ -7,8 +7,8 @@ use actix_web::http::header::{CONTENT_LENGTH, ContentType};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::ApiError;
+use crate::inbound::{self, Answer, Request};
 use crate::ingest::{Body, IngestAccepted};
-use crate::sources::inbound::{self, Answer, Request};
 use crate::state::AppState;
 
 #[utoipa::path(post, path = "/in/{token}", tag = "sources",

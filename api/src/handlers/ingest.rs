@@ -14,10 +14,14 @@ use actix_web::http::header::{CONTENT_LENGTH, HeaderName};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use hookrelay_shared::queue::Enqueued;
 
-use crate::auth::Principal;
+use hookrelay_domain::api_keys::Principal;
+
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::SubscriptionId;
-use crate::ingest::{self, Body, IngestAccepted, IngestHeaders, RawIngestHeaders, Route};
+use hookrelay_domain::webhooks::ingest::{IngestHeaders, RawIngestHeaders, Route};
+
+use crate::ingest::{self, Body, IngestAccepted};
 use crate::state::AppState;
 
 /// Set on a 202 that answers a repeated `Idempotency-Key`.
@@ -26,9 +30,9 @@ const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 #[utoipa::path(post, path = "/ingest/{subscription_id}", tag = "ingest", request_body = serde_json::Value,
     params(("subscription_id" = uuid::Uuid, Path), crate::openapi::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
-        (status = 413), (status = 422, body = crate::error::FieldError), (status = 503)))]
+        (status = 413), (status = 422, body = hookrelay_domain::FieldError), (status = 503)))]
 pub async fn targeted(
-    principal: Principal,
+    Caller(principal): Caller,
     path: Result<SubscriptionId, ApiError>,
     headers: Result<Headers, ApiError>,
     state: web::Data<AppState>,
@@ -41,9 +45,9 @@ pub async fn targeted(
 #[utoipa::path(post, path = "/ingest", tag = "ingest", request_body = serde_json::Value,
     params(crate::openapi::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 413),
-        (status = 422, body = crate::error::FieldError), (status = 503)))]
+        (status = 422, body = hookrelay_domain::FieldError), (status = 503)))]
 pub async fn fan_out(
-    principal: Principal,
+    Caller(principal): Caller,
     headers: Result<Headers, ApiError>,
     state: web::Data<AppState>,
     payload: web::Payload,

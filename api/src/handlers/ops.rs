@@ -20,8 +20,9 @@ pub async fn healthz() -> HttpResponse {
 /// Postgres and Redis both answer; 503 names the one that does not.
 #[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200), (status = 503)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let mut redis = state.redis.clone();
-    let (postgres, redis) = futures::join!(db::ping(&state.db), redis_client::ping(&mut redis));
+    let mut redis = state.services.redis.clone();
+    let (postgres, redis) =
+        futures::join!(db::ping(&state.services.db), redis_client::ping(&mut redis));
     let verdict = |ok: bool| if ok { "ok" } else { "unavailable" };
     let body = |status| json!({"status": status, "postgres": verdict(postgres.is_ok()), "redis": verdict(redis.is_ok())});
     if postgres.is_ok() && redis.is_ok() {
@@ -78,7 +79,7 @@ pub fn register_metrics() {
         "hookrelay_inbound_requests_total",
         "Requests to sources (POST /in/<token>) by outcome: accepted, replayed, challenge, or the refusal"
     );
-    for outcome in crate::sources::inbound::OUTCOMES {
+    for outcome in crate::inbound::OUTCOMES {
         ::metrics::counter!("hookrelay_inbound_requests_total", "outcome" => *outcome).increment(0);
     }
     ::metrics::describe_histogram!(
@@ -101,8 +102,13 @@ pub fn register_metrics() {
 /// `DEPTH_TIMEOUT`; on a timeout or error the gauges keep their last values).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    let mut redis = state.redis.clone();
-    match tokio::time::timeout(DEPTH_TIMEOUT, queue_depths(&mut redis, &state.keys)).await {
+    let mut redis = state.services.redis.clone();
+    match tokio::time::timeout(
+        DEPTH_TIMEOUT,
+        queue_depths(&mut redis, &state.services.keys),
+    )
+    .await
+    {
         Ok(Ok(depths)) => {
             for (queue, depth) in depths.labelled() {
                 ::metrics::gauge!("hookrelay_queue_depth", "queue" => queue).set(depth as f64);

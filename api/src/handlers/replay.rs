@@ -1,14 +1,14 @@
-//! `POST /webhooks/{webhook_id}/replay`: extract, call `crate::replay::replay`, answer.
+//! `POST /webhooks/{webhook_id}/replay`: extract, call `hookrelay_domain::webhooks::replay::replay`, answer.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{OptionalJsonObject, WebhookId};
-use crate::replay::{self, Refusal};
 use crate::state::AppState;
+use hookrelay_domain::webhooks::replay;
 
 /// What a replay queued.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -27,37 +27,14 @@ pub struct Replayed {
         (status = 409, description = "A chosen delivery is in flight, a named subscription is inactive, the webhook is still queued, or nothing failed"),
         (status = 422), (status = 503)))]
 pub async fn replay(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     WebhookId(id): WebhookId,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let choice = replay::parse(&body).map_err(ApiError::Validation)?;
-    let replayed = replay::replay(
-        &state.db,
-        &state.redis,
-        &state.keys,
-        principal.space(),
-        id,
-        choice,
-    )
-    .await?
-    .map_err(refused)?;
-    tracing::info!(webhook_id = %id, deliveries = replayed.len(), "webhook replayed");
+    let replayed = replay::run(&state.services, &principal, id, &body).await?;
     Ok(HttpResponse::Accepted().json(Replayed {
         webhook_id: id,
         deliveries: replayed,
     }))
-}
-
-/// A refused replay as the API answers it (the console shows the same).
-pub(crate) fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::UnknownWebhook | Refusal::UnknownSubscription => {
-            ApiError::NotFound(refusal.detail())
-        }
-        Refusal::Queued | Refusal::Inactive | Refusal::InFlight | Refusal::Nothing => {
-            ApiError::Conflict(refusal.detail())
-        }
-    }
 }

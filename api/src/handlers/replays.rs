@@ -1,13 +1,14 @@
-//! `/replays`: extract, call one function of `crate::replays`, answer.
+//! `/replays`: extract, call one function of `hookrelay_domain::replays::store`, answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, ReplayId, paging};
-use crate::replays::{self, Created, Refusal, Replay};
 use crate::state::AppState;
+use hookrelay_domain::replays::ops;
+use hookrelay_domain::replays::store::{self as replays, Blocked, Created, Replay};
 
 /// A dry run's answer.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -15,15 +16,6 @@ pub struct DryRun {
     /// What the replay would match now: deliveries, plus webhooks missing a delivery
     /// with `include_missing`.
     pub matched: i64,
-}
-
-pub(crate) fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::UnknownSubscription | Refusal::UnknownReplay => {
-            ApiError::NotFound(refusal.detail())
-        }
-        Refusal::InactiveSubscription | Refusal::Finished => ApiError::Conflict(refusal.detail()),
-    }
 }
 
 /// Starts a bulk replay (or, with `dry_run`, counts what it would match). The workers run
@@ -35,21 +27,13 @@ pub(crate) fn refused(refusal: Refusal) -> ApiError {
         (status = 401), (status = 403), (status = 404, description = "Unknown subscription"),
         (status = 409, description = "The subscription is inactive"), (status = 422), (status = 503)))]
 pub async fn create(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let posted =
-        replays::parse(&body, hookrelay_shared::time::now()).map_err(ApiError::Validation)?;
-    match replays::create(&state.db, &principal, posted)
-        .await?
-        .map_err(refused)?
-    {
+    match ops::create(&state.services, &principal, &body).await? {
         Created::Counted(matched) => Ok(HttpResponse::Ok().json(DryRun { matched })),
-        Created::Stored(replay) => {
-            tracing::info!(replay_id = %replay.id, filter = %replay.filter, "replay started");
-            Ok(HttpResponse::Accepted().json(replay))
-        }
+        Created::Stored(replay) => Ok(HttpResponse::Accepted().json(replay)),
     }
 }
 
@@ -58,26 +42,26 @@ pub async fn create(
         ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
     responses((status = 200, description = "Newest first", body = Vec<Replay>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn list(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
-    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
-    Ok(HttpResponse::Ok().json(replays::list(&state.db, space, skip, limit).await?))
+    let space = crate::extract::list_space(&state, &principal, &req).await?;
+    Ok(HttpResponse::Ok().json(replays::list(&state.services.db, space, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/replays/{replay_id}", tag = "replays",
     params(("replay_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Replay), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn get(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ReplayId(id): ReplayId,
 ) -> Result<HttpResponse, ApiError> {
-    let replay = replays::get(&state.db, principal.space(), id)
+    let replay = replays::get(&state.services.db, principal.space(), id)
         .await?
-        .ok_or(refused(Refusal::UnknownReplay))?;
+        .ok_or(hookrelay_domain::Refusal::from(Blocked::UnknownReplay))?;
     Ok(HttpResponse::Ok().json(replay))
 }
 
@@ -87,13 +71,10 @@ pub async fn get(
     responses((status = 200, description = "Cancelled", body = Replay), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "The replay has already finished"), (status = 422)))]
 pub async fn cancel(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ReplayId(id): ReplayId,
 ) -> Result<HttpResponse, ApiError> {
-    let replay = replays::cancel(&state.db, principal.space(), id)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(replay_id = %id, matched = replay.matched, queued = replay.queued, "replay cancelled");
+    let replay = ops::cancel(&state.services, &principal, id).await?;
     Ok(HttpResponse::Ok().json(replay))
 }

@@ -1,29 +1,19 @@
-//! `/schedules`: extract, call one function of `crate::schedules`, answer.
+//! `/schedules`: extract, call one function of `hookrelay_domain::schedules::store`, answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, ScheduleId, paging, query_int};
-use crate::schedules::{self, Refusal, Run, Schedule};
 use crate::state::AppState;
+use hookrelay_domain::schedules::ops;
+use hookrelay_domain::schedules::store::{self as schedules, Blocked, Run, Schedule};
 
 /// A triggered run's webhook.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Triggered {
     pub webhook_id: uuid::Uuid,
-}
-
-pub(crate) fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::UnknownSchedule | Refusal::UnknownSubscription | Refusal::UnknownTenant => {
-            ApiError::NotFound(refusal.detail())
-        }
-        Refusal::AlreadyPaused | Refusal::AlreadyActive | Refusal::RunAtPassed => {
-            ApiError::Conflict(refusal.detail())
-        }
-    }
 }
 
 /// Creates a schedule: `once` at `run_at`, or `cron` on a 5-field expression in `timezone`.
@@ -32,17 +22,11 @@ pub(crate) fn refused(refusal: Refusal) -> ApiError {
     responses((status = 201, body = Schedule), (status = 401), (status = 403),
         (status = 404, description = "Unknown subscription or tenant"), (status = 422)))]
 pub async fn create(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let now = hookrelay_shared::time::now();
-    let input = schedules::parse(&body, state.max_payload_bytes, now, true)
-        .map_err(ApiError::Validation)?;
-    let schedule = schedules::create(&state.db, &principal, input)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(schedule_id = %schedule.id, kind = schedule.kind.as_str(), "schedule created");
+    let schedule = ops::create(&state.services, &principal, &body).await?;
     Ok(HttpResponse::Created().json(schedule))
 }
 
@@ -51,26 +35,26 @@ pub async fn create(
         ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
     responses((status = 200, description = "Oldest first", body = Vec<Schedule>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn list(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
-    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
-    Ok(HttpResponse::Ok().json(schedules::list(&state.db, space, skip, limit).await?))
+    let space = crate::extract::list_space(&state, &principal, &req).await?;
+    Ok(HttpResponse::Ok().json(schedules::list(&state.services.db, space, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/schedules/{schedule_id}", tag = "schedules",
     params(("schedule_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Schedule), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn get(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, ApiError> {
-    let schedule = schedules::get(&state.db, principal.space(), id)
+    let schedule = schedules::get(&state.services.db, principal.space(), id)
         .await?
-        .ok_or(refused(Refusal::UnknownSchedule))?;
+        .ok_or(hookrelay_domain::Refusal::from(Blocked::UnknownSchedule))?;
     Ok(HttpResponse::Ok().json(schedule))
 }
 
@@ -82,16 +66,12 @@ pub async fn get(
     responses((status = 200, body = Schedule), (status = 401), (status = 403),
         (status = 404, description = "Unknown schedule or subscription"), (status = 422)))]
 pub async fn update(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let schedule = schedules::patch(&state.db, &principal, id, &body, state.max_payload_bytes)
-        .await?
-        .map_err(refused)?
-        .map_err(ApiError::Validation)?;
-    tracing::info!(schedule_id = %id, "schedule changed");
+    let schedule = ops::update(&state.services, &principal, id, &body).await?;
     Ok(HttpResponse::Ok().json(schedule))
 }
 
@@ -100,14 +80,11 @@ pub async fn update(
     responses((status = 204, description = "Deleted with its runs' records; webhooks already sent stay"),
         (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn delete(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, ApiError> {
-    if !schedules::delete(&state.db, principal.space(), id).await? {
-        return Err(refused(Refusal::UnknownSchedule));
-    }
-    tracing::info!(schedule_id = %id, "schedule deleted");
+    ops::delete(&state.services, &principal, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -116,14 +93,11 @@ pub async fn delete(
     responses((status = 200, body = Schedule), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "Already paused"), (status = 422)))]
 pub async fn pause(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, ApiError> {
-    let schedule = schedules::set_active(&state.db, principal.space(), id, false)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(schedule_id = %id, "schedule paused");
+    let schedule = ops::set_active(&state.services, &principal, id, false).await?;
     Ok(HttpResponse::Ok().json(schedule))
 }
 
@@ -133,14 +107,11 @@ pub async fn pause(
     responses((status = 200, body = Schedule), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "Already active, or a once schedule whose run_at has passed"), (status = 422)))]
 pub async fn resume(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, ApiError> {
-    let schedule = schedules::set_active(&state.db, principal.space(), id, true)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(schedule_id = %id, "schedule resumed");
+    let schedule = ops::set_active(&state.services, &principal, id, true).await?;
     Ok(HttpResponse::Ok().json(schedule))
 }
 
@@ -149,15 +120,11 @@ pub async fn resume(
     params(("schedule_id" = uuid::Uuid, Path)),
     responses((status = 202, body = Triggered), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)))]
 pub async fn trigger(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, ApiError> {
-    let webhook_id =
-        schedules::trigger(&state.db, &state.redis, &state.queue, principal.space(), id)
-            .await?
-            .map_err(refused)?;
-    tracing::info!(schedule_id = %id, %webhook_id, "schedule triggered");
+    let webhook_id = ops::trigger(&state.services, &principal, id).await?;
     Ok(HttpResponse::Accepted().json(Triggered { webhook_id }))
 }
 
@@ -165,15 +132,15 @@ pub async fn trigger(
     params(("schedule_id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
     responses((status = 200, description = "Newest first", body = Vec<Run>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn runs(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     ScheduleId(id): ScheduleId,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let limit =
         query_int(&req, "limit", 20, 0..=1000).map_err(|e| ApiError::Validation(vec![e]))?;
-    let runs = schedules::runs(&state.db, principal.space(), id, limit)
+    let runs = schedules::runs(&state.services.db, principal.space(), id, limit)
         .await?
-        .ok_or(refused(Refusal::UnknownSchedule))?;
+        .ok_or(hookrelay_domain::Refusal::from(Blocked::UnknownSchedule))?;
     Ok(HttpResponse::Ok().json(runs))
 }

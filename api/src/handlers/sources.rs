@@ -1,31 +1,16 @@
-//! `/sources`: extract, call one function of `crate::sources::store`, tell the source
-//! cache which tokens changed, answer.
+//! `/sources`: extract, call one function of `hookrelay_domain::sources` (its `ops` for
+//! changes, its `store` for reads), answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, SourceId, paging, query_int};
-use crate::sources::store::{self, Refusal, Rejection};
-use crate::sources::{self, SourceView};
 use crate::state::AppState;
+use hookrelay_domain::sources::store::{self, Rejection};
+use hookrelay_domain::sources::{self, SourceView, ops};
 
 const NOT_FOUND: ApiError = ApiError::NotFound(sources::NOT_FOUND);
-
-pub(crate) fn refused(refusal: Refusal) -> ApiError {
-    ApiError::NotFound(refusal.detail())
-}
-
-/// Tells every api process's source cache that these tokens changed. The change itself
-/// stands if this fails; caches then catch up on their periodic full reload.
-pub(crate) async fn changed(state: &AppState, tokens: &[String]) {
-    if let Err(e) = state.sources.invalidate_all(tokens).await {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "source changed but the cache could not be invalidated"
-        );
-    }
-}
 
 /// Creates a source with a new, random `ingest_path`.
 #[utoipa::path(post, path = "/sources", tag = "sources",
@@ -33,16 +18,11 @@ pub(crate) async fn changed(state: &AppState, tokens: &[String]) {
     responses((status = 201, body = SourceView), (status = 401), (status = 403),
         (status = 404, description = "Unknown subscription or tenant"), (status = 422)))]
 pub async fn create(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let input = sources::parse(&body).map_err(ApiError::Validation)?;
-    let source = store::create(&state.db, &principal, input)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(source_id = %source.id, verification = source.verification.kind(), "source created");
-    changed(&state, std::slice::from_ref(&source.token)).await;
+    let source = ops::create(&state.services, &principal, &body).await?;
     Ok(HttpResponse::Created().json(source.view()))
 }
 
@@ -51,13 +31,13 @@ pub async fn create(
         ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
     responses((status = 200, description = "Oldest first", body = Vec<SourceView>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn list(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
-    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
-    let found = store::list(&state.db, space, skip, limit).await?;
+    let space = crate::extract::list_space(&state, &principal, &req).await?;
+    let found = store::list(&state.services.db, space, skip, limit).await?;
     Ok(HttpResponse::Ok().json(found.iter().map(|s| s.view()).collect::<Vec<_>>()))
 }
 
@@ -65,11 +45,11 @@ pub async fn list(
     params(("source_id" = uuid::Uuid, Path)),
     responses((status = 200, body = SourceView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn get(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, ApiError> {
-    let source = store::get(&state.db, principal.space(), id)
+    let source = store::get(&state.services.db, principal.space(), id)
         .await?
         .ok_or(NOT_FOUND)?;
     Ok(HttpResponse::Ok().json(source.view()))
@@ -82,17 +62,12 @@ pub async fn get(
     responses((status = 200, body = SourceView), (status = 401), (status = 403),
         (status = 404, description = "Unknown source or subscription"), (status = 422)))]
 pub async fn update(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     SourceId(id): SourceId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let source = store::patch(&state.db, &principal, id, &body)
-        .await?
-        .map_err(refused)?
-        .map_err(ApiError::Validation)?;
-    tracing::info!(source_id = %id, "source changed");
-    changed(&state, std::slice::from_ref(&source.token)).await;
+    let source = ops::update(&state.services, &principal, id, &body).await?;
     Ok(HttpResponse::Ok().json(source.view()))
 }
 
@@ -101,15 +76,11 @@ pub async fn update(
     responses((status = 204, description = "Deleted with its rejections; its path answers 404 from now on"),
         (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn delete(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, ApiError> {
-    let token = store::delete(&state.db, principal.space(), id)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    tracing::info!(source_id = %id, "source deleted");
-    changed(&state, &[token]).await;
+    ops::delete(&state.services, &principal, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -118,15 +89,11 @@ pub async fn delete(
     params(("source_id" = uuid::Uuid, Path)),
     responses((status = 200, body = SourceView), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn rotate_path(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, ApiError> {
-    let (old, source) = store::rotate_path(&state.db, principal.space(), id)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    tracing::info!(source_id = %id, "source path rotated");
-    changed(&state, &[old, source.token.clone()]).await;
+    let source = ops::rotate_path(&state.services, &principal, id).await?;
     Ok(HttpResponse::Ok().json(source.view()))
 }
 
@@ -135,14 +102,14 @@ pub async fn rotate_path(
     params(("source_id" = uuid::Uuid, Path), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
     responses((status = 200, description = "Newest first", body = Vec<Rejection>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn rejections(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     SourceId(id): SourceId,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let limit =
         query_int(&req, "limit", 50, 0..=1000).map_err(|e| ApiError::Validation(vec![e]))?;
-    let found = store::rejections(&state.db, principal.space(), id, limit)
+    let found = store::rejections(&state.services.db, principal.space(), id, limit)
         .await?
         .ok_or(NOT_FOUND)?;
     Ok(HttpResponse::Ok().json(found))

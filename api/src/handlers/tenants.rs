@@ -1,38 +1,22 @@
 //! `/tenants`: the customers of a deployment (admin keys only: every tenant, every permission).
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use hookrelay_shared::models::Tenant;
+use hookrelay_domain::tenants::Tenant;
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::{JsonObject, TenantId, paging};
 use crate::state::AppState;
-use crate::tenants;
-
-pub use crate::tenants::{NOT_FOUND, list_space};
-
-/// Logs a cache invalidation that failed after a committed change; the change stands and
-/// caches catch up on their periodic full reload.
-pub(crate) fn log_stale(what: &str, result: anyhow::Result<()>) {
-    if let Err(e) = result {
-        tracing::error!(
-            error = format!("{e:#}"),
-            "{what} changed but caches could not be told"
-        );
-    }
-}
+use hookrelay_domain::tenants::{self, NOT_FOUND, ops};
 
 #[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = crate::openapi::NewTenantBody,
     responses((status = 201, body = Tenant), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
-    _: Principal,
+    _: Caller,
     state: web::Data<AppState>,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenants::parse_new(&body).map_err(ApiError::Validation)?;
-    let tenant = tenants::create(&state.db, tenant).await?;
-    tracing::info!(tenant_id = %tenant.id, "tenant created");
-    log_stale("a tenant", state.tenants.invalidate(&tenant.id).await);
+    let tenant = ops::create(&state.services, &body).await?;
     Ok(HttpResponse::Created().json(tenant))
 }
 
@@ -40,23 +24,25 @@ pub async fn create(
     params(("skip" = Option<i64>, Query, minimum = 0), ("limit" = Option<i64>, Query, minimum = 0, maximum = 1000)),
     responses((status = 200, body = Vec<Tenant>), (status = 401), (status = 403), (status = 422)))]
 pub async fn list(
-    _: Principal,
+    _: Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
-    Ok(HttpResponse::Ok().json(tenants::list(&state.db, skip, limit).await?))
+    Ok(HttpResponse::Ok().json(tenants::list(&state.services.db, skip, limit).await?))
 }
 
 #[utoipa::path(get, path = "/tenants/{tenant_id}", tag = "tenants",
     params(("tenant_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn get(
-    _: Principal,
+    _: Caller,
     state: web::Data<AppState>,
     TenantId(id): TenantId,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = tenants::get(&state.db, id).await?.ok_or(NOT_FOUND)?;
+    let tenant = tenants::get(&state.services.db, id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
@@ -64,17 +50,12 @@ pub async fn get(
     params(("tenant_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
-    _: Principal,
+    _: Caller,
     state: web::Data<AppState>,
     TenantId(id): TenantId,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let changes = tenants::parse_changes(&body).map_err(ApiError::Validation)?;
-    let tenant = tenants::update(&state.db, id, changes)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    tracing::info!(tenant_id = %id, "tenant updated");
-    log_stale("a tenant", state.tenants.invalidate(&id).await);
+    let tenant = ops::update(&state.services, id, &body).await?;
     Ok(HttpResponse::Ok().json(tenant))
 }
 
@@ -83,31 +64,10 @@ pub async fn update(
     params(("tenant_id" = uuid::Uuid, Path)),
     responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn delete(
-    _: Principal,
+    _: Caller,
     state: web::Data<AppState>,
     TenantId(id): TenantId,
 ) -> Result<HttpResponse, ApiError> {
-    let removed = tenants::delete(&state.db, id).await?.ok_or(NOT_FOUND)?;
-    tracing::info!(
-        tenant_id = %id,
-        subscriptions = removed.subscriptions.len(),
-        keys = removed.key_prefixes.len(),
-        "tenant deleted"
-    );
-    forget(&state, id, &removed).await;
+    ops::delete(&state.services, id).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// Tells every cache that a deleted tenant's keys, subscriptions and sources are gone.
-pub(crate) async fn forget(state: &AppState, id: uuid::Uuid, removed: &crate::tenants::Removed) {
-    let (keys, subscriptions, sources, tenant) = futures::join!(
-        state.auth.stored.invalidate_all(&removed.key_prefixes),
-        state.cache.invalidate_all(&removed.subscriptions),
-        state.sources.invalidate_all(&removed.source_tokens),
-        state.tenants.invalidate(&id),
-    );
-    log_stale("a tenant's keys", keys);
-    log_stale("a tenant's subscriptions", subscriptions);
-    log_stale("a tenant's sources", sources);
-    log_stale("a tenant", tenant);
 }

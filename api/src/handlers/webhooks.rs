@@ -1,12 +1,12 @@
-//! `GET /webhooks`: extract, call `crate::webhooks::search`, answer.
+//! `GET /webhooks`: extract, call `hookrelay_domain::webhooks::search`, answer.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::auth::Principal;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::paging;
 use crate::state::AppState;
-use crate::webhooks::{self, WebhookSummary};
+use hookrelay_domain::webhooks::search::{self as webhooks, WebhookSummary};
 
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks",
     params(
@@ -19,12 +19,13 @@ use crate::webhooks::{self, WebhookSummary};
         ("tenant_id" = Option<String>, Query, pattern = "^(?:default|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}|[0-9A-Fa-f]{32})$", description = "Keys without a tenant: only this tenant (`default`: the default space); 404 for an unknown one. Ignored for tenant keys")),
     responses((status = 200, description = "Newest first", body = Vec<WebhookSummary>), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn list(
-    principal: Principal,
+    Caller(principal): Caller,
     state: web::Data<AppState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (skip, limit) = paging(&req, 1000)?;
     let filter = webhooks::parse_filter(req.query_string()).map_err(ApiError::Validation)?;
-    let space = crate::handlers::tenants::list_space(&state, &principal, &req).await?;
-    Ok(HttpResponse::Ok().json(webhooks::search(&state.db, space, &filter, skip, limit).await?))
+    let space = crate::extract::list_space(&state, &principal, &req).await?;
+    Ok(HttpResponse::Ok()
+        .json(webhooks::search(&state.services.db, space, &filter, skip, limit).await?))
 }

@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 
-use hookrelay_shared::models::Envelope;
+use hookrelay_shared::payload::Envelope;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
 use uuid::Uuid;

@@ -3,18 +3,18 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use hookrelay_shared::models::{ApiKey, Permission, Tenant};
+use hookrelay_domain::api_keys::ApiKey;
+use hookrelay_domain::api_keys::Permission;
+use hookrelay_domain::tenants::Tenant;
 
-use crate::api_keys::{self, CreatedApiKey};
 use crate::console::form::{Fields, Kind};
 use crate::console::session::Viewer;
 use crate::console::view::{Ctx, Paging, with_notice};
 use crate::console::{Failure, paths, redirect, render};
-use crate::error::ApiError;
 use crate::extract::{ApiKeyId, TenantId};
-use crate::handlers::tenants::{forget, log_stale};
 use crate::state::AppState;
-use crate::tenants;
+use hookrelay_domain::api_keys::{self, CreatedApiKey};
+use hookrelay_domain::tenants;
 
 #[derive(Template)]
 #[template(path = "console/tenants.html")]
@@ -41,7 +41,7 @@ pub async fn tenants(
     req: HttpRequest,
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(&req, 25)?;
-    let mut rows = tenants::list(&state.db, paging.skip, paging.fetch()).await?;
+    let mut rows = tenants::list(&state.services.db, paging.skip, paging.fetch()).await?;
     paging.seen(&req, &mut rows);
     render(&Tenants {
         ctx: Ctx::new(viewer, &req, paths::TENANTS, "Tenants"),
@@ -56,10 +56,7 @@ pub async fn create_tenant(
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
     let body = fields.to_json(&[("name", Kind::Text), ("metadata", Kind::Json)]);
-    let tenant = tenants::parse_new(&body).map_err(ApiError::Validation)?;
-    let tenant = tenants::create(&state.db, tenant).await?;
-    tracing::info!(tenant_id = %tenant.id, "tenant created (console)");
-    log_stale("a tenant", state.tenants.invalidate(&tenant.id).await);
+    let tenant = tenants::ops::create(&state.services, &body).await?;
     Ok(redirect(
         &req,
         &with_notice(paths::TENANTS, &format!("Tenant {} created.", tenant.name)),
@@ -71,11 +68,7 @@ pub async fn delete_tenant(
     req: HttpRequest,
     TenantId(id): TenantId,
 ) -> Result<HttpResponse, Failure> {
-    let removed = tenants::delete(&state.db, id)
-        .await?
-        .ok_or(tenants::NOT_FOUND)?;
-    tracing::info!(tenant_id = %id, subscriptions = removed.subscriptions.len(), keys = removed.key_prefixes.len(), "tenant deleted (console)");
-    forget(&state, id, &removed).await;
+    tenants::ops::delete(&state.services, id).await?;
     Ok(redirect(
         &req,
         &with_notice(paths::TENANTS, "Tenant deleted."),
@@ -90,7 +83,7 @@ async fn keys_page(
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(req, 25)?;
     let mut rows = api_keys::list(
-        &state.db,
+        &state.services.db,
         viewer.principal.space(),
         paging.skip,
         paging.fetch(),
@@ -127,13 +120,7 @@ pub async fn create_key(
         ("permissions", Kind::List),
         ("expires_at", Kind::Text),
     ]);
-    let input = api_keys::parse_new(&body).map_err(ApiError::Validation)?;
-    let input = api_keys::scoped(&viewer.principal, input)?;
-    let created = api_keys::create(&state.db, input)
-        .await?
-        .ok_or(tenants::NOT_FOUND)?;
-    tracing::info!(api_key_id = %created.api_key.id, tenant_id = ?created.api_key.tenant_id, "API key created (console)");
-    crate::handlers::api_keys::changed(&state, &created.api_key.key_prefix).await;
+    let created = api_keys::ops::create(&state.services, &viewer.principal, &body).await?;
     keys_page(viewer, &state, &req, Some(created)).await
 }
 
@@ -143,11 +130,7 @@ pub async fn delete_key(
     req: HttpRequest,
     ApiKeyId(id): ApiKeyId,
 ) -> Result<HttpResponse, Failure> {
-    let prefix = api_keys::delete(&state.db, &viewer.principal, id)
-        .await?
-        .ok_or(api_keys::NOT_FOUND)?;
-    tracing::info!(api_key_id = %id, "API key deleted (console)");
-    crate::handlers::api_keys::changed(&state, &prefix).await;
+    api_keys::ops::delete(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(paths::KEYS, "API key deleted."),

@@ -3,13 +3,13 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use hookrelay_shared::dead_letters::{self, DeadLetter};
+use hookrelay_domain::dead_letters::{DeadLetter, ops};
 
 use crate::console::session::Viewer;
 use crate::console::view::{Ctx, Paging, with_notice};
 use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
-use crate::handlers::dead_letters::{NOT_FOUND, dead_letter_id, redis_down};
+use crate::extract::dead_letter_id;
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -26,14 +26,12 @@ pub async fn list(
     req: HttpRequest,
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(&req, 25)?;
-    let mut rows = dead_letters::list(
-        &mut state.redis.clone(),
-        &state.keys,
+    let mut rows = ops::list(
+        &state.services,
         usize::try_from(paging.skip).unwrap_or(usize::MAX),
         usize::try_from(paging.fetch()).unwrap_or(0),
     )
-    .await
-    .map_err(redis_down)?;
+    .await?;
     paging.seen(&req, &mut rows);
     render(&List {
         ctx: Ctx::new(viewer, &req, paths::DEAD_LETTERS, "Dead letters"),
@@ -45,24 +43,13 @@ pub async fn list(
 /// `redrive` or `delete`.
 pub async fn act(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, Failure> {
     let id = dead_letter_id(&req)?;
-    let mut redis = state.redis.clone();
     let notice = match req.match_info().get("action").unwrap_or_default() {
         "redrive" => {
-            let entry_id = dead_letters::redrive(&mut redis, &state.keys, &id)
-                .await
-                .map_err(redis_down)?
-                .ok_or(NOT_FOUND)?;
-            tracing::info!(dead_letter_id = %id, entry_id, "dead letter redriven (console)");
+            ops::redrive(&state.services, &id).await?;
             "Put back into the work stream."
         }
         "delete" => {
-            if !dead_letters::delete(&mut redis, &state.keys, &id)
-                .await
-                .map_err(redis_down)?
-            {
-                return Err(NOT_FOUND.into());
-            }
-            tracing::info!(dead_letter_id = %id, "dead letter deleted (console)");
+            ops::delete(&state.services, &id).await?;
             "Dead letter deleted."
         }
         _ => return Err(ApiError::NotFound("There is no such console page.").into()),

@@ -4,14 +4,15 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Duration;
-use hookrelay_shared::models::{DeliveryStatus, Subscription};
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::queue::queue_depths;
 
 use crate::console::session::Viewer;
 use crate::console::view::Ctx;
 use crate::console::{Failure, paths, render};
 use crate::state::AppState;
-use crate::subscriptions::store::{self, Health, Narrowing};
+use hookrelay_domain::subscriptions::store::{self, Health, Narrowing};
 
 /// How many subscriptions each attention list shows (links go to the full lists).
 const ATTENTION: i64 = 10;
@@ -42,7 +43,7 @@ struct Fragment {
 async fn live_state(state: &AppState, viewer: &Viewer) -> Result<Live, Failure> {
     let space = viewer.principal.space();
     let depths = if viewer.all_tenants() {
-        match queue_depths(&mut state.redis.clone(), &state.keys).await {
+        match queue_depths(&mut state.services.redis.clone(), &state.services.keys).await {
             Ok(depths) => Some(depths.labelled().to_vec()),
             Err(e) => {
                 tracing::warn!(error = %e, "console overview: queue depths unavailable");
@@ -53,15 +54,29 @@ async fn live_state(state: &AppState, viewer: &Viewer) -> Result<Live, Failure> 
         None
     };
     let since = hookrelay_shared::time::now() - Duration::hours(1);
-    let outcomes = crate::overview::deliveries_since(&state.db, space, since).await?;
+    let outcomes =
+        hookrelay_domain::webhooks::overview::deliveries_since(&state.services.db, space, since)
+            .await?;
     let narrowed = |health| Narrowing {
         text: None,
         health: Some(health),
     };
-    let failing =
-        store::list_matching(&state.db, space, &narrowed(Health::Failing), 0, ATTENTION).await?;
-    let inactive =
-        store::list_matching(&state.db, space, &narrowed(Health::Inactive), 0, ATTENTION).await?;
+    let failing = store::list_matching(
+        &state.services.db,
+        space,
+        &narrowed(Health::Failing),
+        0,
+        ATTENTION,
+    )
+    .await?;
+    let inactive = store::list_matching(
+        &state.services.db,
+        space,
+        &narrowed(Health::Inactive),
+        0,
+        ATTENTION,
+    )
+    .await?;
     Ok(Live {
         depths,
         outcomes,

@@ -4,8 +4,8 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use chrono::Duration;
-use hookrelay_shared::models::DeliveryStatus;
-use hookrelay_shared::replays::ReplayStatus;
+use hookrelay_domain::replays::selection::ReplayStatus;
+use hookrelay_domain::webhooks::DeliveryStatus;
 
 use crate::console::form::{Fields, Kind};
 use crate::console::session::Viewer;
@@ -13,9 +13,9 @@ use crate::console::view::{Ctx, Paging, query, with_notice};
 use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
 use crate::extract::ReplayId;
-use crate::handlers::replays::refused;
-use crate::replays::{self, Created, Refusal, Replay};
 use crate::state::AppState;
+use hookrelay_domain::replays::ops;
+use hookrelay_domain::replays::store::{self as replays, Blocked, Created, Replay};
 
 /// The filter form's fields, as `POST /replays` reads them.
 const FILTER: [(&str, Kind); 6] = [
@@ -84,7 +84,7 @@ pub async fn list(
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(&req, 25)?;
     let mut rows = replays::list(
-        &state.db,
+        &state.services.db,
         viewer.principal.space(),
         paging.skip,
         paging.fetch(),
@@ -102,10 +102,11 @@ pub async fn list(
     })
 }
 
-fn posted(fields: &Fields, dry_run: bool) -> Result<replays::Posted, ApiError> {
+/// The `POST /replays` body the filter form stands for.
+fn posted(fields: &Fields, dry_run: bool) -> serde_json::Map<String, serde_json::Value> {
     let mut body = fields.to_json(&FILTER);
     body.insert("dry_run".into(), dry_run.into());
-    replays::parse(&body, hookrelay_shared::time::now()).map_err(ApiError::Validation)
+    body
 }
 
 /// Counts what the filter matches and shows it, with the button that starts the replay.
@@ -115,10 +116,9 @@ pub async fn dry_run(
     req: HttpRequest,
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
-    let posted = posted(&fields, true)?;
-    let Created::Counted(matched) = replays::create(&state.db, &viewer.principal, posted)
-        .await?
-        .map_err(refused)?
+    let posted = posted(&fields, true);
+    let Created::Counted(matched) =
+        ops::create(&state.services, &viewer.principal, &posted).await?
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("a dry run stored a replay")).into());
     };
@@ -135,14 +135,11 @@ pub async fn create(
     req: HttpRequest,
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
-    let posted = posted(&fields, false)?;
-    let Created::Stored(replay) = replays::create(&state.db, &viewer.principal, posted)
-        .await?
-        .map_err(refused)?
+    let posted = posted(&fields, false);
+    let Created::Stored(replay) = ops::create(&state.services, &viewer.principal, &posted).await?
     else {
         return Err(ApiError::Internal(anyhow::anyhow!("a replay was only counted")).into());
     };
-    tracing::info!(replay_id = %replay.id, filter = %replay.filter, "replay started (console)");
     Ok(redirect(
         &req,
         &with_notice(
@@ -153,9 +150,9 @@ pub async fn create(
 }
 
 async fn live_state(state: &AppState, viewer: &Viewer, id: uuid::Uuid) -> Result<Live, Failure> {
-    let r = replays::get(&state.db, viewer.principal.space(), id)
+    let r = replays::get(&state.services.db, viewer.principal.space(), id)
         .await?
-        .ok_or(refused(Refusal::UnknownReplay))?;
+        .ok_or(hookrelay_domain::Refusal::from(Blocked::UnknownReplay))?;
     Ok(Live {
         running: r.status == ReplayStatus::Running,
         percent: if r.matched > 0 {
@@ -199,10 +196,7 @@ pub async fn cancel(
     req: HttpRequest,
     ReplayId(id): ReplayId,
 ) -> Result<HttpResponse, Failure> {
-    let replay = replays::cancel(&state.db, viewer.principal.space(), id)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(replay_id = %id, matched = replay.matched, queued = replay.queued, "replay cancelled (console)");
+    ops::cancel(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(&format!("{}/{id}", paths::REPLAYS), "Replay cancelled."),

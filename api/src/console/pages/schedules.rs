@@ -9,9 +9,9 @@ use crate::console::view::{Ctx, Paging, with_notice};
 use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
 use crate::extract::ScheduleId;
-use crate::handlers::schedules::refused;
-use crate::schedules::{self, Refusal, Schedule};
 use crate::state::AppState;
+use hookrelay_domain::schedules::ops;
+use hookrelay_domain::schedules::store::{self as schedules, Schedule};
 
 /// The create form's fields, as `POST /schedules` reads them.
 const FIELDS: [(&str, Kind); 10] = [
@@ -42,7 +42,7 @@ pub async fn list(
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(&req, 25)?;
     let mut rows = schedules::list(
-        &state.db,
+        &state.services.db,
         viewer.principal.space(),
         paging.skip,
         paging.fetch(),
@@ -63,13 +63,7 @@ pub async fn create(
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
     let body = fields.to_json(&FIELDS);
-    let now = hookrelay_shared::time::now();
-    let input = schedules::parse(&body, state.max_payload_bytes, now, true)
-        .map_err(ApiError::Validation)?;
-    let schedule = schedules::create(&state.db, &viewer.principal, input)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(schedule_id = %schedule.id, kind = schedule.kind.as_str(), "schedule created (console)");
+    let schedule = ops::create(&state.services, &viewer.principal, &body).await?;
     Ok(redirect(
         &req,
         &with_notice(
@@ -86,13 +80,10 @@ pub async fn act(
     req: HttpRequest,
     ScheduleId(id): ScheduleId,
 ) -> Result<HttpResponse, Failure> {
-    let space = viewer.principal.space();
+    let (services, principal) = (&state.services, &viewer.principal);
     let notice = match req.match_info().get("action").unwrap_or_default() {
         action @ ("pause" | "resume") => {
-            schedules::set_active(&state.db, space, id, action == "resume")
-                .await?
-                .map_err(refused)?;
-            tracing::info!(schedule_id = %id, action, "schedule paused or resumed (console)");
+            ops::set_active(services, principal, id, action == "resume").await?;
             if action == "pause" {
                 "Schedule paused."
             } else {
@@ -101,17 +92,11 @@ pub async fn act(
             .to_owned()
         }
         "trigger" => {
-            let webhook_id = schedules::trigger(&state.db, &state.redis, &state.queue, space, id)
-                .await?
-                .map_err(refused)?;
-            tracing::info!(schedule_id = %id, %webhook_id, "schedule triggered (console)");
+            let webhook_id = ops::trigger(services, principal, id).await?;
             format!("Schedule triggered: webhook {webhook_id}.")
         }
         "delete" => {
-            if !schedules::delete(&state.db, space, id).await? {
-                return Err(refused(Refusal::UnknownSchedule).into());
-            }
-            tracing::info!(schedule_id = %id, "schedule deleted (console)");
+            ops::delete(services, principal, id).await?;
             "Schedule deleted.".to_owned()
         }
         _ => return Err(ApiError::NotFound("There is no such console page.").into()),

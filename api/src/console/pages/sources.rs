@@ -10,10 +10,9 @@ use crate::console::view::{Ctx, Paging, with_notice};
 use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
 use crate::extract::SourceId;
-use crate::handlers::sources::{changed, refused};
-use crate::sources::store::{self, Rejection};
-use crate::sources::{self, SourceView};
 use crate::state::AppState;
+use hookrelay_domain::sources::store::{self, Rejection};
+use hookrelay_domain::sources::{self, SourceView, ops};
 
 /// The create form's fields, as `POST /sources` reads them.
 const FIELDS: [(&str, Kind); 8] = [
@@ -57,7 +56,7 @@ pub async fn list(
 ) -> Result<HttpResponse, Failure> {
     let mut paging = Paging::from(&req, 25)?;
     let found = store::list(
-        &state.db,
+        &state.services.db,
         viewer.principal.space(),
         paging.skip,
         paging.fetch(),
@@ -78,12 +77,8 @@ pub async fn create(
     req: HttpRequest,
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
-    let input = sources::parse(&fields.to_json(&FIELDS)).map_err(ApiError::Validation)?;
-    let source = store::create(&state.db, &viewer.principal, input)
-        .await?
-        .map_err(refused)?;
-    tracing::info!(source_id = %source.id, verification = source.verification.kind(), "source created (console)");
-    changed(&state, std::slice::from_ref(&source.token)).await;
+    let body = fields.to_json(&FIELDS);
+    let source = ops::create(&state.services, &viewer.principal, &body).await?;
     Ok(redirect(
         &req,
         &with_notice(
@@ -100,8 +95,10 @@ pub async fn one(
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, Failure> {
     let space = viewer.principal.space();
-    let source = store::get(&state.db, space, id).await?.ok_or(NOT_FOUND)?;
-    let rejections = store::rejections(&state.db, space, id, REJECTIONS)
+    let source = store::get(&state.services.db, space, id)
+        .await?
+        .ok_or(NOT_FOUND)?;
+    let rejections = store::rejections(&state.services.db, space, id, REJECTIONS)
         .await?
         .ok_or(NOT_FOUND)?;
     let s = source.view();
@@ -121,11 +118,7 @@ pub async fn rotate_path(
     req: HttpRequest,
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, Failure> {
-    let (old, source) = store::rotate_path(&state.db, viewer.principal.space(), id)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    tracing::info!(source_id = %id, "source path rotated (console)");
-    changed(&state, &[old, source.token.clone()]).await;
+    ops::rotate_path(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(
@@ -141,11 +134,7 @@ pub async fn delete(
     req: HttpRequest,
     SourceId(id): SourceId,
 ) -> Result<HttpResponse, Failure> {
-    let token = store::delete(&state.db, viewer.principal.space(), id)
-        .await?
-        .ok_or(NOT_FOUND)?;
-    tracing::info!(source_id = %id, "source deleted (console)");
-    changed(&state, &[token]).await;
+    ops::delete(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(paths::SOURCES, "Source deleted."),

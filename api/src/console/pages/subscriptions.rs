@@ -4,7 +4,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use hookrelay_shared::models::{Attempt, Subscription};
+use hookrelay_domain::subscriptions::Subscription;
+use hookrelay_domain::webhooks::Attempt;
 use serde_json::Value;
 
 use crate::console::form::{Fields, Kind};
@@ -13,10 +14,9 @@ use crate::console::view::{Ctx, Paging, query, with_notice};
 use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
 use crate::extract::SubscriptionId;
-use crate::handlers::subscriptions::{changed, send_test};
 use crate::state::AppState;
-use crate::subscriptions::store::{self, Health, Narrowing};
-use crate::subscriptions::{NOT_FOUND, input};
+use hookrelay_domain::subscriptions::store::{self, Health, Narrowing};
+use hookrelay_domain::subscriptions::{NOT_FOUND, ops};
 
 /// The form fields of a subscription, and how each becomes JSON.
 const FIELDS: [(&str, Kind); 9] = [
@@ -76,8 +76,14 @@ pub async fn list(
         health: health.as_deref().and_then(Health::parse),
     };
     let space = viewer.principal.space();
-    let mut rows =
-        store::list_matching(&state.db, space, &narrowing, paging.skip, paging.fetch()).await?;
+    let mut rows = store::list_matching(
+        &state.services.db,
+        space,
+        &narrowing,
+        paging.skip,
+        paging.fetch(),
+    )
+    .await?;
     paging.seen(&req, &mut rows);
     render(&List {
         ctx: Ctx::new(viewer, &req, paths::SUBSCRIPTIONS, "Subscriptions"),
@@ -102,14 +108,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Failure> {
     let mut body = fields.to_json(&FIELDS);
     body.extend(fields.to_json(&CREATE_ONLY));
-    let mut input =
-        input::parse_new(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
-    input.tenant_id = viewer.principal.owner(input.tenant_id);
-    let subscription = store::create(&state.db, input)
-        .await?
-        .ok_or(crate::handlers::tenants::NOT_FOUND)?;
-    tracing::info!(subscription_id = %subscription.id, "subscription created (console)");
-    changed(&state, subscription.id).await;
+    let subscription = ops::create(&state.services, &viewer.principal, &body).await?;
     Ok(redirect(
         &req,
         &with_notice(&page_of(subscription.id), "Subscription created."),
@@ -123,10 +122,10 @@ pub async fn one(
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, Failure> {
     let space = viewer.principal.space();
-    let s = store::get(&state.db, space, id)
+    let s = store::get(&state.services.db, space, id)
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    let attempts = store::attempts(&state.db, space, id, RECENT_ATTEMPTS).await?;
+    let attempts = store::attempts(&state.services.db, space, id, RECENT_ATTEMPTS).await?;
     let title = s.name.clone().unwrap_or_else(|| s.target_url.clone());
     render(&One {
         ctx: Ctx::new(viewer, &req, paths::SUBSCRIPTIONS, title),
@@ -169,13 +168,7 @@ pub async fn update(
     if body.get("headers") == Some(&Value::Null) {
         body.insert("headers".into(), Value::Object(serde_json::Map::new()));
     }
-    let changes =
-        input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
-    store::update(&state.db, viewer.principal.space(), id, changes)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    tracing::info!(subscription_id = %id, "subscription updated (console)");
-    changed(&state, id).await;
+    ops::update(&state.services, &viewer.principal, id, &body).await?;
     Ok(redirect(&req, &with_notice(&page_of(id), "Changes saved.")))
 }
 
@@ -188,13 +181,7 @@ pub async fn set_active(
 ) -> Result<HttpResponse, Failure> {
     let body = fields.to_json(&[("is_active", Kind::Bool)]);
     let active = body.get("is_active") == Some(&Value::Bool(true));
-    let changes =
-        input::parse_changes(&body, state.allow_private_targets).map_err(ApiError::Validation)?;
-    store::update(&state.db, viewer.principal.space(), id, changes)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    tracing::info!(subscription_id = %id, active, "subscription enabled or disabled (console)");
-    changed(&state, id).await;
+    ops::update(&state.services, &viewer.principal, id, &body).await?;
     let notice = if active {
         "Subscription enabled."
     } else {
@@ -211,12 +198,7 @@ pub async fn rotate_secret(
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
     let body = fields.to_json(&[("grace_period", Kind::Text)]);
-    let rotation = input::parse_rotation(&body).map_err(ApiError::Validation)?;
-    store::rotate_secret(&state.db, viewer.principal.space(), id, rotation)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
-    tracing::info!(subscription_id = %id, "subscription secret rotated (console)");
-    changed(&state, id).await;
+    ops::rotate_secret(&state.services, &viewer.principal, id, &body).await?;
     Ok(redirect(
         &req,
         &with_notice(
@@ -232,7 +214,7 @@ pub async fn test(
     req: HttpRequest,
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, Failure> {
-    let webhook_id = send_test(&state, &viewer.principal, id).await?;
+    let webhook_id = ops::send_test(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(
@@ -248,11 +230,7 @@ pub async fn delete(
     req: HttpRequest,
     SubscriptionId(id): SubscriptionId,
 ) -> Result<HttpResponse, Failure> {
-    if !store::delete(&state.db, viewer.principal.space(), id).await? {
-        return Err(ApiError::NotFound(NOT_FOUND).into());
-    }
-    tracing::info!(subscription_id = %id, "subscription deleted (console)");
-    changed(&state, id).await;
+    ops::delete(&state.services, &viewer.principal, id).await?;
     Ok(redirect(
         &req,
         &with_notice(paths::SUBSCRIPTIONS, "Subscription deleted."),

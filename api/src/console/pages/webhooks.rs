@@ -11,9 +11,9 @@ use crate::console::{Failure, paths, redirect, render};
 use crate::error::ApiError;
 use crate::extract::WebhookId;
 use crate::state::AppState;
-use crate::status::view::AggregateStatus;
-use crate::status::{self, WebhookStatus};
-use crate::webhooks::{self, WebhookSummary};
+use hookrelay_domain::webhooks::search::{self as webhooks, WebhookSummary};
+use hookrelay_domain::webhooks::status::view::AggregateStatus;
+use hookrelay_domain::webhooks::status::{self, WebhookStatus};
 
 /// The search form's fields, as `GET /webhooks` reads them.
 const FILTERS: [&str; 5] = ["event_type", "status", "subscription_id", "since", "until"];
@@ -86,7 +86,7 @@ pub async fn list(
     let filter = webhooks::parse_filter(&filter_query).map_err(ApiError::Validation)?;
     let mut paging = Paging::from(&req, 25)?;
     let mut rows = webhooks::search(
-        &state.db,
+        &state.services.db,
         viewer.principal.space(),
         &filter,
         paging.skip,
@@ -107,10 +107,15 @@ pub async fn list(
 }
 
 async fn live_state(state: &AppState, viewer: &Viewer, id: uuid::Uuid) -> Result<Live, Failure> {
-    let w = status::lookup(&state.db, &state.redis, &state.keys, id)
-        .await?
-        .filter(|w| viewer.principal.space().contains(w.tenant_id))
-        .ok_or(ApiError::NotFound("No delivery logs for given webhook_id"))?;
+    let w = status::lookup(
+        &state.services.db,
+        &state.services.redis,
+        &state.services.keys,
+        id,
+    )
+    .await?
+    .filter(|w| viewer.principal.space().contains(w.tenant_id))
+    .ok_or(ApiError::NotFound("No delivery logs for given webhook_id"))?;
     Ok(Live {
         moving: !matches!(
             w.status,
@@ -154,18 +159,9 @@ pub async fn replay(
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
     let body = fields.to_json(&[("subscription_ids", Kind::List)]);
-    let choice = crate::replay::parse(&body).map_err(ApiError::Validation)?;
-    let replayed = crate::replay::replay(
-        &state.db,
-        &state.redis,
-        &state.keys,
-        viewer.principal.space(),
-        id,
-        choice,
-    )
-    .await?
-    .map_err(crate::handlers::replay::refused)?;
-    tracing::info!(webhook_id = %id, deliveries = replayed.len(), "webhook replayed (console)");
+    let replayed =
+        hookrelay_domain::webhooks::replay::run(&state.services, &viewer.principal, id, &body)
+            .await?;
     let notice = format!("Replay queued for {} delivery(ies).", replayed.len());
     Ok(redirect(
         &req,

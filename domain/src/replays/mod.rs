@@ -1,0 +1,13 @@
+//! Bulk replays (`/replays`): a filter over past deliveries, stored for the workers to
+//! run in batches.
+//!
+//! - [`selection`]: what a replay matches, as the SQL the dry run counts with and the
+//!   worker's runner walks;
+//! - [`store`]: reading a replay's filter, the dry run, storing, listing, reading and
+//!   cancelling replays.
+//!
+//! Replaying one webhook (`POST /webhooks/{id}/replay`) is `webhooks::replay`.
+
+pub mod ops;
+pub mod selection;
+pub mod store;

@@ -1,0 +1,15 @@
+//! Schedules: webhooks the service sends on a timetable (cron in an IANA zone) or once.
+//!
+//! - [`runs`]: what a stored schedule means, when its runs are due, and firing one run
+//!   exactly once (the run's row and its webhook in the outbox, in one transaction);
+//! - [`store`]: reading a schedule's fields, storing, changing, pausing, resuming and
+//!   triggering schedules, and listing their runs;
+//! - [`timetable`]: 5-field cron as wall-clock time in a zone, DST gaps and repeats.
+//!
+//! The worker's runner (`worker/src/schedules.rs`) claims due schedules and fires them
+//! through [`runs`].
+
+pub mod ops;
+pub mod runs;
+pub mod store;
+pub mod timetable;

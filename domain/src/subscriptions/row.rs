@@ -1,0 +1,228 @@
+//! `subscriptions`: who receives which events, where, and how they are signed.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use uuid::Uuid;
+
+use hookrelay_shared::schema::subscriptions;
+
+/// CONTRACT §3's subscription object.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, Identifiable, Serialize, utoipa::ToSchema,
+)]
+#[diesel(table_name = subscriptions, check_for_backend(diesel::pg::Pg))]
+pub struct Subscription {
+    pub id: Uuid,
+    /// WHATWG-normalised http(s) URL.
+    pub target_url: String,
+    /// Signing secret (`whsec_` + base64 of the key, or any string used as raw bytes).
+    pub secret: String,
+    /// `null` or `[]`: every event type; entries ending in `*` are prefix matches.
+    // Always present, possibly null: required and nullable in the schema.
+    #[schema(required = true)]
+    pub events: Option<Vec<String>>,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    /// Extra headers sent with every delivery.
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
+    pub headers: serde_json::Value,
+    /// `false` pauses fan-out deliveries.
+    pub is_active: bool,
+    #[serde(serialize_with = "hookrelay_shared::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "hookrelay_shared::time::serialize")]
+    #[schema(value_type = String, format = DateTime, example = "2026-11-22T15:04:02.551966Z")]
+    pub updated_at: DateTime<Utc>,
+    /// The tenant it belongs to; `null`: the default space. Set on creation, never changed.
+    #[schema(required = true)]
+    pub tenant_id: Option<Uuid>,
+    #[schema(required = true)]
+    pub name: Option<String>,
+    /// The method of every delivery (`GET` and `DELETE` send no body).
+    #[schema(value_type = DeliveryMethod)]
+    pub http_method: String,
+    /// Overrides `DELIVERY_TIMEOUT` (100..=60000).
+    #[schema(required = true)]
+    pub timeout_ms: Option<i32>,
+    /// Overrides `RETRY_SCHEDULE`: the delays before retry 1, 2, … (`[]`: no retries).
+    #[serde(serialize_with = "serialize_schedule")]
+    #[schema(required = true, value_type = Option<Vec<String>>, example = json!(["1m", "1h"]))]
+    pub retry_schedule: Option<Vec<i64>>,
+    /// At most this many attempts started per second, all workers together.
+    #[schema(required = true)]
+    pub rate_limit: Option<i32>,
+    /// Finished deliveries in a row that failed.
+    pub consecutive_failures: i32,
+    #[serde(serialize_with = "hookrelay_shared::time::serialize_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_success_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "hookrelay_shared::time::serialize_opt")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_failure_at: Option<DateTime<Utc>>,
+    /// Why the service made it inactive (`null` when it did not).
+    #[schema(required = true)]
+    pub disabled_reason: Option<String>,
+    /// When the service made it inactive.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// The secret before the last rotation, still signed with until
+    /// `previous_secret_expires_at`. Never shown.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub previous_secret: Option<String>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The methods a subscription's deliveries may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum DeliveryMethod {
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+impl DeliveryMethod {
+    pub const ALL: [Self; 5] = [Self::Post, Self::Put, Self::Patch, Self::Get, Self::Delete];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Get => "GET",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether deliveries with this method carry the body (`GET` and `DELETE` do not; the
+    /// signature then covers an empty body).
+    pub const fn sends_body(self) -> bool {
+        !matches!(self, Self::Get | Self::Delete)
+    }
+}
+
+/// A stored schedule (milliseconds) as the durations the api takes (`["1m", "1h"]`).
+fn serialize_schedule<S: serde::Serializer>(
+    schedule: &Option<Vec<i64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq as _;
+    let Some(delays) = schedule else {
+        return s.serialize_none();
+    };
+    let mut seq = s.serialize_seq(Some(delays.len()))?;
+    for ms in delays {
+        let ms = u64::try_from(*ms).unwrap_or(0);
+        seq.serialize_element(&hookrelay_shared::config::format_duration(
+            std::time::Duration::from_millis(ms),
+        ))?;
+    }
+    seq.end()
+}
+
+impl Subscription {
+    /// The method of its deliveries (the table's CHECK allows no other; a row written
+    /// around it is delivered with POST).
+    pub fn method(&self) -> DeliveryMethod {
+        DeliveryMethod::parse(&self.http_method).unwrap_or(DeliveryMethod::Post)
+    }
+
+    /// Its own retry schedule, if it has one.
+    pub fn own_retry_schedule(&self) -> Option<Vec<std::time::Duration>> {
+        self.retry_schedule.as_ref().map(|delays| {
+            delays
+                .iter()
+                .map(|ms| std::time::Duration::from_millis(u64::try_from(*ms).unwrap_or(0)))
+                .collect()
+        })
+    }
+
+    /// The secret rotated away from, while it is still signed with at `now`.
+    pub fn previous_secret_at(&self, now: DateTime<Utc>) -> Option<&str> {
+        match (&self.previous_secret, self.previous_secret_expires_at) {
+            (Some(secret), Some(until)) if now < until => Some(secret),
+            _ => None,
+        }
+    }
+
+    /// The stored row (no cache), within the statement deadline.
+    pub async fn find(db: &hookrelay_shared::db::DbPool, id: Uuid) -> anyhow::Result<Option<Self>> {
+        use anyhow::Context as _;
+        let mut conn = db.get().await.context("no Postgres connection")?;
+        let query = subscriptions::table.find(id).select(Self::as_select());
+        hookrelay_shared::db::bounded("Failed to read a subscription", async {
+            diesel_async::RunQueryDsl::first(query, &mut conn)
+                .await
+                .optional()
+        })
+        .await
+    }
+
+    /// The extra delivery headers as name/value pairs (non-string values are skipped;
+    /// the api only ever stores strings).
+    pub fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, value)| Some((name.as_str(), value.as_str()?)))
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = subscriptions)]
+pub struct NewSubscription {
+    pub id: Uuid,
+    pub target_url: String,
+    pub secret: String,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    pub headers: serde_json::Value,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tenant_id: Option<Uuid>,
+    pub name: Option<String>,
+    pub http_method: String,
+    pub timeout_ms: Option<i32>,
+    pub retry_schedule: Option<Vec<i64>>,
+    pub rate_limit: Option<i32>,
+}
+
+/// A partial update: `None` leaves a column alone; `Some(None)` sets it to NULL.
+#[derive(Debug, Clone, Default, AsChangeset)]
+#[diesel(table_name = subscriptions)]
+pub struct SubscriptionChanges {
+    pub target_url: Option<String>,
+    pub secret: Option<String>,
+    pub events: Option<Option<Vec<String>>>,
+    pub description: Option<Option<String>>,
+    pub headers: Option<serde_json::Value>,
+    pub is_active: Option<bool>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub name: Option<Option<String>>,
+    pub http_method: Option<String>,
+    pub timeout_ms: Option<Option<i32>>,
+    pub retry_schedule: Option<Option<Vec<i64>>>,
+    pub rate_limit: Option<Option<i32>>,
+    /// Set with `is_active: true`: re-enabling resets the failure count.
+    pub consecutive_failures: Option<i32>,
+    pub disabled_reason: Option<Option<String>>,
+    pub disabled_at: Option<Option<DateTime<Utc>>>,
+}

@@ -1,0 +1,61 @@
+//! `deliveries`: the state of delivering one webhook to one subscription.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use uuid::Uuid;
+
+use hookrelay_shared::schema::deliveries;
+
+/// Where one delivery stands (CONTRACT §6 `deliveries[].status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// No attempt has finished yet.
+    Pending,
+    /// An attempt failed and another is scheduled.
+    Retrying,
+    Succeeded,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Retrying => "retrying",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Retrying, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|status| status.as_str() == s)
+    }
+
+    pub const fn is_finished(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+
+    /// The statuses of deliveries still under way, for SQL filters.
+    pub const UNFINISHED: [&'static str; 2] = ["pending", "retrying"];
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = deliveries, check_for_backend(diesel::pg::Pg))]
+pub struct Delivery {
+    pub webhook_id: Uuid,
+    pub subscription_id: Uuid,
+    pub target_url: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_status_code: Option<i32>,
+    pub error: Option<String>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+    /// Its webhook's `received_at`, so one subscription's webhooks can be listed newest
+    /// first from an index of deliveries.
+    pub received_at: DateTime<Utc>,
+}
