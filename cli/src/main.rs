@@ -5,9 +5,11 @@
 //! Exit codes: 0 done, 1 the API refused (its `detail` on stderr) or could not be reached,
 //! 2 usage (clap's own).
 
+mod args;
 mod client;
-mod commands;
+mod columns;
 mod output;
+mod run;
 mod tail;
 
 use std::io::Read as _;
@@ -15,8 +17,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser as _};
 
+use args::{Cli, Command};
 use client::{Client, Failure};
-use commands::{Cli, Command};
 use output::Out;
 
 #[tokio::main]
@@ -46,7 +48,7 @@ async fn main() -> ExitCode {
         }
     };
     let out = Out::new(cli.output);
-    match commands::run(&client, &out, cli.command).await {
+    match run::run(&client, &out, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Api { status, detail }) => {
             eprintln!(
