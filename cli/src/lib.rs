@@ -8,6 +8,8 @@
 //! - [`run`]: what each command does: its requests and what it prints of the answers, one
 //!   module per resource, mirroring `args`.
 //! - [`client`]: one HTTP request to the API, its JSON answer or the API's `detail`.
+//! - [`paths`]: every API path the CLI calls, declared once with its methods, in the api's
+//!   spelling; [`paths::routes`] lists them for a check against the api's route table.
 //! - `columns`: which fields each resource's lists show as a table.
 //! - [`output`]: tables (colour on a terminal) or the API's JSON as it came.
 //! - [`tail`]: `hookrelay tail`, polling `GET /webhooks` for what changed.
@@ -16,5 +18,6 @@ pub mod args;
 pub mod client;
 mod columns;
 pub mod output;
+pub mod paths;
 pub mod run;
 pub mod tail;

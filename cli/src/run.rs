@@ -14,7 +14,6 @@ use serde_json::{Map, Value};
 
 use crate::args::Command;
 use crate::client::{Client, Outcome};
-use crate::columns;
 use crate::output::Out;
 
 pub async fn run(client: &Client, out: &Out, command: Command) -> Outcome<()> {
@@ -31,10 +30,8 @@ pub async fn run(client: &Client, out: &Out, command: Command) -> Outcome<()> {
         Command::Replays(c) => replays::run(client, out, c).await,
         Command::Tenants(c) => tenants::run(client, out, c).await,
         Command::Keys(c) => keys::run(client, out, c).await,
-        Command::Schedules(c) => {
-            resource::run(client, out, "/schedules", columns::SCHEDULE, c).await
-        }
-        Command::Sources(c) => resource::run(client, out, "/sources", columns::SOURCE, c).await,
+        Command::Schedules(c) => resource::run(client, out, &resource::SCHEDULES, c).await,
+        Command::Sources(c) => resource::run(client, out, &resource::SOURCES, c).await,
         Command::DeadLetters(c) => dead_letters::run(client, out, c).await,
         Command::Tail(t) => crate::tail::run(client, out, t).await,
         Command::Completions { .. } => Ok(()),

@@ -6,18 +6,19 @@ use crate::args::DeadLetters;
 use crate::client::{Client, Outcome};
 use crate::columns::DEAD_LETTER;
 use crate::output::{Out, text};
+use crate::paths;
 
 pub async fn run(client: &Client, out: &Out, command: DeadLetters) -> Outcome<()> {
     match command {
         DeadLetters::List { paging } => {
             out.list(
-                &client.get("/dead-letters", &paging.query()).await?,
+                &client.get(&paths::dead_letters(), &paging.query()).await?,
                 DEAD_LETTER,
             );
         }
         DeadLetters::Redrive { id } => {
             let answer = client
-                .post(&format!("/dead-letters/{id}/redrive"), json!({}))
+                .post(&paths::dead_letter_redrive(&id), json!({}))
                 .await?;
             out.done(
                 &format!("redriven {id} as {}", text(&answer["entry_id"])),
@@ -25,7 +26,7 @@ pub async fn run(client: &Client, out: &Out, command: DeadLetters) -> Outcome<()
             );
         }
         DeadLetters::Delete { id } => {
-            client.delete(&format!("/dead-letters/{id}")).await?;
+            client.delete(&paths::dead_letter(&id)).await?;
             out.done(
                 &format!("deleted dead letter {id}"),
                 &json!({"deleted": id}),

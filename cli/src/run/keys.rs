@@ -7,6 +7,7 @@ use crate::args::Keys;
 use crate::client::{Client, Outcome};
 use crate::columns::KEY;
 use crate::output::{Format, Out};
+use crate::paths;
 
 pub async fn run(client: &Client, out: &Out, command: Keys) -> Outcome<()> {
     match command {
@@ -25,16 +26,18 @@ pub async fn run(client: &Client, out: &Out, command: Keys) -> Outcome<()> {
                 (!permissions.is_empty()).then(|| json!(permissions)),
             );
             set(&mut body, "expires_at", expires_at.map(Value::from));
-            let created = client.post("/api-keys", Value::Object(body)).await?;
+            let created = client.post(&paths::api_keys(), Value::Object(body)).await?;
             out.object(&created);
             if out.format == Format::Table {
                 eprintln!("The key is shown this once: store it now.");
             }
         }
-        Keys::List { paging } => out.list(&client.get("/api-keys", &paging.query()).await?, KEY),
-        Keys::Get { id } => out.object(&client.get(&format!("/api-keys/{id}"), &[]).await?),
+        Keys::List { paging } => {
+            out.list(&client.get(&paths::api_keys(), &paging.query()).await?, KEY)
+        }
+        Keys::Get { id } => out.object(&client.get(&paths::api_key(&id), &[]).await?),
         Keys::Delete { id } => {
-            client.delete(&format!("/api-keys/{id}")).await?;
+            client.delete(&paths::api_key(&id)).await?;
             out.done(&format!("deleted API key {id}"), &json!({"deleted": id}));
         }
     }

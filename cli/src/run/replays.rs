@@ -10,6 +10,7 @@ use crate::args::Replays;
 use crate::client::{Client, Failure, Outcome};
 use crate::columns::REPLAY;
 use crate::output::{Out, text};
+use crate::paths;
 
 pub async fn run(client: &Client, out: &Out, command: Replays) -> Outcome<()> {
     match command {
@@ -43,7 +44,7 @@ pub async fn run(client: &Client, out: &Out, command: Replays) -> Outcome<()> {
             if dry_run {
                 body.insert("dry_run".into(), json!(true));
             }
-            let answer = client.post("/replays", Value::Object(body)).await?;
+            let answer = client.post(&paths::replays(), Value::Object(body)).await?;
             if dry_run {
                 out.done(
                     &format!("would replay {}", text(&answer["matched"])),
@@ -55,17 +56,18 @@ pub async fn run(client: &Client, out: &Out, command: Replays) -> Outcome<()> {
                 out.object(&answer);
             }
         }
-        Replays::List { paging } => {
-            out.list(&client.get("/replays", &paging.query()).await?, REPLAY)
-        }
+        Replays::List { paging } => out.list(
+            &client.get(&paths::replays(), &paging.query()).await?,
+            REPLAY,
+        ),
         Replays::Get { id, wait } => {
             if wait {
                 follow(client, out, &id).await?;
             } else {
-                out.object(&client.get(&format!("/replays/{id}"), &[]).await?);
+                out.object(&client.get(&paths::replay(&id), &[]).await?);
             }
         }
-        Replays::Cancel { id } => out.object(&client.delete(&format!("/replays/{id}")).await?),
+        Replays::Cancel { id } => out.object(&client.delete(&paths::replay(&id)).await?),
     }
     Ok(())
 }
@@ -81,7 +83,7 @@ async fn follow(client: &Client, out: &Out, id: &str) -> Outcome<()> {
     );
     bar.set_message(id.to_owned());
     loop {
-        let replay = client.get(&format!("/replays/{id}"), &[]).await?;
+        let replay = client.get(&paths::replay(id), &[]).await?;
         bar.set_length(replay["matched"].as_u64().unwrap_or(0));
         bar.set_position(replay["queued"].as_u64().unwrap_or(0));
         if replay["status"] != json!("running") {

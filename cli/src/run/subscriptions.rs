@@ -8,6 +8,7 @@ use crate::args::Subscriptions;
 use crate::client::{Client, Outcome};
 use crate::columns::SUBSCRIPTION;
 use crate::output::{Out, text};
+use crate::paths;
 
 pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<()> {
     match command {
@@ -31,16 +32,20 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
             set(&mut body, "description", description.map(Value::from));
             set(&mut body, "secret", secret.map(Value::from));
             set(&mut body, "tenant_id", tenant.map(Value::from));
-            out.object(&client.post("/subscriptions", Value::Object(body)).await?);
+            out.object(
+                &client
+                    .post(&paths::subscriptions(), Value::Object(body))
+                    .await?,
+            );
         }
         Subscriptions::List { paging } => {
             out.list(
-                &client.get("/subscriptions", &paging.query()).await?,
+                &client.get(&paths::subscriptions(), &paging.query()).await?,
                 SUBSCRIPTION,
             );
         }
         Subscriptions::Get { id } => {
-            out.object(&client.get(&format!("/subscriptions/{id}"), &[]).await?);
+            out.object(&client.get(&paths::subscription(&id), &[]).await?);
         }
         Subscriptions::Update {
             id,
@@ -61,12 +66,12 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
             set(&mut body, "is_active", active.map(Value::from));
             out.object(
                 &client
-                    .patch(&format!("/subscriptions/{id}"), Value::Object(body))
+                    .patch(&paths::subscription(&id), Value::Object(body))
                     .await?,
             );
         }
         Subscriptions::Delete { id } => {
-            client.delete(&format!("/subscriptions/{id}")).await?;
+            client.delete(&paths::subscription(&id)).await?;
             out.done(
                 &format!("deleted subscription {id}"),
                 &json!({"deleted": id}),
@@ -77,16 +82,13 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
             set(&mut body, "grace_period", grace_period.map(Value::from));
             out.object(
                 &client
-                    .post(
-                        &format!("/subscriptions/{id}/rotate-secret"),
-                        Value::Object(body),
-                    )
+                    .post(&paths::subscription_rotate_secret(&id), Value::Object(body))
                     .await?,
             );
         }
         Subscriptions::Test { id } => {
             let sent = client
-                .post(&format!("/subscriptions/{id}/test"), json!({}))
+                .post(&paths::subscription_test(&id), json!({}))
                 .await?;
             out.done(
                 &format!("sent test webhook {}", text(&sent["webhook_id"])),

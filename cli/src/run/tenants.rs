@@ -7,6 +7,7 @@ use crate::args::Tenants;
 use crate::client::{Client, Outcome};
 use crate::columns::TENANT;
 use crate::output::Out;
+use crate::paths;
 
 pub async fn run(client: &Client, out: &Out, command: Tenants) -> Outcome<()> {
     match command {
@@ -14,24 +15,25 @@ pub async fn run(client: &Client, out: &Out, command: Tenants) -> Outcome<()> {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
             set(&mut body, "metadata", json_arg("metadata", metadata)?);
-            out.object(&client.post("/tenants", Value::Object(body)).await?);
+            out.object(&client.post(&paths::tenants(), Value::Object(body)).await?);
         }
-        Tenants::List { paging } => {
-            out.list(&client.get("/tenants", &paging.query()).await?, TENANT)
-        }
-        Tenants::Get { id } => out.object(&client.get(&format!("/tenants/{id}"), &[]).await?),
+        Tenants::List { paging } => out.list(
+            &client.get(&paths::tenants(), &paging.query()).await?,
+            TENANT,
+        ),
+        Tenants::Get { id } => out.object(&client.get(&paths::tenant(&id), &[]).await?),
         Tenants::Update { id, name, metadata } => {
             let mut body = Map::new();
             set(&mut body, "name", name.map(Value::from));
             set(&mut body, "metadata", json_arg("metadata", metadata)?);
             out.object(
                 &client
-                    .patch(&format!("/tenants/{id}"), Value::Object(body))
+                    .patch(&paths::tenant(&id), Value::Object(body))
                     .await?,
             );
         }
         Tenants::Delete { id } => {
-            client.delete(&format!("/tenants/{id}")).await?;
+            client.delete(&paths::tenant(&id)).await?;
             out.done(&format!("deleted tenant {id}"), &json!({"deleted": id}));
         }
     }

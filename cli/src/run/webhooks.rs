@@ -7,6 +7,7 @@ use crate::args::{Ingest, Webhooks};
 use crate::client::{Body, Client, Outcome};
 use crate::columns::{ATTEMPT, DELIVERY, WEBHOOK};
 use crate::output::{Format, Out, text};
+use crate::paths;
 
 /// Sends the payload (a file, or stdin) as it is, with the flags as headers.
 pub async fn ingest(client: &Client, out: &Out, ingest: Ingest) -> Outcome<()> {
@@ -25,8 +26,8 @@ pub async fn ingest(client: &Client, out: &Out, ingest: Ingest) -> Outcome<()> {
         }
     };
     let path = match &ingest.subscription {
-        Some(id) => format!("/ingest/{id}"),
-        None => "/ingest".to_owned(),
+        Some(id) => paths::ingest_to(id),
+        None => paths::ingest(),
     };
     let mut headers = vec![("content-type", "application/json".to_owned())];
     for (name, value) in [
@@ -38,9 +39,14 @@ pub async fn ingest(client: &Client, out: &Out, ingest: Ingest) -> Outcome<()> {
             headers.push((name, value));
         }
     }
-    let url = client.url(&path, &[])?;
     let accepted = client
-        .send(reqwest::Method::POST, url, Body::Raw(payload), &headers)
+        .request(
+            reqwest::Method::POST,
+            &path,
+            &[],
+            Body::Raw(payload),
+            &headers,
+        )
         .await?;
     out.done(&text(&accepted["webhook_id"]), &accepted);
     Ok(())
@@ -48,7 +54,7 @@ pub async fn ingest(client: &Client, out: &Out, ingest: Ingest) -> Outcome<()> {
 
 /// The status as a summary, then its deliveries and recent attempts as tables.
 pub async fn status(client: &Client, out: &Out, webhook_id: &str) -> Outcome<()> {
-    let status = client.get(&format!("/status/{webhook_id}"), &[]).await?;
+    let status = client.get(&paths::status(webhook_id), &[]).await?;
     if out.format == Format::Json {
         out.json(&status);
         return Ok(());
@@ -85,7 +91,7 @@ pub async fn list(client: &Client, out: &Out, command: Webhooks) -> Outcome<()> 
     ] {
         query.push((name, value.unwrap_or_default()));
     }
-    out.list(&client.get("/webhooks", &query).await?, WEBHOOK);
+    out.list(&client.get(&paths::webhooks(), &query).await?, WEBHOOK);
     Ok(())
 }
 
@@ -104,10 +110,7 @@ pub async fn replay(
         body.insert("include_succeeded".into(), json!(true));
     }
     let replayed = client
-        .post(
-            &format!("/webhooks/{webhook_id}/replay"),
-            Value::Object(body),
-        )
+        .post(&paths::webhook_replay(&webhook_id), Value::Object(body))
         .await?;
     let n = replayed["deliveries"].as_array().map_or(0, Vec::len);
     out.done(
