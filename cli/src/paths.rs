@@ -48,7 +48,8 @@ routes! {
     subscriptions() = "/subscriptions" [POST, GET];
     /// `subscriptions get`, `update`, `delete`.
     subscription(subscription_id) = "/subscriptions/{subscription_id}" [GET, PATCH, DELETE];
-    subscription_rotate_secret(subscription_id) = "/subscriptions/{subscription_id}/rotate-secret" [POST];
+    /// `subscriptions rotate-secret`.
+    subscription_secret_rotate(subscription_id) = "/subscriptions/{subscription_id}/secret/rotate" [POST];
     subscription_test(subscription_id) = "/subscriptions/{subscription_id}/test" [POST];
     /// `ingest`: fan-out by event type.
     ingest() = "/ingest" [POST];
@@ -170,8 +171,8 @@ mod tests {
             (subscriptions(), "/subscriptions"),
             (subscription(ID), "/subscriptions/ID"),
             (
-                subscription_rotate_secret(ID),
-                "/subscriptions/ID/rotate-secret",
+                subscription_secret_rotate(ID),
+                "/subscriptions/ID/secret/rotate",
             ),
             (subscription_test(ID), "/subscriptions/ID/test"),
             (ingest(), "/ingest"),

@@ -82,7 +82,7 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
             set(&mut body, "grace_period", grace_period.map(Value::from));
             out.object(
                 &client
-                    .post(&paths::subscription_rotate_secret(&id), Value::Object(body))
+                    .post(&paths::subscription_secret_rotate(&id), Value::Object(body))
                     .await?,
             );
         }
