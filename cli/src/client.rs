@@ -60,6 +60,12 @@ impl Client {
 
     /// `path` with `query` pairs (empty values left out).
     pub fn url(&self, path: &Path, query: &[(&str, String)]) -> anyhow::Result<url::Url> {
+        // A URL resolves `.` and `..` segments (percent-encoded too), and an empty id leaves
+        // `/subscriptions/`, the list: such an id would reach another route, so it is refused.
+        let mut segments = path.as_str().split('/').skip(1);
+        if segments.any(|s| matches!(s, "" | "." | "..")) {
+            anyhow::bail!("{:?}: an id cannot be empty, `.` or `..`", path.as_str());
+        }
         let mut url = self
             .base
             .join(path.as_str().trim_start_matches('/'))
@@ -225,5 +231,18 @@ mod tests {
                 .contains("POST /status/{webhook_id} is not in"),
             "{refused}"
         );
+    }
+
+    #[test]
+    fn ids_a_url_would_resolve_away_are_refused() {
+        let client = Client::new("http://127.0.0.1:8080/", None).expect("client");
+        for id in ["", ".", ".."] {
+            let refused = client.url(&paths::subscription(id), &[]);
+            assert!(refused.is_err(), "{id:?}: {refused:?}");
+        }
+        let dots = client.url(&paths::subscription("..."), &[]).expect("url");
+        assert_eq!(dots.as_str(), "http://127.0.0.1:8080/subscriptions/...");
+        let slash = client.url(&paths::tenant("../x"), &[]).expect("url");
+        assert_eq!(slash.as_str(), "http://127.0.0.1:8080/tenants/..%2Fx");
     }
 }
