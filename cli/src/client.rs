@@ -1,8 +1,11 @@
 //! The API over HTTP: one request, its JSON answer, or the API's `detail` as an error.
+//! Requests go only to [`Path`]s from the route table in `paths`, with a method it declares.
 
 use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+
+use crate::paths::Path;
 
 /// Why a command failed: the API refused (exit 1, its `detail` on stderr), or it could not
 /// be reached (exit 1 too, with the cause).
@@ -56,11 +59,17 @@ impl Client {
     }
 
     /// `path` with `query` pairs (empty values left out).
-    pub fn url(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<url::Url> {
+    pub fn url(&self, path: &Path, query: &[(&str, String)]) -> anyhow::Result<url::Url> {
+        // A URL resolves `.` and `..` segments (percent-encoded too), and an empty id leaves
+        // `/subscriptions/`, the list: such an id would reach another route, so it is refused.
+        let mut segments = path.as_str().split('/').skip(1);
+        if segments.any(|s| matches!(s, "" | "." | "..")) {
+            anyhow::bail!("{:?}: an id cannot be empty, `.` or `..`", path.as_str());
+        }
         let mut url = self
             .base
-            .join(path.trim_start_matches('/'))
-            .with_context(|| format!("{path:?} is not a path"))?;
+            .join(path.as_str().trim_start_matches('/'))
+            .with_context(|| format!("{:?} is not a path", path.as_str()))?;
         {
             let mut pairs = url.query_pairs_mut();
             for (name, value) in query.iter().filter(|(_, v)| !v.is_empty()) {
@@ -73,14 +82,24 @@ impl Client {
         Ok(url)
     }
 
-    /// Sends one request; a 2xx answers its JSON (`null` for an empty body).
-    pub async fn send(
+    /// Sends one request; a 2xx answers its JSON (`null` for an empty body). A method the
+    /// route table does not declare for `path` is refused before anything is sent.
+    pub async fn request(
         &self,
         method: Method,
-        url: url::Url,
+        path: &Path,
+        query: &[(&str, String)],
         body: Body,
         headers: &[(&str, String)],
     ) -> Outcome<Value> {
+        if !path.allows(method.as_str()) {
+            return Err(anyhow::anyhow!(
+                "{method} {} is not in the CLI's route table (cli/src/paths.rs)",
+                path.template()
+            )
+            .into());
+        }
+        let url = self.url(path, query)?;
         let shown = format!("{method} {url}");
         let mut request = self.http.request(method, url);
         if let Some(key) = &self.key {
@@ -117,24 +136,24 @@ impl Client {
         })
     }
 
-    pub async fn get(&self, path: &str, query: &[(&str, String)]) -> Outcome<Value> {
-        let url = self.url(path, query)?;
-        self.send(Method::GET, url, Body::None, &[]).await
+    pub async fn get(&self, path: &Path, query: &[(&str, String)]) -> Outcome<Value> {
+        self.request(Method::GET, path, query, Body::None, &[])
+            .await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Outcome<Value> {
-        let url = self.url(path, &[])?;
-        self.send(Method::POST, url, Body::Json(body), &[]).await
+    pub async fn post(&self, path: &Path, body: Value) -> Outcome<Value> {
+        self.request(Method::POST, path, &[], Body::Json(body), &[])
+            .await
     }
 
-    pub async fn patch(&self, path: &str, body: Value) -> Outcome<Value> {
-        let url = self.url(path, &[])?;
-        self.send(Method::PATCH, url, Body::Json(body), &[]).await
+    pub async fn patch(&self, path: &Path, body: Value) -> Outcome<Value> {
+        self.request(Method::PATCH, path, &[], Body::Json(body), &[])
+            .await
     }
 
-    pub async fn delete(&self, path: &str) -> Outcome<Value> {
-        let url = self.url(path, &[])?;
-        self.send(Method::DELETE, url, Body::None, &[]).await
+    pub async fn delete(&self, path: &Path) -> Outcome<Value> {
+        self.request(Method::DELETE, path, &[], Body::None, &[])
+            .await
     }
 }
 
@@ -166,6 +185,7 @@ fn detail_of(body: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths;
 
     #[test]
     fn field_errors_read_as_lines() {
@@ -188,12 +208,41 @@ mod tests {
         let client = Client::new("http://127.0.0.1:8080/", None).expect("client");
         let url = client
             .url(
-                "/webhooks",
+                &paths::webhooks(),
                 &[("status", "failed".into()), ("event_type", String::new())],
             )
             .expect("url");
         assert_eq!(url.as_str(), "http://127.0.0.1:8080/webhooks?status=failed");
-        let bare = client.url("/status/x", &[]).expect("url");
+        let bare = client.url(&paths::status("x"), &[]).expect("url");
         assert_eq!(bare.as_str(), "http://127.0.0.1:8080/status/x");
+    }
+
+    #[tokio::test]
+    async fn a_method_the_table_does_not_declare_is_refused_unsent() {
+        // Port 9 (discard) on loopback: were the request sent, it would fail differently.
+        let client = Client::new("http://127.0.0.1:9/", None).expect("client");
+        let refused = client
+            .request(Method::POST, &paths::status("x"), &[], Body::None, &[])
+            .await
+            .expect_err("POST /status/{webhook_id} is not declared");
+        assert!(
+            refused
+                .to_string()
+                .contains("POST /status/{webhook_id} is not in"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn ids_a_url_would_resolve_away_are_refused() {
+        let client = Client::new("http://127.0.0.1:8080/", None).expect("client");
+        for id in ["", ".", ".."] {
+            let refused = client.url(&paths::subscription(id), &[]);
+            assert!(refused.is_err(), "{id:?}: {refused:?}");
+        }
+        let dots = client.url(&paths::subscription("..."), &[]).expect("url");
+        assert_eq!(dots.as_str(), "http://127.0.0.1:8080/subscriptions/...");
+        let slash = client.url(&paths::tenant("../x"), &[]).expect("url");
+        assert_eq!(slash.as_str(), "http://127.0.0.1:8080/tenants/..%2Fx");
     }
 }

@@ -4,20 +4,19 @@
 //!
 //! Exit codes: 0 done, 1 the API refused (its `detail` on stderr) or could not be reached,
 //! 2 usage (clap's own).
-
-mod client;
-mod commands;
-mod output;
-mod tail;
+//!
+//! This file parses the command line, picks the key and maps failures to those exit codes;
+//! the commands themselves are the `hookrelay_cli` library (`lib.rs`).
 
 use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser as _};
 
-use client::{Client, Failure};
-use commands::{Cli, Command};
-use output::Out;
+use hookrelay_cli::args::{Cli, Command};
+use hookrelay_cli::client::{Client, Failure};
+use hookrelay_cli::output::Out;
+use hookrelay_cli::run;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -46,7 +45,7 @@ async fn main() -> ExitCode {
         }
     };
     let out = Out::new(cli.output);
-    match commands::run(&client, &out, cli.command).await {
+    match run::run(&client, &out, cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Api { status, detail }) => {
             eprintln!(

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::client::{Client, Outcome};
 use crate::output::{Format, Out, text};
+use crate::paths;
 
 #[derive(clap::Args)]
 pub struct Tail {
@@ -54,7 +55,7 @@ pub async fn run(client: &Client, out: &Out, tail: Tail) -> Outcome<()> {
     let mut cursor = Utc::now() - chrono::Duration::days(1);
     let baseline = client
         .get(
-            "/webhooks",
+            &paths::webhooks(),
             &[&filters[..], &[("limit", "100".to_owned())]].concat(),
         )
         .await?;
@@ -78,7 +79,7 @@ pub async fn run(client: &Client, out: &Out, tail: Tail) -> Outcome<()> {
             ("event_type", tail.event_type.clone().unwrap_or_default()),
             ("limit", "100".to_owned()),
         ];
-        let page = client.get("/webhooks", &query).await?;
+        let page = client.get(&paths::webhooks(), &query).await?;
         let mut rows: Vec<(&Value, DateTime<Utc>)> = page
             .as_array()
             .map(|r| {

@@ -1,0 +1,62 @@
+//! `hookrelay subscriptions …`: the flags of each subscription command.
+
+use clap::Subcommand;
+
+use super::{Data, Paging};
+
+#[derive(Subcommand)]
+pub enum Subscriptions {
+    /// Create a subscription (prints it, with its secret).
+    Create {
+        /// Where deliveries go.
+        #[arg(long)]
+        target_url: Option<String>,
+        /// An event type it wants (`order.*` matches a prefix); repeat; none: every type.
+        #[arg(long = "event")]
+        events: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// The signing secret (default: a new `whsec_…`).
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        data: Data,
+    },
+    /// List subscriptions, oldest first.
+    List {
+        #[command(flatten)]
+        paging: Paging,
+    },
+    /// One subscription.
+    Get { id: String },
+    /// Change the fields given.
+    Update {
+        id: String,
+        #[arg(long)]
+        target_url: Option<String>,
+        #[arg(long = "event")]
+        events: Vec<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// `true` or `false`.
+        #[arg(long)]
+        active: Option<bool>,
+        #[command(flatten)]
+        data: Data,
+    },
+    /// Delete it.
+    Delete { id: String },
+    /// A new signing secret; the old one keeps signing next to it for the grace period.
+    RotateSecret {
+        id: String,
+        /// Such as `24h`, `0s`.
+        #[arg(long)]
+        grace_period: Option<String>,
+    },
+    /// Send a `hookrelay.test` webhook to it.
+    Test { id: String },
+}
