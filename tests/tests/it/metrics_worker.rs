@@ -1,7 +1,8 @@
 //! The worker's `/metrics` at `METRICS_ADDR` (CONTRACT §8): attempts by outcome, the
 //! attempt latency histogram, deliveries finished by final status, queue depths, and the
-//! purge's rows and runs. One test per file: the recorder is process-wide, so counts
-//! stay exact under `cargo test` as well as nextest.
+//! purge's rows and runs. The recorder is process-wide, so the counts are exact only in a
+//! process of the test's own: nextest gives every test one, and `scripts/test.sh` runs this
+//! module apart under plain `cargo test`.
 
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! The api's `/metrics` (CONTRACT §8): open, Prometheus text, with ingest counts by route
 //! and outcome, queue depths read from Redis at scrape time, and subscription cache hits
-//! and misses. One test per file: the recorder is process-wide, so counts stay exact under
-//! `cargo test` as well as nextest.
+//! and misses. The recorder is process-wide, so the counts are exact only in a process of
+//! the test's own: nextest gives every test one, and `scripts/test.sh` runs this module
+//! apart under plain `cargo test`.
 
 use std::time::Duration;
 
