@@ -7,31 +7,26 @@
 use std::time::Duration;
 
 use deadpool_redis::redis;
-use diesel_async::SimpleAsyncConnection as _;
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 use serde_json::Value;
 
 /// Makes every INSERT into `attempts` fail with SQLSTATE `code`.
 async fn refuse_attempts(env: &TestEnv, code: &str) {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(&format!(
-        "CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{code}'; END $$;
-         CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts
-         FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
-    ))
-    .await
-    .expect("create the trigger");
+    env.db
+        .execute_sql(&format!(
+            "CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{code}'; END $$;
+             CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts
+             FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
+        ))
+        .await;
 }
 
 async fn accept_attempts(env: &TestEnv) {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(
-        "DROP TRIGGER refuse_attempts ON attempts; DROP FUNCTION refuse_attempts();",
-    )
-    .await
-    .expect("drop the trigger");
+    env.db
+        .execute_sql("DROP TRIGGER refuse_attempts ON attempts; DROP FUNCTION refuse_attempts();")
+        .await;
 }
 
 #[tokio::test]

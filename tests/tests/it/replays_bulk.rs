@@ -29,21 +29,12 @@ async fn finished(api: &TestApi, id: &Value) -> Value {
 }
 
 /// Counts the deliveries with `status` in the test database.
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 async fn count_deliveries(env: &TestEnv, status: &str) -> i64 {
-    use diesel_async::RunQueryDsl;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    let n: Count = diesel::sql_query("SELECT count(*) AS n FROM deliveries WHERE status = $1")
-        .bind::<diesel::sql_types::Text, _>(status)
-        .get_result(&mut conn)
+    env.db
+        .count(&format!(
+            "SELECT count(*) AS n FROM deliveries WHERE status = '{status}'"
+        ))
         .await
-        .expect("count");
-    n.n
 }
 
 /// Stores `count` webhooks whose delivery to `subscription` failed, received a minute ago.
@@ -394,13 +385,9 @@ async fn include_missing_sends_what_an_inactive_subscription_never_got() {
 }
 
 async fn count_webhooks_marked_no_subscribers(env: &TestEnv) -> i64 {
-    use diesel_async::RunQueryDsl;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    let n: Count = diesel::sql_query("SELECT count(*) AS n FROM webhooks WHERE no_subscribers")
-        .get_result(&mut conn)
+    env.db
+        .count("SELECT count(*) AS n FROM webhooks WHERE no_subscribers")
         .await
-        .expect("count");
-    n.n
 }
 
 #[tokio::test]

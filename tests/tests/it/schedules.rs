@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
-use hookrelay_tests::api::json;
+use hookrelay_tests::api::{json, text};
 use hookrelay_tests::worker::WorkerProcess;
 use hookrelay_tests::{Receiver, TestApi, TestEnv, eventually};
 use serde_json::{Value, json};
@@ -21,12 +21,6 @@ async fn schedule(api: &TestApi, id: &str) -> Value {
     let (status, body) = json(api.get(&format!("/schedules/{id}")).await).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {value}"))
 }
 
 /// The schedule's `last_webhook_id` once it has one.
@@ -71,7 +65,7 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let id = str_of(&created, "id");
+    let id = text(&created, "id");
     assert_eq!(created["is_active"], true);
     assert_eq!(created["run_count"], 0);
 
@@ -98,8 +92,8 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     let listed = listed.as_array().expect("a list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     for run in listed {
-        let due = hookrelay_shared::time::parse(str_of(run, "scheduled_for")).expect("a time");
-        let started = hookrelay_shared::time::parse(str_of(run, "started_at")).expect("a time");
+        let due = hookrelay_shared::time::parse(text(run, "scheduled_for")).expect("a time");
+        let started = hookrelay_shared::time::parse(text(run, "started_at")).expect("a time");
         assert_eq!(due.second(), 0, "{run}");
         assert!(started - due < chrono::Duration::seconds(1), "{run}");
     }
@@ -107,7 +101,7 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     assert_eq!(shown["run_count"], 2, "{shown}");
     assert_eq!(shown["last_webhook_id"], listed[0]["webhook_id"]);
     // Each run is an ordinary webhook: /status and GET /webhooks know it.
-    let webhook = str_of(&listed[0], "webhook_id");
+    let webhook = text(&listed[0], "webhook_id");
     eventually(WAIT, "the run's webhook to be delivered", || async {
         let (_, status) = json(api.get(&format!("/status/{webhook}")).await).await;
         (status["status"] == "delivered").then_some(())
@@ -141,7 +135,7 @@ async fn a_once_schedule_runs_at_its_time_then_is_inactive() {
     .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["next_run_at"], created["run_at"]);
-    let id = str_of(&created, "id");
+    let id = text(&created, "id");
     let got = receiver.next(WAIT).await;
     let due = hookrelay_shared::time::parse(&run_at).expect("a time");
     assert!(got.at >= due, "ran at {} before {due}", got.at);
@@ -187,7 +181,7 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
                 "kind": "cron", "cron": "0 9 * * *", "timezone": "Europe/Paris"}),
     )
     .await;
-    let id = str_of(&created, "id").to_owned();
+    let id = text(&created, "id").to_owned();
     let path = |action: &str| format!("/schedules/{id}/{action}");
 
     let (status, triggered) = json(api.post_json(&path("trigger"), &json!({})).await).await;
@@ -221,11 +215,11 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
     )
     .await;
     assert_eq!(status, 200, "{patched}");
-    let next = hookrelay_shared::time::parse(str_of(&patched, "next_run_at")).expect("a time");
+    let next = hookrelay_shared::time::parse(text(&patched, "next_run_at")).expect("a time");
     assert_eq!((next.hour(), next.minute()), (14, 30));
 
     // Its subscription deleted: a run ends failed, and the schedule keeps its timetable.
-    let sub_id = str_of(&sub, "id");
+    let sub_id = text(&sub, "id");
     assert_eq!(
         api.delete(&format!("/subscriptions/{sub_id}"))
             .await
@@ -233,7 +227,7 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
         204
     );
     let (_, triggered) = json(api.post_json(&path("trigger"), &json!({})).await).await;
-    let webhook = str_of(&triggered, "webhook_id");
+    let webhook = text(&triggered, "webhook_id");
     let status = eventually(WAIT, "the run to fail", || async {
         let (_, status) = json(api.get(&format!("/status/{webhook}")).await).await;
         (status["status"] == "failed").then_some(status)
@@ -267,7 +261,7 @@ async fn after_downtime_run_once_runs_one_missed_tick_and_skip_none() {
         )
         .await;
         assert_eq!(status, 201, "{created}");
-        let id = str_of(&created, "id").to_owned();
+        let id = text(&created, "id").to_owned();
         // No worker ran for two years: the last two New Year's runs went by, the newest
         // months ago.
         let two_years_ago =
@@ -380,7 +374,7 @@ async fn bad_schedules_are_422s_naming_the_field_and_unknown_subscriptions_404()
     }
     let (_, never) = create(&api, &with(json!({"cron": "* * 31 2 *"}))).await;
     assert!(
-        str_of(&never["detail"][0], "msg").contains("never runs"),
+        text(&never["detail"][0], "msg").contains("never runs"),
         "{never}"
     );
     let (status, _) = create(

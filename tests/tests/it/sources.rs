@@ -525,15 +525,7 @@ async fn bad_requests_are_refused_naming_the_check_and_recorded() {
     assert_eq!(rejections(&api, &slack, 1).await.len(), 1);
     assert_eq!(rejections(&api, &standard, 2).await.len(), 2);
 
-    let metrics = api
-        .client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = api.metrics_page().await;
     for outcome in ["accepted", "unverified", "too_large"] {
         assert!(
             metrics.contains(&format!(

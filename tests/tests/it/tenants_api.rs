@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hookrelay_tests::api::json;
+use hookrelay_tests::api::{json, text};
 use hookrelay_tests::{TestEnv, eventually};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,11 +14,11 @@ use serde_json::{Value, json};
 const KEY_GONE_WITHIN: Duration = Duration::from_millis(1500);
 
 fn id(value: &Value) -> &str {
-    value["id"].as_str().expect("an id")
+    text(value, "id")
 }
 
 fn key(value: &Value) -> &str {
-    value["key"].as_str().expect("a key")
+    text(value, "key")
 }
 
 #[tokio::test]
@@ -397,15 +397,7 @@ async fn auth_failures_are_counted_by_reason() {
     );
     assert_eq!(api.as_key(key(&reader)).ingest(&[], "{}").await.0, 403);
 
-    let page = api
-        .client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let page = api.metrics_page().await;
     for reason in ["missing", "unknown", "expired", "forbidden"] {
         let line = format!("hookrelay_auth_failures_total{{reason=\"{reason}\"}} 1");
         assert!(page.contains(&line), "{line} missing from\n{page}");
