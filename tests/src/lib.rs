@@ -10,7 +10,8 @@
 //!   [`api::assert_timestamp`]).
 //! - [`receiver::Receiver`]: an HTTP server on port 0 that hands every request over a
 //!   channel and answers as the test programs it.
-//! - [`proxy::Proxy`]: a TCP proxy to Postgres or Redis that can cut or freeze connections.
+//! - [`proxy::Proxy`]: a TCP proxy to Postgres, Redis or the api that can cut or freeze
+//!   connections, and counts what its target sent back.
 //! - [`wait::eventually`]: polling with a deadline (never a bare sleep); and for checks that
 //!   something does *not* happen, [`wait::assert_holds_for`] and
 //!   [`Receiver::assert_quiet_for`].

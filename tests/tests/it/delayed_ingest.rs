@@ -125,9 +125,9 @@ async fn delayed_depth(api: &TestApi) -> Option<f64> {
 /// Asserts that nothing more arrives for a while (a second copy would come within the
 /// mover's interval plus one delivery).
 async fn nothing_more(receiver: &mut Receiver) {
-    if let Some(extra) = receiver.try_next(Duration::from_millis(1500)).await {
-        panic!("an unexpected delivery: {:?}", extra.header("webhook-id"));
-    }
+    receiver
+        .assert_quiet_for(Duration::from_millis(1500), "an unexpected delivery")
+        .await;
 }
 
 /// The first attempt of a delivered webhook started within `PUNCTUALITY` after
@@ -163,10 +163,9 @@ async fn a_delayed_webhook_is_scheduled_until_its_time_then_delivered_within_a_s
     assert_eq!(waiting["event_type"], "order.due");
     assert_eq!(waiting["deliveries"], json!([]));
     assert_eq!(delayed_depth(api).await, Some(1.0));
-    assert!(
-        receiver.try_next(Duration::from_secs(1)).await.is_none(),
-        "nothing is sent before its time"
-    );
+    receiver
+        .assert_quiet_for(Duration::from_secs(1), "nothing is sent before its time")
+        .await;
 
     let got = receiver.next(WAIT).await;
     assert_eq!(got.header("webhook-id"), Some(id.as_str()));
@@ -371,7 +370,9 @@ async fn a_worker_killed_while_a_webhook_waits_loses_nothing() {
     })
     .await;
     assert_eq!(api.webhook_status(&id).await["status"], "scheduled");
-    assert!(receiver.try_next(Duration::ZERO).await.is_none());
+    receiver
+        .assert_quiet_for(Duration::ZERO, "delivered while no worker ran")
+        .await;
 
     let _successor = WorkerProcess::spawn(&world.env);
     let got = receiver.next(WAIT).await;

@@ -40,10 +40,12 @@ async fn a_disk_full_postgres_pauses_delivery_without_sending_again() {
     let id = enqueue(&env, Some(sub.id), None, b"{}").await;
     receiver.next(Duration::from_secs(10)).await;
     // Well past RECLAIM_IDLE (3 s): a handed-back entry would have been sent again.
-    assert!(
-        receiver.try_next(Duration::from_secs(8)).await.is_none(),
-        "the attempt was sent again while Postgres could not record it"
-    );
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(8),
+            "the attempt was sent again while Postgres could not record it",
+        )
+        .await;
     accept_attempts(&env).await;
     let rows = finished_deliveries(&env, id, Duration::from_secs(20)).await;
     assert_eq!(rows[0].status, "succeeded");
@@ -88,10 +90,12 @@ async fn a_refused_record_is_run_again_a_bounded_number_of_times_then_dead_lette
             .is_some_and(|r| r.contains("redeliveries")),
         "{dead:?}"
     );
-    assert!(
-        receiver.try_next(Duration::from_secs(5)).await.is_none(),
-        "a dead-lettered entry was sent again"
-    );
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(5),
+            "a dead-lettered entry was sent again",
+        )
+        .await;
 
     // Once Postgres takes the record, a redrive finishes the delivery.
     accept_attempts(&env).await;
