@@ -23,6 +23,11 @@ export SCHEMATHESIS="$PWD/$tools/bin/schemathesis"
 # End-to-end tests start the real binaries for crash and start-up behaviour.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
+  # Profiles are in .config/nextest.toml; `ci` (NEXTEST_PROFILE=ci, as .ci/run sets) also
+  # writes a JUnit report. Said before the run, so nextest's summary stays the last line.
+  if [ "${NEXTEST_PROFILE:-}" = ci ]; then
+    echo "test: nextest profile ci: JUnit report (every test with its time) in $PWD/target/nextest/ci/junit.xml" >&2
+  fi
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   echo "test: cargo-nextest not found, using cargo test (install it with: cargo install cargo-nextest --locked)" >&2
