@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/services.sh
 
-# The OpenAPI fuzz test (tests/tests/api_schemathesis.rs) runs schemathesis 4, kept in a
+# The OpenAPI fuzz test (tests/tests/it/api_schemathesis.rs) runs schemathesis 4, kept in a
 # virtualenv under target/ so it needs neither root nor a system pip.
 tools=target/tools/schemathesis
 if [ ! -x "$tools/bin/schemathesis" ]; then
@@ -23,8 +23,27 @@ export SCHEMATHESIS="$PWD/$tools/bin/schemathesis"
 # End-to-end tests start the real binaries for crash and start-up behaviour.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
+  # Profiles are in .config/nextest.toml; `ci` (NEXTEST_PROFILE=ci, as .ci/run sets) also
+  # writes a JUnit report. Said before the run, so nextest's summary stays the last line.
+  if [ "${NEXTEST_PROFILE:-}" = ci ]; then
+    echo "test: nextest profile ci: JUnit report (every test with its time) in $PWD/target/nextest/ci/junit.xml" >&2
+  fi
   cargo nextest run --workspace --no-fail-fast "$@"
 else
   echo "test: cargo-nextest not found, using cargo test (install it with: cargo install cargo-nextest --locked)" >&2
-  cargo test --workspace --no-fail-fast "$@"
+  if [ $# -gt 0 ]; then
+    exec cargo test --workspace --no-fail-fast "$@"
+  fi
+  # cargo test runs the end-to-end binary (tests/tests/it) in one process, and these tests
+  # read the process-wide metrics recorder exactly: each gets a process of its own
+  # (nextest gives one to every test).
+  apart=(metrics_api:: metrics_worker:: tenants_api::auth_failures_are_counted_by_reason)
+  skips=()
+  for name in "${apart[@]}"; do skips+=(--skip "$name"); done
+  status=0
+  cargo test --workspace --no-fail-fast -- "${skips[@]}" || status=$?
+  for name in "${apart[@]}"; do
+    cargo test -p hookrelay-tests --test it -- "$name" || status=$?
+  done
+  exit "$status"
 fi

@@ -1,10 +1,15 @@
-//! The api in-process on port 0, with request helpers that authenticate by default.
+//! The api in-process on port 0, with request helpers that authenticate by default, and
+//! the readers of its answers the tests share ([`json`], [`text`], [`webhook_id`],
+//! [`assert_timestamp`]).
+
+use std::fmt::Display;
 
 use hookrelay_api::startup::Application;
 use hookrelay_shared::Config;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Body, Method, RequestBuilder, Response};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub struct TestApi {
     pub base_url: String,
@@ -75,6 +80,60 @@ impl TestApi {
         self.admin().create_subscription(body).await
     }
 
+    /// Creates a subscription from `body` and returns only its id, asserting 201.
+    pub async fn create_subscription_id(&self, body: &Value) -> String {
+        self.admin().create_subscription_id(body).await
+    }
+
+    /// POSTs `body` to an ingest `path` (`/ingest` or `/ingest/{subscription_id}`).
+    pub async fn send_ingest(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        self.admin().send_ingest(path, headers, body).await
+    }
+
+    /// Ingests `body` at `path`; the status and JSON.
+    pub async fn ingest_at(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (u16, Value) {
+        self.admin().ingest_at(path, headers, body).await
+    }
+
+    /// Ingests `body` at `path`, asserts 202 and returns the webhook id.
+    pub async fn ingest_accepted(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Uuid {
+        self.admin().ingest_accepted(path, headers, body).await
+    }
+
+    /// `GET /status/{webhook_id}`, asserting 200.
+    pub async fn webhook_status(&self, webhook_id: impl Display) -> Value {
+        let (status, body) = json(self.get(&format!("/status/{webhook_id}")).await).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// The `/metrics` page, fetched without a key as Prometheus does.
+    pub async fn metrics_page(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics sent")
+            .text()
+            .await
+            .expect("a metrics page")
+    }
+
     /// Creates a tenant named `name` and returns its id, asserting 201.
     pub async fn create_tenant(&self, name: &str) -> String {
         let (status, tenant) = json(
@@ -91,6 +150,20 @@ impl TestApi {
         self.admin().create_key(body).await
     }
 
+    /// Creates a tenant named `name` and a key of it with every permission (the key's
+    /// name is the tenant's too).
+    pub async fn create_tenant_key(&self, name: &str) -> TenantKey {
+        let tenant_id = self.create_tenant(name).await;
+        let key = self
+            .create_key(&serde_json::json!({"name": name, "tenant_id": tenant_id}))
+            .await;
+        TenantKey {
+            tenant_id,
+            key_id: text(&key, "id").to_owned(),
+            key: text(&key, "key").to_owned(),
+        }
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         self.shutdown.cancel();
@@ -101,6 +174,14 @@ impl TestApi {
                 .expect("server stopped cleanly");
         }
     }
+}
+
+/// A tenant and a stored key of it with every permission.
+pub struct TenantKey {
+    pub tenant_id: String,
+    pub key_id: String,
+    /// The bearer key itself (`hrk_…`).
+    pub key: String,
 }
 
 /// Requests to a [`TestApi`] with a given bearer key.
@@ -161,20 +242,51 @@ impl Caller<'_> {
         key
     }
 
-    /// Ingests `body` by fan-out with these headers; returns the status and JSON.
-    pub async fn ingest(&self, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
-        let mut request = self.request(Method::POST, "/ingest");
+    /// Creates a subscription from `body` and returns only its id, asserting 201.
+    pub async fn create_subscription_id(&self, body: &Value) -> String {
+        text(&self.create_subscription(body).await, "id").to_owned()
+    }
+
+    /// POSTs `body` to an ingest `path` (`/ingest` or `/ingest/{subscription_id}`) with
+    /// `headers`, as it is: no content type is added.
+    pub async fn send_ingest(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Response {
+        let mut request = self.request(Method::POST, path);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        json(
-            request
-                .body(body.to_owned())
-                .send()
-                .await
-                .expect("POST sent"),
-        )
-        .await
+        request.body(body).send().await.expect("POST sent")
+    }
+
+    /// Ingests `body` at `path` with `headers`; the status and JSON.
+    pub async fn ingest_at(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> (u16, Value) {
+        json(self.send_ingest(path, headers, body).await).await
+    }
+
+    /// Ingests `body` by fan-out with these headers; returns the status and JSON.
+    pub async fn ingest(&self, headers: &[(&str, &str)], body: &str) -> (u16, Value) {
+        self.ingest_at("/ingest", headers, body.to_owned()).await
+    }
+
+    /// Ingests `body` at `path` with `headers`, asserts 202 and returns the webhook id.
+    pub async fn ingest_accepted(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<Body>,
+    ) -> Uuid {
+        let (status, accepted) = self.ingest_at(path, headers, body).await;
+        assert_eq!(status, 202, "ingest at {path}: {accepted}");
+        webhook_id(&accepted)
     }
 }
 
@@ -194,4 +306,27 @@ pub async fn json(response: Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or(Value::String(text))
     };
     (status, body)
+}
+
+/// The string at `value[field]`; panics naming the field and the value.
+pub fn text<'a>(value: &'a Value, field: &str) -> &'a str {
+    value[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field} in {value}"))
+}
+
+/// The `webhook_id` of an ingest answer (or of anything else that carries one).
+pub fn webhook_id(body: &Value) -> Uuid {
+    text(body, "webhook_id").parse().expect("a UUID")
+}
+
+/// Asserts that `value` is a timestamp as the contract writes them: RFC 3339 in UTC with
+/// six fractional digits (`2026-11-22T15:04:02.551966Z`).
+pub fn assert_timestamp(value: &Value) {
+    let s = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not a string"));
+    assert_eq!(s.len(), 27, "{s}");
+    assert!(s.ends_with('Z') && s.as_bytes()[19] == b'.', "{s}");
+    assert!(chrono::DateTime::parse_from_rfc3339(s).is_ok(), "{s}");
 }

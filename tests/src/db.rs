@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use hookrelay_shared::db::{DbPool, run_migrations};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +66,6 @@ async fn ensure_template(admin: &mut AsyncPgConnection) -> String {
         .await
         .expect("advisory lock");
     let exists: bool = {
-        use diesel_async::RunQueryDsl;
         diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
             "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{template}')"
         )))
@@ -130,6 +129,33 @@ impl TestDb {
         self.pool
             .get_or_init(|| hookrelay_shared::db::pool(&self.url, 4).expect("a pool"))
     }
+
+    /// Runs `sql` (one statement or several) in this test's database; panics with the
+    /// error and the SQL.
+    pub async fn execute_sql(&self, sql: &str) {
+        let mut conn = self.pool().get().await.expect("a connection");
+        conn.batch_execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {sql}"));
+    }
+
+    /// The `n` of a query that selects one row with a bigint column `n`
+    /// (`SELECT count(*) AS n FROM …`).
+    pub async fn count(&self, sql: &str) -> i64 {
+        let mut conn = self.pool().get().await.expect("a connection");
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {sql}"))
+            .n
+    }
+}
+
+/// The row [`TestDb::count`] reads.
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 impl Drop for TestDb {

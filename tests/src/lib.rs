@@ -4,11 +4,20 @@
 //! - [`TestEnv`]: a fresh database (cloned from a template migrated once per migration
 //!   set) and a unique `REDIS_KEY_PREFIX`, so tests run in parallel and repeatedly; both
 //!   are removed on drop.
-//! - [`api::TestApi`]: the api in-process on port 0, with authenticated request helpers.
+//! - [`api::TestApi`]: the api in-process on port 0, with authenticated request helpers
+//!   (ingest, subscriptions, tenants and their keys, status, `/metrics`), and the readers
+//!   of its answers ([`api::json`], [`api::text`], [`api::webhook_id`],
+//!   [`api::assert_timestamp`]).
 //! - [`receiver::Receiver`]: an HTTP server on port 0 that hands every request over a
 //!   channel and answers as the test programs it.
-//! - [`proxy::Proxy`]: a TCP proxy to Postgres or Redis that can cut or freeze connections.
-//! - [`wait::eventually`]: polling with a deadline (never a bare sleep).
+//! - [`proxy::Proxy`]: a TCP proxy to Postgres, Redis or the api that can cut or freeze
+//!   connections, and counts what its target sent back.
+//! - [`wait::eventually`]: polling with a deadline (never a bare sleep); and for checks that
+//!   something does *not* happen, [`wait::assert_holds_for`] and
+//!   [`Receiver::assert_quiet_for`].
+//! - [`db::TestDb`]: the test's database, with [`db::TestDb::execute_sql`] and
+//!   [`db::TestDb::count`] for seeding and counting rows in SQL.
+//! - [`metrics::sample`]: one sample of a Prometheus page.
 //! - [`browser::Browser`]: headless Chromium for the console's tests, over the DevTools
 //!   protocol.
 //! - [`binary`]: the path of a built binary, for tests that need real processes.
@@ -16,6 +25,7 @@
 pub mod api;
 pub mod browser;
 pub mod db;
+pub mod metrics;
 pub mod proxy;
 pub mod receiver;
 pub mod wait;
@@ -28,7 +38,7 @@ use hookrelay_shared::Config;
 
 pub use api::TestApi;
 pub use receiver::{RawReply, Receiver, Reply};
-pub use wait::eventually;
+pub use wait::{assert_holds_for, eventually};
 
 /// The bearer key every test api accepts.
 pub const API_KEY: &str = "test-key";

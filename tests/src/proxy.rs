@@ -1,5 +1,7 @@
 //! A TCP proxy between the service and Postgres or Redis, for outage tests: it forwards
-//! until told otherwise, and can fail in two ways.
+//! until told otherwise, and can fail in two ways. It also counts the bytes its target has
+//! sent back ([`Proxy::bytes_from_target`]), so a test can wait until a client in front
+//! of it (a CLI in front of the api, say) has had its first answer.
 //!
 //! - [`Proxy::cut`]: open connections are closed and new ones refused (a crash, a
 //!   restart): the client sees errors at once.
@@ -8,16 +10,21 @@
 //!   new connections are forwarded as usual. Only a client that gives up on a silent
 //!   connection and opens another gets going again.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 pub struct Proxy {
     pub port: u16,
     up: AtomicBool,
+    /// Bytes read from the target (and so passed on to the client), over every connection.
+    from_target: Arc<AtomicU64>,
     /// Cancelled to close the connections open now.
     close: Mutex<CancellationToken>,
     /// Cancelled to freeze the connections open now.
@@ -35,6 +42,7 @@ impl Proxy {
         let proxy = Arc::new(Proxy {
             port: listener.local_addr().expect("addr").port(),
             up: AtomicBool::new(true),
+            from_target: Arc::default(),
             close: Mutex::new(CancellationToken::new()),
             freeze: Mutex::new(CancellationToken::new()),
             stop: CancellationToken::new(),
@@ -56,9 +64,14 @@ impl Proxy {
                 let freeze = this.freeze.lock().expect("lock").clone();
                 let stop = this.stop.clone();
                 let target = target.clone();
+                let from_target = Arc::clone(&this.from_target);
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else {
+                    let Ok(outbound) = TcpStream::connect(&target).await else {
                         return;
+                    };
+                    let mut outbound = Counted {
+                        stream: outbound,
+                        read: from_target,
                     };
                     tokio::select! {
                         () = close.cancelled() => return,
@@ -108,6 +121,49 @@ impl Proxy {
         let mut token = self.freeze.lock().expect("lock");
         token.cancel();
         *token = CancellationToken::new();
+    }
+
+    /// How many bytes the target has sent back so far, over every connection.
+    pub fn bytes_from_target(&self) -> u64 {
+        self.from_target.load(Ordering::SeqCst)
+    }
+}
+
+/// The connection to the target, counting what is read from it.
+struct Counted {
+    stream: TcpStream,
+    read: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.read.fetch_add(read, Ordering::SeqCst);
+        polled
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
 

@@ -232,6 +232,21 @@ impl Receiver {
             .flatten()
     }
 
+    /// Asserts that no request arrives within `window`, for checks that something is *not*
+    /// sent (a second copy, a retry that must not come): the window is the claim, so the
+    /// wait is bounded by design. `unexpected` says what a request would mean.
+    pub async fn assert_quiet_for(&mut self, window: Duration, unexpected: &str) {
+        if let Some(extra) = self.try_next(window).await {
+            panic!(
+                "{unexpected}: a request reached {} within {window:?}: {} {} webhook-id {:?}",
+                self.url,
+                extra.method,
+                extra.path,
+                extra.header("webhook-id")
+            );
+        }
+    }
+
     /// Every request received so far, without waiting.
     pub fn drain(&mut self) -> Vec<Received> {
         std::iter::from_fn(|| self.rx.try_recv().ok()).collect()

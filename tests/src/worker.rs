@@ -6,13 +6,16 @@
 //!   for crash and signal tests (SIGKILL, SIGTERM).
 //! - Seeding without the api: [`insert_subscription`] (straight into Postgres, bumping
 //!   the cache version as the api does) and [`enqueue`] (the api's own ingest script).
-//! - Inspection: [`attempts`] and [`deliveries`] of a webhook, oldest first.
+//! - Inspection: [`attempts`] and [`deliveries`] of a webhook, oldest first; the work
+//!   stream's entries ([`stream_entries`], [`stream_len`]) and who holds them
+//!   ([`pending_by_consumer`]).
 
 use std::net::SocketAddr;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use bytes::Bytes;
+use deadpool_redis::redis::FromRedisValue;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hookrelay_domain::subscriptions::NewSubscription;
@@ -123,8 +126,39 @@ pub async fn insert_subscription(
     events: Option<&[&str]>,
     secret: &str,
 ) -> Subscription {
+    let row = new_subscription(target_url, events, secret);
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    let sub = diesel::insert_into(subscriptions::table)
+        .values(&row)
+        .returning(Subscription::as_returning())
+        .get_result(&mut conn)
+        .await
+        .expect("insert a subscription");
+    bump_subscriptions(env).await;
+    sub
+}
+
+/// Inserts `count` fan-out subscriptions (every event type) to `target_url` in one
+/// statement, and bumps the cache version.
+pub async fn insert_subscriptions(env: &TestEnv, target_url: &str, count: usize) {
+    let rows: Vec<NewSubscription> = (0..count)
+        .map(|_| new_subscription(target_url, None, "s"))
+        .collect();
+    let mut conn = env.db.pool().get().await.expect("a connection");
+    for chunk in rows.chunks(1_000) {
+        diesel::insert_into(subscriptions::table)
+            .values(chunk)
+            .execute(&mut conn)
+            .await
+            .expect("insert subscriptions");
+    }
+    bump_subscriptions(env).await;
+}
+
+/// An active subscription row of the default space with every other option unset.
+fn new_subscription(target_url: &str, events: Option<&[&str]>, secret: &str) -> NewSubscription {
     let now = hookrelay_shared::time::now();
-    let row = NewSubscription {
+    NewSubscription {
         id: Uuid::new_v4(),
         target_url: target_url.to_owned(),
         secret: secret.to_owned(),
@@ -140,50 +174,7 @@ pub async fn insert_subscription(
         timeout_ms: None,
         retry_schedule: None,
         rate_limit: None,
-    };
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    let sub = diesel::insert_into(subscriptions::table)
-        .values(&row)
-        .returning(Subscription::as_returning())
-        .get_result(&mut conn)
-        .await
-        .expect("insert a subscription");
-    bump_subscriptions(env).await;
-    sub
-}
-
-/// Inserts `count` fan-out subscriptions (every event type) to `target_url` in one
-/// statement, and bumps the cache version.
-pub async fn insert_subscriptions(env: &TestEnv, target_url: &str, count: usize) {
-    let now = hookrelay_shared::time::now();
-    let rows: Vec<NewSubscription> = (0..count)
-        .map(|_| NewSubscription {
-            id: Uuid::new_v4(),
-            target_url: target_url.to_owned(),
-            secret: "s".to_owned(),
-            events: None,
-            description: None,
-            headers: serde_json::json!({}),
-            is_active: true,
-            created_at: now,
-            updated_at: now,
-            tenant_id: None,
-            name: None,
-            http_method: "POST".into(),
-            timeout_ms: None,
-            retry_schedule: None,
-            rate_limit: None,
-        })
-        .collect();
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    for chunk in rows.chunks(1_000) {
-        diesel::insert_into(subscriptions::table)
-            .values(chunk)
-            .execute(&mut conn)
-            .await
-            .expect("insert subscriptions");
     }
-    bump_subscriptions(env).await;
 }
 
 /// Sets a subscription's `is_active` directly and bumps the cache version.
@@ -213,22 +204,31 @@ pub async fn enqueue(
     event_type: Option<&str>,
     body: &[u8],
 ) -> Uuid {
-    let webhook = IngestedWebhook {
-        webhook_id: Uuid::now_v7(),
-        subscription_id,
-        event_type: event_type.map(str::to_owned),
-        received_at: hookrelay_shared::time::now(),
-        body: Bytes::copy_from_slice(body),
-        tenant_id: None,
-        skip_subscription: None,
-        envelope: None,
-    };
+    let webhook = ingested(subscription_id, event_type, Bytes::copy_from_slice(body));
     let mut redis = env.redis().await;
     IngestQueue::new(env.keys())
         .enqueue(&mut redis, &webhook, None)
         .await
         .expect("enqueue a webhook");
     webhook.webhook_id
+}
+
+/// A webhook of the default space as ingest queues it, received now.
+fn ingested(
+    subscription_id: Option<Uuid>,
+    event_type: Option<&str>,
+    body: Bytes,
+) -> IngestedWebhook {
+    IngestedWebhook {
+        webhook_id: Uuid::now_v7(),
+        subscription_id,
+        event_type: event_type.map(str::to_owned),
+        received_at: hookrelay_shared::time::now(),
+        body,
+        tenant_id: None,
+        skip_subscription: None,
+        envelope: None,
+    }
 }
 
 /// Every attempt of a webhook, oldest first.
@@ -277,16 +277,7 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
     let queue = IngestQueue::new(env.keys());
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
-        let webhook = IngestedWebhook {
-            webhook_id: Uuid::now_v7(),
-            subscription_id: Some(subscription_id),
-            event_type: None,
-            received_at: hookrelay_shared::time::now(),
-            body: Bytes::from(format!("[{n}]")),
-            tenant_id: None,
-            skip_subscription: None,
-            envelope: None,
-        };
+        let webhook = ingested(Some(subscription_id), None, Bytes::from(format!("[{n}]")));
         queue
             .enqueue(&mut redis, &webhook, None)
             .await
@@ -294,6 +285,28 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
         ids.push(webhook.webhook_id);
     }
     ids
+}
+
+/// Every entry of the work stream, oldest first, as (entry id, fields) in the form `F`
+/// reads them: `HashMap<String, Value>` to decode an entry, `Vec<(String, Vec<u8>)>` to
+/// copy one in order.
+pub async fn stream_entries<F: FromRedisValue>(env: &TestEnv) -> Vec<(String, F)> {
+    deadpool_redis::redis::cmd("XRANGE")
+        .arg(env.keys().stream())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut env.redis().await)
+        .await
+        .expect("XRANGE the work stream")
+}
+
+/// How many entries the work stream holds (XLEN): 0 once everything is acknowledged.
+pub async fn stream_len(env: &TestEnv) -> u64 {
+    deadpool_redis::redis::cmd("XLEN")
+        .arg(env.keys().stream())
+        .query_async(&mut env.redis().await)
+        .await
+        .expect("XLEN the work stream")
 }
 
 /// Each consumer of the work stream's group with the number of entries it holds

@@ -1,19 +1,9 @@
 //! `/subscriptions` end to end (CONTRACT §3), through HTTP against the real api,
 //! Postgres and Redis.
 
-use hookrelay_tests::api::json;
+use hookrelay_tests::api::{assert_timestamp, json};
 use hookrelay_tests::{TestApi, TestEnv};
 use serde_json::{Value, json};
-
-fn assert_timestamp(value: &Value) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"));
-    // 2026-11-22T15:04:02.551966Z
-    assert_eq!(s.len(), 27, "{s}");
-    assert!(s.ends_with('Z') && s.as_bytes()[19] == b'.', "{s}");
-    assert!(chrono::DateTime::parse_from_rfc3339(s).is_ok(), "{s}");
-}
 
 #[tokio::test]
 async fn the_whole_lifecycle_round_trips_byte_for_byte() {

@@ -13,22 +13,13 @@ use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::schema::{attempts, deliveries, webhooks};
 use hookrelay_shared::time;
 use hookrelay_tests::TestEnv;
-use hookrelay_tests::api::{TestApi, json};
+use hookrelay_tests::api::{TestApi, assert_timestamp, json};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 async fn status(api: &TestApi, id: Uuid) -> (u16, Value) {
     json(api.get(&format!("/status/{id}")).await).await
-}
-
-fn assert_timestamp(value: &Value) {
-    let s = value
-        .as_str()
-        .unwrap_or_else(|| panic!("{value} is not a string"));
-    assert_eq!(s.len(), 27, "{s}");
-    assert!(s.ends_with('Z') && s.as_bytes()[19] == b'.', "{s}");
-    assert!(chrono::DateTime::parse_from_rfc3339(s).is_ok(), "{s}");
 }
 
 /// `t0` plus `ms` milliseconds.

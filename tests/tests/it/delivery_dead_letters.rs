@@ -7,31 +7,26 @@
 use std::time::Duration;
 
 use deadpool_redis::redis;
-use diesel_async::SimpleAsyncConnection as _;
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 use serde_json::Value;
 
 /// Makes every INSERT into `attempts` fail with SQLSTATE `code`.
 async fn refuse_attempts(env: &TestEnv, code: &str) {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(&format!(
-        "CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{code}'; END $$;
-         CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts
-         FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
-    ))
-    .await
-    .expect("create the trigger");
+    env.db
+        .execute_sql(&format!(
+            "CREATE FUNCTION refuse_attempts() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '{code}'; END $$;
+             CREATE TRIGGER refuse_attempts BEFORE INSERT ON attempts
+             FOR EACH ROW EXECUTE FUNCTION refuse_attempts();"
+        ))
+        .await;
 }
 
 async fn accept_attempts(env: &TestEnv) {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(
-        "DROP TRIGGER refuse_attempts ON attempts; DROP FUNCTION refuse_attempts();",
-    )
-    .await
-    .expect("drop the trigger");
+    env.db
+        .execute_sql("DROP TRIGGER refuse_attempts ON attempts; DROP FUNCTION refuse_attempts();")
+        .await;
 }
 
 #[tokio::test]
@@ -45,10 +40,12 @@ async fn a_disk_full_postgres_pauses_delivery_without_sending_again() {
     let id = enqueue(&env, Some(sub.id), None, b"{}").await;
     receiver.next(Duration::from_secs(10)).await;
     // Well past RECLAIM_IDLE (3 s): a handed-back entry would have been sent again.
-    assert!(
-        receiver.try_next(Duration::from_secs(8)).await.is_none(),
-        "the attempt was sent again while Postgres could not record it"
-    );
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(8),
+            "the attempt was sent again while Postgres could not record it",
+        )
+        .await;
     accept_attempts(&env).await;
     let rows = finished_deliveries(&env, id, Duration::from_secs(20)).await;
     assert_eq!(rows[0].status, "succeeded");
@@ -93,10 +90,12 @@ async fn a_refused_record_is_run_again_a_bounded_number_of_times_then_dead_lette
             .is_some_and(|r| r.contains("redeliveries")),
         "{dead:?}"
     );
-    assert!(
-        receiver.try_next(Duration::from_secs(5)).await.is_none(),
-        "a dead-lettered entry was sent again"
-    );
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(5),
+            "a dead-lettered entry was sent again",
+        )
+        .await;
 
     // Once Postgres takes the record, a redrive finishes the delivery.
     accept_attempts(&env).await;

@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use deadpool_redis::redis::AsyncCommands as _;
 use hookrelay_domain::webhooks::attempt::Outcome;
-use hookrelay_tests::api::json;
 use hookrelay_tests::receiver::Received;
 use hookrelay_tests::worker::{attempts, finished_deliveries, pending_by_consumer, spawn_worker};
 use hookrelay_tests::{Receiver, Reply, TestApi, TestEnv, eventually};
-use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -30,27 +28,14 @@ fn uuid(value: &serde_json::Value) -> Uuid {
 
 /// Ingests `{}` by fan-out with `event_type`; returns the webhook id.
 async fn ingest_event(api: &TestApi, event_type: &str) -> Uuid {
-    let response = api
-        .request(Method::POST, "/ingest")
-        .header("x-event-type", event_type)
-        .body("{}")
-        .send()
+    api.ingest_accepted("/ingest", &[("x-event-type", event_type)], "{}")
         .await
-        .expect("ingest");
-    let (status, body) = json(response).await;
-    assert_eq!(status, 202, "{body}");
-    uuid(&body["webhook_id"])
 }
 
 /// Ingests `{}` for one subscription; returns the webhook id.
 async fn ingest_for(api: &TestApi, subscription_id: Uuid) -> Uuid {
-    let (status, body) = json(
-        api.post_json(&format!("/ingest/{subscription_id}"), &json!({}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    uuid(&body["webhook_id"])
+    api.ingest_accepted(&format!("/ingest/{subscription_id}"), &[], "{}")
+        .await
 }
 
 /// The gaps between consecutive arrivals, in arrival order.

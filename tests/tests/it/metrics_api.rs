@@ -1,28 +1,14 @@
 //! The api's `/metrics` (CONTRACT §8): open, Prometheus text, with ingest counts by route
 //! and outcome, queue depths read from Redis at scrape time, and subscription cache hits
-//! and misses. One test per file: the recorder is process-wide, so counts stay exact under
-//! `cargo test` as well as nextest.
+//! and misses. The recorder is process-wide, so the counts are exact only in a process of
+//! the test's own: nextest gives every test one, and `scripts/test.sh` runs this module
+//! apart under plain `cargo test`.
 
 use std::time::Duration;
 
+use hookrelay_tests::metrics::sample;
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 use serde_json::json;
-
-/// The value of the sample `name{labels…}` in a Prometheus text page.
-fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(['{', ' ']))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
 
 #[tokio::test]
 async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
@@ -35,15 +21,7 @@ async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
     let id = sub["id"].as_str().expect("an id");
 
     // Every ingest series exists from the start, at zero.
-    let page = api
-        .client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("sent")
-        .text()
-        .await
-        .expect("a page");
+    let page = api.metrics_page().await;
     for route in ["targeted", "fan_out"] {
         for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
             let labels = [("route", route), ("outcome", outcome)];

@@ -10,12 +10,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use deadpool_redis::redis;
 use hookrelay_shared::time;
 use hookrelay_tests::api::json;
-use hookrelay_tests::worker::{WorkerProcess, pending_by_consumer};
+use hookrelay_tests::metrics::sample;
+use hookrelay_tests::worker::{WorkerProcess, pending_by_consumer, stream_len};
 use hookrelay_tests::{Receiver, TestApi, TestEnv, eventually};
-use reqwest::Method;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -34,40 +33,23 @@ async fn ingest(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, Value, bool) {
-    let mut request = api.request(Method::POST, path);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("POST sent");
+    let response = api.send_ingest(path, headers, body.to_owned()).await;
     let replayed = response.headers().contains_key("idempotent-replayed");
     let (status, body) = json(response).await;
     (status, body, replayed)
 }
 
-/// Ingests and asserts 202; the webhook id.
+/// Ingests `{"n": 1}` and asserts 202; the webhook id.
 async fn accepted(api: &TestApi, path: &str, headers: &[(&str, &str)]) -> String {
-    let (status, body, _) = ingest(api, path, headers, "{\"n\": 1}").await;
-    assert_eq!(status, 202, "{body}");
-    body["webhook_id"]
-        .as_str()
-        .expect("a webhook_id")
-        .to_owned()
-}
-
-async fn status(api: &TestApi, webhook_id: &str) -> Value {
-    let (code, body) = json(api.get(&format!("/status/{webhook_id}")).await).await;
-    assert_eq!(code, 200, "{body}");
-    body
+    api.ingest_accepted(path, headers, "{\"n\": 1}")
+        .await
+        .to_string()
 }
 
 /// Waits for the status to be `wanted`; returns it.
 async fn status_becomes(api: &TestApi, webhook_id: &str, wanted: &str) -> Value {
     eventually(WAIT, &format!("{webhook_id} to be {wanted}"), || async {
-        let body = status(api, webhook_id).await;
+        let body = api.webhook_status(webhook_id).await;
         (body["status"] == wanted).then_some(body)
     })
     .await
@@ -116,18 +98,8 @@ impl World {
         let warm_up = accepted(&api, &targeted, &[]).await;
         let got = receiver.next(WAIT).await;
         assert_eq!(got.header("webhook-id"), Some(warm_up.as_str()));
-        let redis = env.redis().await;
-        eventually(WAIT, "the warm-up entry to be acknowledged", || {
-            let mut redis = redis.clone();
-            let stream = env.keys().stream();
-            async move {
-                let length: usize = redis::cmd("XLEN")
-                    .arg(stream)
-                    .query_async(&mut redis)
-                    .await
-                    .ok()?;
-                (length == 0).then_some(())
-            }
+        eventually(WAIT, "the warm-up entry to be acknowledged", || async {
+            (stream_len(&env).await == 0).then_some(())
         })
         .await;
         Self {
@@ -143,23 +115,19 @@ impl World {
 
 /// `hookrelay_queue_depth{queue="delayed"}` on the api's `/metrics`.
 async fn delayed_depth(api: &TestApi) -> Option<f64> {
-    let page = api
-        .get("/metrics")
-        .await
-        .text()
-        .await
-        .expect("a metrics page");
-    page.lines()
-        .find_map(|line| line.strip_prefix("hookrelay_queue_depth{queue=\"delayed\"} "))
-        .and_then(|value| value.parse().ok())
+    sample(
+        &api.metrics_page().await,
+        "hookrelay_queue_depth",
+        &[("queue", "delayed")],
+    )
 }
 
 /// Asserts that nothing more arrives for a while (a second copy would come within the
 /// mover's interval plus one delivery).
 async fn nothing_more(receiver: &mut Receiver) {
-    if let Some(extra) = receiver.try_next(Duration::from_millis(1500)).await {
-        panic!("an unexpected delivery: {:?}", extra.header("webhook-id"));
-    }
+    receiver
+        .assert_quiet_for(Duration::from_millis(1500), "an unexpected delivery")
+        .await;
 }
 
 /// The first attempt of a delivered webhook started within `PUNCTUALITY` after
@@ -188,17 +156,16 @@ async fn a_delayed_webhook_is_scheduled_until_its_time_then_delivered_within_a_s
         &[("X-Deliver-At", &deliver_at), ("X-Event-Type", "order.due")],
     )
     .await;
-    let waiting = status(api, &id).await;
+    let waiting = api.webhook_status(&id).await;
     assert_eq!(waiting["status"], "scheduled", "{waiting}");
     assert_eq!(waiting["deliver_at"], deliver_at.as_str());
     assert_eq!(waiting["subscription_id"], world.subscription["id"]);
     assert_eq!(waiting["event_type"], "order.due");
     assert_eq!(waiting["deliveries"], json!([]));
     assert_eq!(delayed_depth(api).await, Some(1.0));
-    assert!(
-        receiver.try_next(Duration::from_secs(1)).await.is_none(),
-        "nothing is sent before its time"
-    );
+    receiver
+        .assert_quiet_for(Duration::from_secs(1), "nothing is sent before its time")
+        .await;
 
     let got = receiver.next(WAIT).await;
     assert_eq!(got.header("webhook-id"), Some(id.as_str()));
@@ -236,7 +203,7 @@ async fn a_delayed_fan_out_reaches_the_subscriptions_that_match_when_it_comes_du
     let other = api
         .create_subscription(&json!({"target_url": receiver.url, "events": ["user.*"]}))
         .await;
-    let waiting = status(api, &id).await;
+    let waiting = api.webhook_status(&id).await;
     assert_eq!(waiting["status"], "scheduled", "{waiting}");
     assert_eq!(waiting["subscription_id"], Value::Null);
 
@@ -268,7 +235,7 @@ async fn a_past_deliver_at_means_now() {
     let past = time::format(&(time::now() - TimeDelta::seconds(1)));
     for deliver_at in ["2000-01-01T00:00:00Z", "1999-12-31T19:00:00-05:00", &past] {
         let id = accepted(api, &world.targeted, &[("X-Deliver-At", deliver_at)]).await;
-        let right_away = status(api, &id).await;
+        let right_away = api.webhook_status(&id).await;
         assert_ne!(right_away["status"], "scheduled", "{right_away}");
         assert_eq!(right_away["deliver_at"], Value::Null);
         let got = receiver.next(Duration::from_secs(2)).await;
@@ -316,7 +283,10 @@ async fn a_repeated_idempotency_key_returns_the_delayed_webhook_and_delivers_not
     }
     let id = first["webhook_id"].as_str().expect("an id");
     assert_eq!(delayed_depth(api).await, Some(1.0));
-    assert_eq!(status(api, id).await["deliver_at"], deliver_at.as_str());
+    assert_eq!(
+        api.webhook_status(id).await["deliver_at"],
+        deliver_at.as_str()
+    );
 
     let got = receiver.next(WAIT).await;
     assert_eq!(got.header("webhook-id"), Some(id));
@@ -382,7 +352,7 @@ async fn a_deliver_at_that_is_not_rfc_3339_or_more_than_30_days_ahead_is_a_422()
     let (code, body, _) = ingest(&api, &targeted, &[("X-Deliver-At", &just_in)], "{}").await;
     assert_eq!(code, 202, "{body}");
     let id = body["webhook_id"].as_str().expect("an id");
-    assert_eq!(status(&api, id).await["status"], "scheduled");
+    assert_eq!(api.webhook_status(id).await["status"], "scheduled");
 }
 
 #[tokio::test]
@@ -399,8 +369,10 @@ async fn a_worker_killed_while_a_webhook_waits_loses_nothing() {
         (Utc::now() > due + TimeDelta::milliseconds(500)).then_some(())
     })
     .await;
-    assert_eq!(status(api, &id).await["status"], "scheduled");
-    assert!(receiver.try_next(Duration::ZERO).await.is_none());
+    assert_eq!(api.webhook_status(&id).await["status"], "scheduled");
+    receiver
+        .assert_quiet_for(Duration::ZERO, "delivered while no worker ran")
+        .await;
 
     let _successor = WorkerProcess::spawn(&world.env);
     let got = receiver.next(WAIT).await;

@@ -9,47 +9,36 @@ use std::time::Duration;
 use hookrelay_tests::api::{Caller, json};
 use hookrelay_tests::worker::{attempts, finished_deliveries, spawn_worker};
 use hookrelay_tests::{Receiver, Reply, TestApi, TestEnv, eventually};
-use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// The webhook id of an ingest answer, asserting 202.
 fn webhook_id(status: u16, body: &Value) -> Uuid {
     assert_eq!(status, 202, "{body}");
-    body["webhook_id"]
-        .as_str()
-        .expect("webhook_id")
-        .parse()
-        .expect("a UUID")
+    hookrelay_tests::api::webhook_id(body)
 }
 
+/// Ingests `{}` for one subscription with `headers`; the status and JSON.
 async fn targeted(
     caller: &Caller<'_>,
     subscription: &str,
     headers: &[(&str, &str)],
 ) -> (u16, Value) {
-    let mut request = caller
-        .request(Method::POST, &format!("/ingest/{subscription}"))
-        .body("{}");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    json(request.send().await.expect("sent")).await
+    caller
+        .ingest_at(&format!("/ingest/{subscription}"), headers, "{}")
+        .await
 }
 
 /// A tenant, a key of it with every permission, and one subscription to `url`.
 async fn tenant(api: &TestApi, name: &str, url: &str) -> (String, String, String) {
-    let id = api.create_tenant(name).await;
-    let key = api
-        .create_key(&json!({"name": name, "tenant_id": id}))
-        .await;
-    let key = key["key"].as_str().expect("key").to_owned();
+    let tenant = api.create_tenant_key(name).await;
     let sub = api
-        .as_key(&key)
-        .create_subscription(&json!({"target_url": url}))
+        .as_key(&tenant.key)
+        .create_subscription_id(&json!({"target_url": url}))
         .await;
-    (id, key, sub["id"].as_str().expect("id").to_owned())
+    (tenant.tenant_id, tenant.key, sub)
 }
 
 /// The one subscription the webhook was delivered to.
@@ -69,9 +58,8 @@ async fn fan_out_and_targeted_ingest_stay_inside_the_tenant() {
     let (a, a_key, a_sub) = tenant(&api, "acme", &receiver.url).await;
     let (b, b_key, b_sub) = tenant(&api, "globex", &receiver.url).await;
     let default_sub = api
-        .create_subscription(&json!({"target_url": receiver.url}))
+        .create_subscription_id(&json!({"target_url": receiver.url}))
         .await;
-    let default_sub = default_sub["id"].as_str().expect("id").to_owned();
     let a_caller = api.as_key(&a_key);
     let b_caller = api.as_key(&b_key);
 

@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use diesel::sql_types::{BigInt, Uuid as SqlUuid};
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
 use hookrelay_tests::worker::spawn_worker;
 use hookrelay_tests::{TestEnv, eventually};
 use hookrelay_worker::purge::{BATCH_SIZE, Purge};
@@ -19,36 +17,12 @@ use uuid::Uuid;
 
 const EVERY_SECOND: &str = "*/1 * * * * *";
 
-async fn execute(env: &TestEnv, sql: &str) {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {sql}"));
-}
-
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-async fn count(env: &TestEnv, sql: &str) -> i64 {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    diesel::sql_query(sql)
-        .get_result::<Count>(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {sql}"))
-        .n
-}
-
 async fn webhook_exists(env: &TestEnv, id: Uuid) -> bool {
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    diesel::sql_query("SELECT count(*) AS n FROM webhooks WHERE id = $1")
-        .bind::<SqlUuid, _>(id)
-        .get_result::<Count>(&mut conn)
+    env.db
+        .count(&format!(
+            "SELECT count(*) AS n FROM webhooks WHERE id = '{id}'"
+        ))
         .await
-        .expect("count a webhook")
-        .n
         == 1
 }
 
@@ -106,9 +80,9 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
              INSERT INTO source_rejections SELECT gen_random_uuid(), '00000000-0000-0000-0000-0000000000a1', \
              now() - CASE WHEN g <= 3 THEN interval '2 hours' ELSE interval '10 minutes' END, 401, 'bad', '127.0.0.1' \
              FROM generate_series(1, 5) g;";
-    execute(&env, &seed).await;
+    env.db.execute_sql(&seed).await;
     assert_eq!(
-        count(&env, "SELECT count(*) AS n FROM webhooks").await,
+        env.db.count("SELECT count(*) AS n FROM webhooks").await,
         old_finished + 6
     );
 
@@ -117,20 +91,23 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
         Duration::from_secs(20),
         "the old rows to be purged",
         || async {
-            let attempts = count(&env, "SELECT count(*) AS n FROM attempts").await;
-            let webhooks = count(&env, "SELECT count(*) AS n FROM webhooks").await;
-            let rejections = count(&env, "SELECT count(*) AS n FROM source_rejections").await;
+            let attempts = env.db.count("SELECT count(*) AS n FROM attempts").await;
+            let webhooks = env.db.count("SELECT count(*) AS n FROM webhooks").await;
+            let rejections = env
+                .db
+                .count("SELECT count(*) AS n FROM source_rejections")
+                .await;
             (attempts == 10 && webhooks == 3 && rejections == 2).then_some(())
         },
     )
     .await;
 
     assert_eq!(
-        count(
-            &env,
-            &format!("SELECT count(*) AS n FROM attempts WHERE webhook_id = '{recent}'")
-        )
-        .await,
+        env.db
+            .count(&format!(
+                "SELECT count(*) AS n FROM attempts WHERE webhook_id = '{recent}'"
+            ))
+            .await,
         10,
         "recent attempts stay"
     );
@@ -146,7 +123,7 @@ async fn purge_deletes_old_rows_and_keeps_recent_or_unfinished_ones() {
     }
     // Deliveries went with their webhooks; the unfinished ones are all still there.
     assert_eq!(
-        count(&env, "SELECT count(*) AS n FROM deliveries").await,
+        env.db.count("SELECT count(*) AS n FROM deliveries").await,
         1 + 2 + 1
     );
     worker.stop().await;
@@ -181,7 +158,9 @@ async fn two_workers_purge_each_tick_once() {
     env.set("LOG_RETENTION", Some("1h"))
         .set("PURGE_SCHEDULE", Some(EVERY_SECOND));
     let seeded = 1500;
-    execute(&env, &attempts_sql(seeded, "2 hours", Uuid::new_v4())).await;
+    env.db
+        .execute_sql(&attempts_sql(seeded, "2 hours", Uuid::new_v4()))
+        .await;
 
     let stop = CancellationToken::new();
     let mut a = start_purger(&env, &stop).await;
@@ -232,17 +211,15 @@ async fn two_workers_purge_each_tick_once() {
         "ticks purged by exactly one of two workers: {ticks:?}"
     );
     assert_eq!(purged_rows, seeded as u64, "every old row deleted once");
-    assert_eq!(count(&env, "SELECT count(*) AS n FROM attempts").await, 0);
+    assert_eq!(env.db.count("SELECT count(*) AS n FROM attempts").await, 0);
 }
 
 #[tokio::test]
 async fn a_purge_stops_between_batches_at_its_budget() {
     let env = TestEnv::new().await;
-    execute(
-        &env,
-        &attempts_sql(3 * BATCH_SIZE, "2 hours", Uuid::new_v4()),
-    )
-    .await;
+    env.db
+        .execute_sql(&attempts_sql(3 * BATCH_SIZE, "2 hours", Uuid::new_v4()))
+        .await;
     let purge = Purge {
         db: env.db.pool().clone(),
         retention: Duration::from_secs(3600),

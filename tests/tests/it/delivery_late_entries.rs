@@ -7,7 +7,9 @@ use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hookrelay_shared::schema::webhooks;
-use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
+use hookrelay_tests::worker::{
+    enqueue, finished_deliveries, insert_subscription, spawn_worker, stream_entries, stream_len,
+};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 
 /// A stream entry's fields, in order.
@@ -23,13 +25,7 @@ async fn a_late_entry_of_a_purged_webhook_is_not_delivered_again() {
 
     // Capture the entry as the api queued it, then let it be delivered.
     let id = enqueue(&env, Some(sub.id), None, b"{\"n\": 1}").await;
-    let entries: Vec<(String, Fields)> = redis::cmd("XRANGE")
-        .arg(env.keys().stream())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut redis)
-        .await
-        .expect("XRANGE");
+    let entries: Vec<(String, Fields)> = stream_entries(&env).await;
     let (_, fields) = entries.into_iter().next().expect("the queued entry");
     receiver.next(Duration::from_secs(10)).await;
     finished_deliveries(&env, id, Duration::from_secs(10)).await;
@@ -50,20 +46,15 @@ async fn a_late_entry_of_a_purged_webhook_is_not_delivered_again() {
     eventually(
         Duration::from_secs(10),
         "the late entry to be processed",
-        || async {
-            let length: u64 = redis::cmd("XLEN")
-                .arg(env.keys().stream())
-                .query_async(&mut env.redis().await)
-                .await
-                .expect("XLEN");
-            (length == 0).then_some(())
-        },
+        || async { (stream_len(&env).await == 0).then_some(()) },
     )
     .await;
-    assert!(
-        receiver.try_next(Duration::from_secs(1)).await.is_none(),
-        "the purged webhook was delivered again"
-    );
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(1),
+            "the purged webhook was delivered again",
+        )
+        .await;
     let stored: i64 = webhooks::table
         .filter(webhooks::id.eq(id))
         .count()

@@ -5,8 +5,9 @@
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use hookrelay_tests::proxy::Proxy;
 use hookrelay_tests::worker::{finished_deliveries, spawn_worker};
-use hookrelay_tests::{API_KEY, Receiver, Reply, TestApi, TestEnv, binary};
+use hookrelay_tests::{API_KEY, Receiver, Reply, TestApi, TestEnv, binary, eventually};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
@@ -196,16 +197,22 @@ async fn an_operator_drives_the_service_from_the_cli() {
     assert_eq!(replayed["deliveries"], json!([subscription]));
     receiver.next(WAIT).await;
 
-    // tail shows a new delivery within a second of its being stored.
+    // tail shows a new delivery within a second of its being stored. It reaches the api
+    // through a proxy, so the test can see its first answer come back: tail has its
+    // baseline (what it will not print) before the webhook is ingested.
+    let to_api = Proxy::start(api.base_url.trim_start_matches("http://").to_owned()).await;
     let tail = Command::new(binary("hookrelay"))
         .args(["tail", "--max", "1", "--interval", "200ms", "-o", "json"])
-        .env("HOOKRELAY_URL", api.url(""))
+        .env("HOOKRELAY_URL", format!("http://127.0.0.1:{}", to_api.port))
         .env("HOOKRELAY_API_KEY", API_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("tail starts");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually(WAIT, "tail's first answer from the api", || async {
+        (to_api.bytes_from_target() > 0).then_some(())
+    })
+    .await;
     let tailed = uuid_of(
         &ok_json(
             &cli(

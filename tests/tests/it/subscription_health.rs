@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hookrelay_tests::api::json;
+use hookrelay_tests::api::{json, text};
 use hookrelay_tests::receiver::Received;
 use hookrelay_tests::worker::{attempts, finished_deliveries, spawn_worker};
 use hookrelay_tests::{Receiver, Reply, TestApi, TestEnv, eventually};
@@ -15,37 +15,18 @@ use uuid::Uuid;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn id(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_owned()
+    text(value, "id").to_owned()
 }
 
 async fn ingest_to(api: &TestApi, subscription: &str, body: &str) -> Uuid {
-    let (status, accepted) = json(
-        api.request(Method::POST, &format!("/ingest/{subscription}"))
-            .body(body.to_owned())
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    assert_eq!(status, 202, "{accepted}");
-    accepted["webhook_id"]
-        .as_str()
-        .expect("webhook_id")
-        .parse()
-        .expect("a UUID")
+    api.ingest_accepted(&format!("/ingest/{subscription}"), &[], body.to_owned())
+        .await
 }
 
 fn verify(secret: &str, got: &Received, body: &[u8]) -> Result<(), String> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in &got.headers {
-        headers.append(
-            reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
-            value.parse().expect("value"),
-        );
-    }
     standardwebhooks::Webhook::new(secret)
         .expect("a secret")
-        .verify(body, &headers)
+        .verify(body, &got.header_map())
         .map_err(|e| e.to_string())
 }
 
@@ -365,28 +346,15 @@ async fn two_workers_crossing_the_threshold_at_once_disable_once_and_raise_one_e
 }
 
 async fn outbox_rows(env: &TestEnv) -> i64 {
-    use diesel::prelude::*;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    diesel_async::RunQueryDsl::get_result(
-        hookrelay_shared::schema::outbox::table.count(),
-        &mut conn,
-    )
-    .await
-    .expect("count the outbox")
+    env.db.count("SELECT count(*) AS n FROM outbox").await
 }
 
 async fn event_webhooks(env: &TestEnv) -> i64 {
-    use diesel::prelude::*;
-    use hookrelay_shared::schema::webhooks;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    diesel_async::RunQueryDsl::get_result(
-        webhooks::table
-            .filter(webhooks::event_type.like("hookrelay.subscription.%"))
-            .count(),
-        &mut conn,
-    )
-    .await
-    .expect("count the event webhooks")
+    env.db
+        .count(
+            "SELECT count(*) AS n FROM webhooks WHERE event_type LIKE 'hookrelay.subscription.%'",
+        )
+        .await
 }
 
 #[tokio::test]

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use hookrelay_tests::api::{Caller, json};
 use hookrelay_tests::worker::{finished_deliveries, spawn_worker};
-use hookrelay_tests::{API_KEY, Receiver, Reply, TestApi, TestEnv, eventually};
-use reqwest::Method;
+use hookrelay_tests::{API_KEY, Receiver, Reply, TestEnv, eventually};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -17,25 +16,16 @@ const WAIT: Duration = Duration::from_secs(20);
 /// Ingests `{}` with this event type, by fan-out or to one subscription; the webhook id.
 async fn ingest(caller: &Caller<'_>, target: Option<&str>, event_type: &str) -> String {
     let path = target.map_or("/ingest".to_owned(), |s| format!("/ingest/{s}"));
-    let (status, body) = json(
-        caller
-            .request(Method::POST, &path)
-            .header("x-event-type", event_type)
-            .body("{}")
-            .send()
-            .await
-            .expect("sent"),
-    )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    body["webhook_id"].as_str().expect("webhook_id").to_owned()
+    caller
+        .ingest_accepted(&path, &[("x-event-type", event_type)], "{}")
+        .await
+        .to_string()
 }
 
 async fn subscription(caller: &Caller<'_>, url: &str, retry_schedule: &[&str]) -> String {
-    let sub = caller
-        .create_subscription(&json!({"target_url": url, "retry_schedule": retry_schedule}))
-        .await;
-    sub["id"].as_str().expect("id").to_owned()
+    caller
+        .create_subscription_id(&json!({"target_url": url, "retry_schedule": retry_schedule}))
+        .await
 }
 
 async fn search(caller: &Caller<'_>, query: &str) -> (u16, Value) {
@@ -62,20 +52,6 @@ fn own(ids: &[&String]) -> Vec<String> {
     ids.iter().map(|id| (*id).clone()).collect()
 }
 
-async fn status_of(api: &TestApi, id: &str) -> Value {
-    let (status, body) = json(api.get(&format!("/status/{id}")).await).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-async fn tenant_key(api: &TestApi, name: &str) -> (String, String) {
-    let id = api.create_tenant(name).await;
-    let key = api
-        .create_key(&json!({"name": name, "tenant_id": id}))
-        .await;
-    (id, key["key"].as_str().expect("key").to_owned())
-}
-
 #[tokio::test]
 async fn webhooks_are_found_by_every_filter_newest_first() {
     let env = TestEnv::new().await;
@@ -84,8 +60,10 @@ async fn webhooks_are_found_by_every_filter_newest_first() {
     let api = env.spawn_api().await;
     let _worker = spawn_worker(env.config()).await;
     let admin = api.as_key(API_KEY);
-    let (tenant, key) = tenant_key(&api, "acme").await;
-    let (empty_tenant, empty_key) = tenant_key(&api, "globex").await;
+    let acme = api.create_tenant_key("acme").await;
+    let globex = api.create_tenant_key("globex").await;
+    let (tenant, key) = (acme.tenant_id, acme.key);
+    let (empty_tenant, empty_key) = (globex.tenant_id, globex.key);
     let tenant_caller = api.as_key(&key);
     let empty_caller = api.as_key(&empty_key);
 
@@ -114,10 +92,10 @@ async fn webhooks_are_found_by_every_filter_newest_first() {
         (&in_tenant, "delivered"),
         (&no_subscribers, "no_subscribers"),
     ] {
-        assert_eq!(status_of(&api, id).await["status"], expected, "{id}");
+        assert_eq!(api.webhook_status(id).await["status"], expected, "{id}");
     }
     eventually(WAIT, "the retrying webhook's first attempt", || async {
-        let status = status_of(&api, &retrying).await;
+        let status = api.webhook_status(&retrying).await;
         (status["total_attempts"] == 1 && status["status"] == "delivering").then_some(())
     })
     .await;
@@ -154,7 +132,7 @@ async fn webhooks_are_found_by_every_filter_newest_first() {
     assert_eq!(targeted["deliveries"], 1);
     assert_eq!(
         targeted["received_at"],
-        status_of(&api, &failed).await["received_at"]
+        api.webhook_status(&failed).await["received_at"]
     );
     assert_eq!(summary(&in_tenant)["tenant_id"], json!(tenant));
     assert_eq!(summary(&no_subscribers)["deliveries"], 0);

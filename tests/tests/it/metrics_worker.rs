@@ -1,29 +1,14 @@
 //! The worker's `/metrics` at `METRICS_ADDR` (CONTRACT §8): attempts by outcome, the
 //! attempt latency histogram, deliveries finished by final status, queue depths, and the
-//! purge's rows and runs. One test per file: the recorder is process-wide, so counts
-//! stay exact under `cargo test` as well as nextest.
+//! purge's rows and runs. The recorder is process-wide, so the counts are exact only in a
+//! process of the test's own: nextest gives every test one, and `scripts/test.sh` runs this
+//! module apart under plain `cargo test`.
 
 use std::time::Duration;
 
-use diesel_async::SimpleAsyncConnection;
+use hookrelay_tests::metrics::{sample, scrape};
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, Reply, TestEnv, eventually};
-
-/// The value of the sample `name{labels…}` in a Prometheus text page.
-fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    page.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(['{', ' ']))
-        })
-        .find(|l| {
-            labels
-                .iter()
-                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
-        })
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
 
 #[tokio::test]
 async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
@@ -33,14 +18,12 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
         .set("LOG_RETENTION", Some("1h"))
         .set("PURGE_SCHEDULE", Some("*/1 * * * * *"));
     let old_attempts = 25;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(&format!(
+    env.db
+        .execute_sql(&format!(
         "INSERT INTO attempts SELECT gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'http://r.test/', \
          now() - interval '2 hours', 1, 'Success', 200, NULL, 5, NULL, NULL FROM generate_series(1, {old_attempts});"
-    ))
-    .await
-    .expect("seed old attempts");
-    drop(conn);
+        ))
+        .await;
 
     let ok = Receiver::ok().await;
     let failing = Receiver::start(|_, _| Reply::status(500)).await;
@@ -54,12 +37,7 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
         .expect("GET /healthz");
     assert_eq!(health.status(), 200);
     // Before any attempt, every outcome and final status is already a series at zero.
-    let page = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("a page");
+    let page = scrape(&format!("http://{addr}/metrics")).await;
     for outcome in ["Success", "Failed Attempt", "Failure"] {
         let value = sample(&page, "hookrelay_attempts_total", &[("outcome", outcome)]);
         assert_eq!(value, Some(0.0), "{outcome} before any attempt:\n{page}");

@@ -45,22 +45,14 @@ async fn sign_in(page: &Page, api: &TestApi, key: &str) {
         .expect("sign in");
 }
 
+/// Ingests `{"order": 42}` as `order.created` for one subscription; the webhook id.
 async fn ingest_to(api: &TestApi, subscription: &str) -> Uuid {
-    let (status, body) = json(
-        api.request(reqwest::Method::POST, &format!("/ingest/{subscription}"))
-            .header("X-Event-Type", "order.created")
-            .body(r#"{"order": 42}"#)
-            .send()
-            .await
-            .expect("sent"),
+    api.ingest_accepted(
+        &format!("/ingest/{subscription}"),
+        &[("X-Event-Type", "order.created")],
+        r#"{"order": 42}"#,
     )
-    .await;
-    assert_eq!(status, 202, "{body}");
-    body["webhook_id"]
-        .as_str()
-        .expect("webhook_id")
-        .parse()
-        .expect("uuid")
+    .await
 }
 
 fn id_at_end(url: &str) -> String {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use hookrelay_tests::api::{Caller, json};
+use hookrelay_tests::api::{Caller, TenantKey, json};
 use hookrelay_tests::worker::{attempts, spawn_worker};
 use hookrelay_tests::{Receiver, TestApi, TestEnv, eventually};
 use reqwest::Method;
@@ -44,27 +44,20 @@ struct Tenant {
 }
 
 async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
-    let id = api.create_tenant(name).await;
-    let created = api
-        .create_key(&json!({"name": name, "tenant_id": id}))
-        .await;
-    let key = created["key"].as_str().expect("key").to_owned();
+    let TenantKey {
+        tenant_id: id,
+        key_id,
+        key,
+    } = api.create_tenant_key(name).await;
     let caller = api.as_key(&key);
     let subscription = caller
         .create_subscription(&json!({"target_url": target_url}))
         .await;
     assert_eq!(subscription["tenant_id"], json!(id));
     let subscription = subscription["id"].as_str().expect("id").to_owned();
-    let (status, accepted) = json(
-        caller
-            .request(Method::POST, &format!("/ingest/{subscription}"))
-            .body("{}")
-            .send()
-            .await
-            .expect("ingest"),
-    )
-    .await;
-    assert_eq!(status, 202, "{accepted}");
+    let webhook = caller
+        .ingest_accepted(&format!("/ingest/{subscription}"), &[], "{}")
+        .await;
     let (status, replay) = json(
         caller
             .post_json("/replays", &body_for("POST", "/replays").expect("a body"))
@@ -92,10 +85,10 @@ async fn tenant(api: &TestApi, name: &str, target_url: &str) -> Tenant {
     assert_eq!(source["tenant_id"], json!(id));
     Tenant {
         id,
-        key_id: created["id"].as_str().expect("id").to_owned(),
+        key_id,
         key,
         subscription,
-        webhook: accepted["webhook_id"].as_str().expect("id").to_owned(),
+        webhook: webhook.to_string(),
         replay: replay["id"].as_str().expect("id").to_owned(),
         schedule: schedule["id"].as_str().expect("id").to_owned(),
         source: source["id"].as_str().expect("id").to_owned(),

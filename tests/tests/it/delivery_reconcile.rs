@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use deadpool_redis::redis;
 use diesel::prelude::*;
-use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::RunQueryDsl;
 use hookrelay_shared::schema::deliveries as deliveries_table;
 use hookrelay_tests::receiver::Received;
 use hookrelay_tests::worker::{
@@ -120,17 +120,14 @@ async fn pending_deliveries_whose_webhook_entries_redis_lost_are_delivered_once(
     // What a worker stored from 600 webhook entries, a minute ago, before Redis lost them:
     // 1,200 pending deliveries, more than two batches of the reconciler.
     let webhooks = 600;
-    let mut conn = env.db.pool().get().await.expect("a connection");
-    conn.batch_execute(&format!(
+    env.db.execute_sql(&format!(
         "INSERT INTO webhooks SELECT gen_random_uuid(), NULL, NULL, '{{}}'::bytea, now() - interval '1 minute' \
          FROM generate_series(1, {webhooks});
          INSERT INTO deliveries (webhook_id, subscription_id, target_url, status, attempts, updated_at, received_at) \
          SELECT w.id, s.id, s.target_url, 'pending', 0, now() - interval '1 minute', w.received_at \
          FROM webhooks w CROSS JOIN subscriptions s;"
     ))
-    .await
-    .expect("seed pending deliveries");
-    drop(conn);
+    .await;
 
     let _worker = spawn_worker(env.config()).await;
     for receiver in &mut receivers {
@@ -163,10 +160,12 @@ async fn pending_deliveries_whose_webhook_entries_redis_lost_are_delivered_once(
     )
     .await;
     for receiver in &mut receivers {
-        assert!(
-            receiver.try_next(Duration::from_secs(1)).await.is_none(),
-            "a delivery was sent again after it succeeded"
-        );
+        receiver
+            .assert_quiet_for(
+                Duration::from_secs(1),
+                "a delivery was sent again after it succeeded",
+            )
+            .await;
     }
 }
 
@@ -210,10 +209,9 @@ async fn a_retry_in_flight_past_its_due_time_is_not_sent_twice() {
         "the reconciler ran {} passes while the retry was in flight",
         after - before
     );
-    assert!(
-        receiver.try_next(Duration::from_secs(1)).await.is_none(),
-        "the retry was sent twice"
-    );
+    receiver
+        .assert_quiet_for(Duration::from_secs(1), "the retry was sent twice")
+        .await;
     assert_eq!(attempts(&env, webhook_id).await.len(), 2);
     assert_eq!(deliveries(&env, webhook_id).await.len(), 1);
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use hookrelay_tests::worker::{
     enqueue_many, insert_subscription, pending_by_consumer, spawn_worker,
 };
-use hookrelay_tests::{Receiver, Reply, TestEnv, eventually};
+use hookrelay_tests::{Receiver, Reply, TestEnv, assert_holds_for, eventually};
 
 #[tokio::test]
 async fn a_worker_never_holds_more_than_its_entry_slots_and_a_later_worker_takes_a_share() {
@@ -31,19 +31,22 @@ async fn a_worker_never_holds_more_than_its_entry_slots_and_a_later_worker_takes
         || async { (most(&pending_by_consumer(&env).await) > 0).then_some(()) },
     )
     .await;
+    // The claim is about a stretch of time (slots come free and fill again every 2 s), so
+    // the watch runs its whole window.
     let watch = |seconds: u64| {
         let env = &env;
-        async move {
-            let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
-            while tokio::time::Instant::now() < until {
+        assert_holds_for(
+            Duration::from_secs(seconds),
+            "the entry cap",
+            move || async move {
                 let pending = pending_by_consumer(env).await;
                 assert!(
                     most(&pending) <= cap,
                     "a worker holds more than {cap} entries: {pending:?}"
                 );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+                true
+            },
+        )
     };
     watch(5).await;
 

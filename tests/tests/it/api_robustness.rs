@@ -11,10 +11,17 @@ use hookrelay_tests::{API_KEY, TestApi, TestEnv};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 /// Sends `head` and then a body of `length` bytes one byte every 500 ms, until the api
-/// answers; returns the answer (status line, headers, body) and how long it took.
-async fn trickle(api: &TestApi, method_and_path: &str, length: usize) -> (String, Duration) {
+/// answers; returns the answer (status line, headers, body) and how long it took. Says on
+/// `trickling` once the first byte of the body is out.
+async fn trickle(
+    api: &TestApi,
+    method_and_path: &str,
+    length: usize,
+    trickling: mpsc::UnboundedSender<()>,
+) -> (String, Duration) {
     let address = api.base_url.trim_start_matches("http://");
     let stream = TcpStream::connect(address).await.expect("connect");
     let (mut reader, mut writer) = stream.into_split();
@@ -28,11 +35,16 @@ async fn trickle(api: &TestApi, method_and_path: &str, length: usize) -> (String
         .expect("send the head");
     let started = Instant::now();
     let sender = tokio::spawn(async move {
-        for _ in 0..length {
+        // The pace is the misbehaviour under test: a byte on each tick, the first at once.
+        let mut pace = tokio::time::interval(Duration::from_millis(500));
+        for n in 0..length {
+            pace.tick().await;
             if writer.write_all(b" ").await.is_err() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            if n == 0 {
+                let _ = trickling.send(());
+            }
         }
     });
     let mut answer = Vec::new();
@@ -53,11 +65,17 @@ async fn trickle(api: &TestApi, method_and_path: &str, length: usize) -> (String
 async fn a_trickled_body_gets_a_408_in_time_and_the_api_keeps_answering() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
-    let ingest = trickle(&api, "POST /ingest", 1000);
-    let subscriptions = trickle(&api, "POST /subscriptions", 1000);
+    let (trickling, mut under_way) = mpsc::unbounded_channel();
+    let ingest = trickle(&api, "POST /ingest", 1000, trickling.clone());
+    let subscriptions = trickle(&api, "POST /subscriptions", 1000, trickling);
     let health = async {
         // While both clients trickle, everyone else is served as usual.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        for _ in 0..2 {
+            tokio::time::timeout(Duration::from_secs(10), under_way.recv())
+                .await
+                .expect("both clients trickling within 10 s")
+                .expect("a trickling client");
+        }
         let response = api.get("/healthz").await;
         (
             response.status().as_u16(),

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
-use hookrelay_tests::api::json;
+use hookrelay_tests::api::{json, text};
 use hookrelay_tests::worker::WorkerProcess;
 use hookrelay_tests::{Receiver, TestApi, TestEnv, eventually};
 use serde_json::{Value, json};
@@ -21,12 +21,6 @@ async fn schedule(api: &TestApi, id: &str) -> Value {
     let (status, body) = json(api.get(&format!("/schedules/{id}")).await).await;
     assert_eq!(status, 200, "{body}");
     body
-}
-
-fn str_of<'a>(value: &'a Value, field: &str) -> &'a str {
-    value[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {value}"))
 }
 
 /// The schedule's `last_webhook_id` once it has one.
@@ -71,7 +65,7 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let id = str_of(&created, "id");
+    let id = text(&created, "id");
     assert_eq!(created["is_active"], true);
     assert_eq!(created["run_count"], 0);
 
@@ -87,7 +81,9 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
             "arrived at {}, more than a second after its minute",
             got.at
         );
-        assert!(receiver.try_next(Duration::from_secs(5)).await.is_none());
+        receiver
+            .assert_quiet_for(Duration::from_secs(5), "a second run of the same tick")
+            .await;
         runs.push(got);
     }
     assert_ne!(runs[0].at.minute(), runs[1].at.minute());
@@ -98,8 +94,8 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     let listed = listed.as_array().expect("a list");
     assert_eq!(listed.len(), 2, "{listed:?}");
     for run in listed {
-        let due = hookrelay_shared::time::parse(str_of(run, "scheduled_for")).expect("a time");
-        let started = hookrelay_shared::time::parse(str_of(run, "started_at")).expect("a time");
+        let due = hookrelay_shared::time::parse(text(run, "scheduled_for")).expect("a time");
+        let started = hookrelay_shared::time::parse(text(run, "started_at")).expect("a time");
         assert_eq!(due.second(), 0, "{run}");
         assert!(started - due < chrono::Duration::seconds(1), "{run}");
     }
@@ -107,7 +103,7 @@ async fn a_cron_schedule_runs_once_a_minute_with_two_workers() {
     assert_eq!(shown["run_count"], 2, "{shown}");
     assert_eq!(shown["last_webhook_id"], listed[0]["webhook_id"]);
     // Each run is an ordinary webhook: /status and GET /webhooks know it.
-    let webhook = str_of(&listed[0], "webhook_id");
+    let webhook = text(&listed[0], "webhook_id");
     eventually(WAIT, "the run's webhook to be delivered", || async {
         let (_, status) = json(api.get(&format!("/status/{webhook}")).await).await;
         (status["status"] == "delivered").then_some(())
@@ -141,7 +137,7 @@ async fn a_once_schedule_runs_at_its_time_then_is_inactive() {
     .await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["next_run_at"], created["run_at"]);
-    let id = str_of(&created, "id");
+    let id = text(&created, "id");
     let got = receiver.next(WAIT).await;
     let due = hookrelay_shared::time::parse(&run_at).expect("a time");
     assert!(got.at >= due, "ran at {} before {due}", got.at);
@@ -162,7 +158,9 @@ async fn a_once_schedule_runs_at_its_time_then_is_inactive() {
     .await;
     assert_eq!(shown["run_count"], 1);
     assert_eq!(shown["next_run_at"], Value::Null);
-    assert!(receiver.try_next(Duration::from_secs(2)).await.is_none());
+    receiver
+        .assert_quiet_for(Duration::from_secs(2), "a once schedule ran again")
+        .await;
     // Its time has passed: it cannot be resumed.
     let (status, body) = json(
         api.post_json(&format!("/schedules/{id}/resume"), &json!({}))
@@ -187,7 +185,7 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
                 "kind": "cron", "cron": "0 9 * * *", "timezone": "Europe/Paris"}),
     )
     .await;
-    let id = str_of(&created, "id").to_owned();
+    let id = text(&created, "id").to_owned();
     let path = |action: &str| format!("/schedules/{id}/{action}");
 
     let (status, triggered) = json(api.post_json(&path("trigger"), &json!({})).await).await;
@@ -221,11 +219,11 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
     )
     .await;
     assert_eq!(status, 200, "{patched}");
-    let next = hookrelay_shared::time::parse(str_of(&patched, "next_run_at")).expect("a time");
+    let next = hookrelay_shared::time::parse(text(&patched, "next_run_at")).expect("a time");
     assert_eq!((next.hour(), next.minute()), (14, 30));
 
     // Its subscription deleted: a run ends failed, and the schedule keeps its timetable.
-    let sub_id = str_of(&sub, "id");
+    let sub_id = text(&sub, "id");
     assert_eq!(
         api.delete(&format!("/subscriptions/{sub_id}"))
             .await
@@ -233,7 +231,7 @@ async fn trigger_pause_resume_and_a_deleted_subscription() {
         204
     );
     let (_, triggered) = json(api.post_json(&path("trigger"), &json!({})).await).await;
-    let webhook = str_of(&triggered, "webhook_id");
+    let webhook = text(&triggered, "webhook_id");
     let status = eventually(WAIT, "the run to fail", || async {
         let (_, status) = json(api.get(&format!("/status/{webhook}")).await).await;
         (status["status"] == "failed").then_some(status)
@@ -267,7 +265,7 @@ async fn after_downtime_run_once_runs_one_missed_tick_and_skip_none() {
         )
         .await;
         assert_eq!(status, 201, "{created}");
-        let id = str_of(&created, "id").to_owned();
+        let id = text(&created, "id").to_owned();
         // No worker ran for two years: the last two New Year's runs went by, the newest
         // months ago.
         let two_years_ago =
@@ -279,7 +277,12 @@ async fn after_downtime_run_once_runs_one_missed_tick_and_skip_none() {
     let _worker = WorkerProcess::spawn(&env);
     let got = receiver.next(WAIT).await;
     assert_eq!(got.body.as_ref(), br#"{"policy":"run_once"}"#);
-    assert!(receiver.try_next(Duration::from_secs(2)).await.is_none());
+    receiver
+        .assert_quiet_for(
+            Duration::from_secs(2),
+            "more than the one missed run was made up",
+        )
+        .await;
     for (id, runs) in ids.iter().zip([1, 0]) {
         let shown = eventually(WAIT, "the schedule to move on", || async {
             let shown = schedule(&api, id).await;
@@ -312,10 +315,16 @@ async fn workers_killed_while_runs_fire_lose_and_double_nothing() {
     }
     let mut first = WorkerProcess::spawn(&env);
     let _second = WorkerProcess::spawn(&env);
-    // Kill one worker as the runs come due, then start another.
-    let due = hookrelay_shared::time::parse(&run_at).expect("a time");
-    let until_due = (due - Utc::now()).to_std().unwrap_or_default();
-    tokio::time::sleep(until_due + Duration::from_millis(20)).await;
+    // Kill one worker as the runs start firing (the first run is committed), then start
+    // another.
+    eventually(WAIT, "the first run to fire", || async {
+        let fired = env
+            .db
+            .count("SELECT count(*) AS n FROM schedules WHERE run_count > 0")
+            .await;
+        (fired > 0).then_some(())
+    })
+    .await;
     first.kill().await;
     let _third = WorkerProcess::spawn(&env);
     // Every schedule ran once: one webhook each. A delivery the kill cut short may be
@@ -380,7 +389,7 @@ async fn bad_schedules_are_422s_naming_the_field_and_unknown_subscriptions_404()
     }
     let (_, never) = create(&api, &with(json!({"cron": "* * 31 2 *"}))).await;
     assert!(
-        str_of(&never["detail"][0], "msg").contains("never runs"),
+        text(&never["detail"][0], "msg").contains("never runs"),
         "{never}"
     );
     let (status, _) = create(

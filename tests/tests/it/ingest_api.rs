@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use deadpool_redis::redis::{self, Value as RedisValue};
 use hookrelay_shared::queue::{Entry, IngestedWebhook};
-use hookrelay_tests::api::{TestApi, json};
+use hookrelay_tests::api::{TestApi, json, webhook_id};
+use hookrelay_tests::worker::stream_entries;
 use hookrelay_tests::{API_KEY, TestEnv};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
 /// Sends `body` as-is to `path` with the given headers (and the test key).
@@ -29,24 +30,20 @@ async fn post(
     request.send().await.expect("POST sent")
 }
 
+/// A subscription to a closed port, active or not.
 async fn subscription(api: &TestApi, active: bool) -> Uuid {
-    let sub = api
-        .create_subscription(&json!({"target_url": "http://127.0.0.1:9/hook", "is_active": active}))
-        .await;
-    sub["id"].as_str().expect("id").parse().expect("a UUID")
+    api.create_subscription_id(
+        &json!({"target_url": "http://127.0.0.1:9/hook", "is_active": active}),
+    )
+    .await
+    .parse()
+    .expect("a UUID")
 }
 
 /// Every webhook entry in this test's stream, oldest first.
 async fn stream(env: &TestEnv) -> Vec<IngestedWebhook> {
-    let mut redis = env.redis().await;
-    let entries: Vec<(String, HashMap<String, RedisValue>)> = redis::cmd("XRANGE")
-        .arg(env.keys().stream())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut redis)
+    stream_entries::<HashMap<String, RedisValue>>(env)
         .await
-        .expect("XRANGE");
-    entries
         .into_iter()
         .map(
             |(_, mut fields)| match Entry::decode(&mut fields).expect("a well-formed entry") {
@@ -79,14 +76,6 @@ async fn chunked_status(api: &TestApi, path: &str, chunks: &[&str]) -> u16 {
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"))
-}
-
-fn webhook_id(body: &Value) -> Uuid {
-    body["webhook_id"]
-        .as_str()
-        .expect("webhook_id")
-        .parse()
-        .expect("a UUID")
 }
 
 #[tokio::test]
@@ -393,22 +382,10 @@ async fn ingest_is_counted_in_the_metrics() {
     let env = TestEnv::new().await;
     let api = env.spawn_api().await;
     // The first scrape installs the recorder if nothing has yet.
-    api.client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics");
+    api.metrics_page().await;
     assert_eq!(post(&api, "/ingest", &[], "{}").await.status(), 202);
     assert_eq!(post(&api, "/ingest", &[], "").await.status(), 400);
-    let text = api
-        .client
-        .get(api.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = api.metrics_page().await;
     for line in [
         "hookrelay_ingest_total{route=\"fan_out\",outcome=\"accepted\"}",
         "hookrelay_ingest_total{route=\"fan_out\",outcome=\"rejected\"}",
