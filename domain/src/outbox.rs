@@ -18,6 +18,9 @@ use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::queue::{IngestQueue, IngestedWebhook};
 use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::schema::outbox;
+use uuid::Uuid;
+
+use crate::subscriptions::health::{self, OperationalEvent};
 
 /// Rows per drain at most.
 pub const DRAIN_BATCH: usize = 100;
@@ -80,4 +83,75 @@ pub async fn drain(db: &DbPool, redis: &Redis, queue: &IngestQueue) -> anyhow::R
         Ok(moved)
     });
     moving.await
+}
+
+/// Stores operational events for the outbox drainer (a repeat does nothing).
+pub const INSERT_EVENTS: &str = "
+INSERT INTO outbox (id, idempotency_key, tenant_id, event_type, payload, skip_subscription,
+                    created_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::bytea[], $6::uuid[],
+                     $7::timestamptz[])
+ON CONFLICT (idempotency_key) DO NOTHING";
+
+/// Writes `events` (each once per space it goes to, [`health::spaces`]) with
+/// [`INSERT_EVENTS`] (`statement`, prepared from it) in the caller's transaction, for the
+/// drainer to move into the work stream: one statement whatever their number.
+pub async fn insert_events(
+    tx: &tokio_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
+    events: &[OperationalEvent],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut columns = EventColumns::default();
+    for event in events {
+        columns.push(event, now);
+    }
+    if columns.id.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        statement,
+        &[
+            &columns.id,
+            &columns.idempotency_key,
+            &columns.tenant_id,
+            &columns.event_type,
+            &columns.payload,
+            &columns.skip_subscription,
+            &columns.created_at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Outbox rows, column by column: each event once per space it goes to.
+#[derive(Default)]
+struct EventColumns {
+    id: Vec<Uuid>,
+    idempotency_key: Vec<String>,
+    tenant_id: Vec<Option<Uuid>>,
+    event_type: Vec<&'static str>,
+    payload: Vec<Vec<u8>>,
+    skip_subscription: Vec<Option<Uuid>>,
+    created_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, event: &OperationalEvent, now: chrono::DateTime<chrono::Utc>) {
+        let payload = event.body.to_string().into_bytes();
+        for space in health::spaces(event.tenant_id) {
+            self.id.push(Uuid::now_v7());
+            // The ingest's idempotency keys are per space already; the outbox's are not.
+            self.idempotency_key.push(match space {
+                Some(tenant) => format!("{}:{tenant}", event.idempotency_key),
+                None => event.idempotency_key.clone(),
+            });
+            self.tenant_id.push(space);
+            self.event_type.push(event.kind.event_type());
+            self.payload.push(payload.clone());
+            self.skip_subscription.push(Some(event.subscription_id));
+            self.created_at.push(now);
+        }
+    }
 }

@@ -16,8 +16,9 @@
 //! - [`retry`]: the retry schedule (sorted set) and its move script.
 //! - [`delayed`]: webhooks ingested with `X-Deliver-At`, and their move script.
 //! - [`mover`]: the loop that moves due retries and delayed webhooks into the stream.
-//! - [`logs`]: batched Postgres writes, with each batch's subscription health
-//!   ([`health`]: counters, auto-disable, operational events).
+//! - [`logs`]: batched Postgres writes of webhooks, deliveries and attempts, with each
+//!   batch's subscription health (the statements and the rule are the domain's:
+//!   `hookrelay_domain::webhooks::batch`, `subscriptions::health`).
 //! - [`outbox`]: moves the operational events the writer stored, and schedule runs, into
 //!   the work stream.
 //! - [`schedules`]: the runner of user schedules (cron and one-time), each tick once.
@@ -32,7 +33,6 @@ pub mod delayed;
 pub mod delivery;
 pub mod dispatch;
 pub mod fanout;
-pub mod health;
 pub mod http_client;
 pub mod logs;
 pub mod metrics;

@@ -22,16 +22,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use hookrelay_domain::subscriptions::SubscriptionCache;
 use hookrelay_domain::webhooks::Attempt;
 use hookrelay_domain::webhooks::Delivery;
-use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::STATEMENT_DEADLINE;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+pub use hookrelay_domain::webhooks::delivery::DeliveryUpdate;
 
 use self::transaction::{WriteError, WriterConnection, Written};
 
@@ -44,24 +44,6 @@ const MAX_BATCH: usize = 500;
 const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Records waiting for the writer at most; senders wait when it is full.
 const CHANNEL_CAPACITY: usize = 8_192;
-
-/// A change of one delivery's state.
-#[derive(Debug, Clone)]
-pub struct DeliveryUpdate {
-    pub webhook_id: Uuid,
-    pub subscription_id: Uuid,
-    pub status: DeliveryStatus,
-    /// Attempts made so far (0 when the delivery ends without an attempt).
-    pub attempts: i32,
-    /// Whether this change comes from an attempt (then `last_status_code` is its code).
-    pub attempted: bool,
-    pub last_status_code: Option<i32>,
-    pub error: Option<String>,
-    pub next_retry_at: Option<DateTime<Utc>>,
-    /// The URL the attempt went to; `None` when the delivery ends without an attempt
-    /// (the row keeps the URL it had).
-    pub target_url: Option<String>,
-}
 
 /// What a caller waits for: its record's result, once its batch is done.
 type Done<T> = oneshot::Sender<Result<T, NotCommitted>>;
@@ -250,7 +232,9 @@ async fn after_commit(cache: &SubscriptionCache, committed: &Committed) {
     }
     for (id, reason) in &committed.disabled {
         tracing::warn!(subscription_id = %id, reason, "subscription disabled automatically");
-        crate::metrics::disabled(crate::health::disable_label(reason));
+        crate::metrics::disabled(hookrelay_domain::subscriptions::health::disable_label(
+            reason,
+        ));
     }
     let ids: Vec<Uuid> = committed.disabled.iter().map(|(id, _)| *id).collect();
     if let Err(e) = cache.invalidate_all(&ids).await {
@@ -315,7 +299,7 @@ struct Committed {
     /// Subscriptions the batch disabled, with the reason.
     disabled: Vec<(Uuid, String)>,
     /// Operational events it wrote to the outbox.
-    events: Vec<crate::health::EventKind>,
+    events: Vec<hookrelay_domain::subscriptions::health::EventKind>,
 }
 
 impl Committed {

@@ -44,7 +44,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::DeliveryOutcome;
-use crate::health::EventKind;
+use hookrelay_domain::subscriptions::health::EventKind;
 
 /// Webhooks that reached nobody (status `no_subscribers`).
 const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";

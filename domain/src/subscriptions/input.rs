@@ -252,8 +252,7 @@ pub fn parse_changes(
     );
     let clearable = |name: &str| body.contains_key(name);
     let is_active = fields.boolean("is_active");
-    let re_enabled = is_active == Some(true);
-    let changes = SubscriptionChanges {
+    let mut changes = SubscriptionChanges {
         target_url: fields.target_url(),
         secret: fields.secret(),
         events: body
@@ -270,10 +269,11 @@ pub fn parse_changes(
         timeout_ms: clearable("timeout_ms").then(|| fields.bounded_int("timeout_ms", TIMEOUT_MS)),
         retry_schedule: clearable("retry_schedule").then(|| fields.retry_schedule()),
         rate_limit: clearable("rate_limit").then(|| fields.bounded_int("rate_limit", RATE_LIMIT)),
-        consecutive_failures: re_enabled.then_some(0),
-        disabled_reason: re_enabled.then_some(None),
-        disabled_at: re_enabled.then_some(None),
+        consecutive_failures: None,
+        disabled_reason: None,
+        disabled_at: None,
     };
+    super::health::restart(&mut changes);
     fields.fields.finish(changes)
 }
 

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod row;
 
 pub mod headers;
+pub mod health;
 pub mod input;
 pub mod ops;
 pub mod store;

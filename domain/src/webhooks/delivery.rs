@@ -59,3 +59,21 @@ pub struct Delivery {
     /// first from an index of deliveries.
     pub received_at: DateTime<Utc>,
 }
+
+/// A change of one delivery's state.
+#[derive(Debug, Clone)]
+pub struct DeliveryUpdate {
+    pub webhook_id: Uuid,
+    pub subscription_id: Uuid,
+    pub status: DeliveryStatus,
+    /// Attempts made so far (0 when the delivery ends without an attempt).
+    pub attempts: i32,
+    /// Whether this change comes from an attempt (then `last_status_code` is its code).
+    pub attempted: bool,
+    pub last_status_code: Option<i32>,
+    pub error: Option<String>,
+    pub next_retry_at: Option<DateTime<Utc>>,
+    /// The URL the attempt went to; `None` when the delivery ends without an attempt
+    /// (the row keeps the URL it had).
+    pub target_url: Option<String>,
+}

@@ -2,7 +2,8 @@
 //! per subscription, an attempt per request), the event types they carry, and the reads
 //! and actions over them.
 //!
-//! - [`row`], [`delivery`], [`attempt`]: the `webhooks`, `deliveries` and `attempts` rows;
+//! - [`row`], [`delivery`], [`attempt`]: the `webhooks`, `deliveries` and `attempts` rows,
+//!   and [`batch`]: the statements a worker records a batch of them with;
 //! - [`events`]: event types and subscription event filters;
 //! - [`ingest`]: admitting and queueing a webhook (the api reads its body between);
 //! - [`status`]: `GET /status/{webhook_id}`, from Redis or Postgres;
@@ -12,6 +13,7 @@
 //! - [`overview`]: what the console's overview counts.
 
 pub mod attempt;
+pub mod batch;
 pub mod delivery;
 pub mod events;
 pub mod ingest;

@@ -1,8 +1,8 @@
-//! Subscription health: what a batch of finished deliveries did to each subscription's
-//! `consecutive_failures`, and the operational events that follow. Pure functions on
-//! either side of the log writer's statements (`logs::transaction`), tested directly:
-//! [`tally`] sums up a batch per subscription before the write, [`events`] reads what the
-//! write returned.
+//! Subscription health, the whole rule in one place: what a batch of finished deliveries
+//! did to each subscription's `consecutive_failures` ([`tally`], before the write), the
+//! statement that counts it and disables at the threshold ([`apply`], inside the worker's
+//! batch transaction), the operational events that follow ([`events`], from what the
+//! statement returned), and what re-enabling through the api resets ([`restart`]).
 //!
 //! The counting itself is one atomic `UPDATE subscriptions … RETURNING` in the same
 //! transaction as the deliveries' final states (so any number of workers finishing
@@ -21,13 +21,46 @@
 
 use std::collections::BTreeMap;
 
+use crate::webhooks::DeliveryStatus;
+use crate::webhooks::events::OwnEvent;
 use chrono::{DateTime, Utc};
-use hookrelay_domain::webhooks::DeliveryStatus;
-use hookrelay_domain::webhooks::events::OwnEvent;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::logs::DeliveryUpdate;
+use crate::subscriptions::SubscriptionChanges;
+use crate::webhooks::delivery::DeliveryUpdate;
+
+/// Applies a batch's [`Tally`]s to their subscriptions (`$1`–`$4`, by column). The count is
+/// `consecutive_failures + n` computed by the UPDATE itself, so concurrent writers lose
+/// nothing; after a success in the batch it is the failures since. At `$5` (when above
+/// 0) or on a 410 the subscription is disabled, stamped with this transaction's `now()`
+/// so `RETURNING` can tell that it was this transaction that disabled it. A batch of
+/// nothing but successes leaves a healthy subscription alone when it was written less than
+/// a second ago.
+pub const UPDATE_HEALTH: &str = "
+UPDATE subscriptions s SET
+    (consecutive_failures, last_success_at, last_failure_at, is_active, disabled_reason,
+     disabled_at) = (
+        SELECT n.total,
+               CASE WHEN c.succeeded THEN now() ELSE s.last_success_at END,
+               CASE WHEN c.failures > 0 THEN now() ELSE s.last_failure_at END,
+               s.is_active AND NOT n.disable,
+               CASE WHEN s.is_active AND n.disable
+                    THEN CASE WHEN c.gone THEN $6 ELSE $5::int4::text || $7 END
+                    ELSE s.disabled_reason END,
+               CASE WHEN s.is_active AND n.disable THEN now() ELSE s.disabled_at END
+        FROM (SELECT t.total, c.gone OR ($5 > 0 AND t.total >= $5) AS disable
+              FROM (SELECT CASE WHEN c.succeeded THEN c.failures
+                                ELSE s.consecutive_failures + c.failures END AS total) t) n)
+FROM unnest($1::uuid[], $2::bool[], $3::int4[], $4::bool[])
+    AS c(subscription_id, succeeded, failures, gone)
+WHERE s.id = c.subscription_id
+  -- A healthy subscription's row is rewritten at most once a second (the write, not the
+  -- look-up, is what costs): its last_success_at may lag by up to that.
+  AND NOT (c.failures = 0 AND s.consecutive_failures = 0
+           AND COALESCE(s.last_success_at > now() - interval '1 second', false))
+RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures,
+          s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now, s.disabled_reason";
 
 /// The event types the service raises about subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +224,70 @@ pub fn events(change: &HealthChange, threshold: u32, now: DateTime<Utc>) -> Vec<
         }
     }
     raised
+}
+
+/// Runs [`UPDATE_HEALTH`] (`statement`, prepared from it) for `tallies` in the caller's
+/// transaction, at `threshold` = `AUTO_DISABLE_AFTER` (0: never): one statement whatever
+/// their number. Answers each subscription's change; one deleted since its deliveries were
+/// fanned out has none.
+pub async fn apply(
+    tx: &tokio_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
+    threshold: u32,
+    tallies: Vec<Tally>,
+) -> Result<Vec<HealthChange>, tokio_postgres::Error> {
+    let ids: Vec<Uuid> = tallies.iter().map(|t| t.subscription_id).collect();
+    let succeeded: Vec<bool> = tallies.iter().map(|t| t.succeeded).collect();
+    let failures: Vec<i32> = tallies.iter().map(Tally::failures).collect();
+    let gone: Vec<bool> = tallies.iter().map(|t| t.gone).collect();
+    let limit = i32::try_from(threshold).unwrap_or(i32::MAX);
+    let rows = tx
+        .query(
+            statement,
+            &[
+                &ids,
+                &succeeded,
+                &failures,
+                &gone,
+                &limit,
+                &GONE_REASON,
+                &FAILURES_REASON_SUFFIX,
+            ],
+        )
+        .await?;
+    let mut tallies: std::collections::HashMap<Uuid, Tally> = tallies
+        .into_iter()
+        .map(|t| (t.subscription_id, t))
+        .collect();
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get(0)?;
+        let Some(tally) = tallies.remove(&id) else {
+            continue;
+        };
+        changes.push(HealthChange {
+            subscription_id: tally.subscription_id,
+            tenant_id: row.try_get(1)?,
+            target_url: row.try_get(2)?,
+            consecutive_failures: row.try_get(3)?,
+            succeeded: tally.succeeded,
+            failed_webhooks: tally.failed_webhooks,
+            last_error: tally.last_error,
+            disabled_now: row.try_get(4)?,
+            disabled_reason: row.try_get(5)?,
+        });
+    }
+    Ok(changes)
+}
+
+/// What re-enabling a subscription (`is_active: true` through the api) resets: the
+/// failure count starts again from 0, and the reason and time of the last disable clear.
+pub fn restart(changes: &mut SubscriptionChanges) {
+    if changes.is_active == Some(true) {
+        changes.consecutive_failures = Some(0);
+        changes.disabled_reason = Some(None);
+        changes.disabled_at = Some(None);
+    }
 }
 
 /// The `reason` label of `hookrelay_subscriptions_disabled_total`.
