@@ -77,7 +77,10 @@ impl From<Refusal> for ApiError {
             Refusal::Invalid(errors) => Self::Validation(errors),
             Refusal::NotFound(detail) => Self::NotFound(detail),
             Refusal::Conflict(detail) => Self::Conflict(detail),
-            Refusal::Forbidden(detail) => crate::auth::forbidden(detail),
+            Refusal::Forbidden(detail) => {
+                crate::auth::failures::FailureReason::Forbidden.record();
+                Self::Forbidden(detail)
+            }
             Refusal::Unavailable { detail, cause } => Self::Unavailable { detail, cause },
             Refusal::Internal(cause) => Self::Internal(cause),
         }

@@ -9,6 +9,9 @@
 //! permissions itself.
 
 pub mod credentials;
+pub mod failures;
+
+pub use failures::FailureReason;
 
 use std::future::{Ready, ready};
 
@@ -90,32 +93,6 @@ pub fn requested_tenant(req: &HttpRequest) -> Option<String> {
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(key, _)| key == "tenant_id")
         .map(|(_, value)| value.into_owned())
-}
-
-/// Why a request was refused, as the `reason` label of `hookrelay_auth_failures_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureReason {
-    Missing,
-    Unknown,
-    Expired,
-    Forbidden,
-}
-
-impl FailureReason {
-    pub const ALL: [Self; 4] = [Self::Missing, Self::Unknown, Self::Expired, Self::Forbidden];
-
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Missing => "missing",
-            Self::Unknown => "unknown",
-            Self::Expired => "expired",
-            Self::Forbidden => "forbidden",
-        }
-    }
-
-    pub fn record(self) {
-        metrics::counter!("hookrelay_auth_failures_total", "reason" => self.label()).increment(1);
-    }
 }
 
 /// A 403, counted in `hookrelay_auth_failures_total{reason="forbidden"}`.

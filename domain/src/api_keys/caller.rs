@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Permissions;
-use crate::tenants::Space;
+use crate::tenants::space::Space;
 use crate::{FieldError, Refusal};
 
 /// Which tenants a caller reaches.

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FieldError;
-use crate::api_keys::Principal;
+use crate::api_keys::caller::Principal;
 use crate::fields::Fields;
 
 /// The most entries `event_types` may have.

@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::FieldError;
-use crate::api_keys::Principal;
+use crate::api_keys::caller::Principal;
 use crate::fields::Fields;
 
 /// A schedule as the api shows it.
@@ -352,7 +352,7 @@ impl Blocked {
         match self {
             Self::UnknownSchedule => "Schedule not found",
             Self::UnknownSubscription => crate::subscriptions::NOT_FOUND,
-            Self::UnknownTenant => crate::tenants::NOT_FOUND,
+            Self::UnknownTenant => crate::tenants::row::NOT_FOUND,
             Self::AlreadyPaused => "Schedule is already paused",
             Self::AlreadyActive => "Schedule is already active",
             Self::RunAtPassed => "Schedule's run_at has passed",

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{Input, Source, SourceRow, as_body, new_token, parse, readable};
 use crate::FieldError;
-use crate::api_keys::Principal;
+use crate::api_keys::caller::Principal;
 
 /// Why a source was not stored or changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,7 @@ impl Blocked {
         match self {
             Self::UnknownSource => super::NOT_FOUND,
             Self::UnknownSubscription => crate::subscriptions::NOT_FOUND,
-            Self::UnknownTenant => crate::tenants::NOT_FOUND,
+            Self::UnknownTenant => crate::tenants::row::NOT_FOUND,
         }
     }
 }

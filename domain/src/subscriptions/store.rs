@@ -178,7 +178,7 @@ pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<S
 /// an admin named.
 pub async fn owner_through(
     db: &DbPool,
-    principal: &crate::api_keys::Principal,
+    principal: &crate::api_keys::caller::Principal,
     tenant_id: Option<Uuid>,
     subscription_id: Option<Uuid>,
 ) -> anyhow::Result<Option<Option<Uuid>>> {

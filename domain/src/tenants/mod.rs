@@ -6,7 +6,7 @@ pub mod ops;
 pub mod row;
 pub mod space;
 
-pub use row::{Tenant, TenantChanges};
+pub use row::{NOT_FOUND, Tenant, TenantChanges};
 pub use space::Space;
 
 use diesel::prelude::*;
@@ -19,12 +19,9 @@ use uuid::Uuid;
 
 use hookrelay_shared::cache::Cache;
 
-use crate::api_keys::Principal;
+use crate::api_keys::caller::Principal;
 use crate::fields::Fields;
 use crate::{FieldError, Refusal};
-
-/// The detail of every 404 for a tenant that does not exist.
-pub const NOT_FOUND: &str = "Tenant not found";
 
 /// The most labels a tenant's `metadata` may hold.
 pub const MAX_METADATA_ENTRIES: usize = 64;

@@ -10,6 +10,9 @@ use uuid::Uuid;
 use hookrelay_shared::schema::tenants;
 
 /// The tenant object.
+/// The detail of every 404 for a tenant that does not exist.
+pub const NOT_FOUND: &str = "Tenant not found";
+
 #[derive(
     Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema,
 )]
