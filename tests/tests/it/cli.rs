@@ -305,3 +305,22 @@ async fn errors_exit_1_with_the_apis_detail_and_usage_exits_2() {
     assert!(completions.status.success());
     assert!(String::from_utf8_lossy(&completions.stdout).contains("hookrelay"));
 }
+
+/// Every path the CLI sends is one the api serves, with that method: the CLI declares its
+/// paths once (`hookrelay_cli::paths`), the api its routes once (`routes::needs`).
+#[test]
+fn every_route_the_cli_calls_is_in_the_apis_route_table() {
+    let served: std::collections::HashSet<(String, String)> = hookrelay_api::routes::needs()
+        .into_iter()
+        .map(|(path, method, _)| (method.as_str().to_owned(), path))
+        .collect();
+    let called = hookrelay_cli::paths::routes();
+    assert!(!called.is_empty());
+    let unknown: Vec<_> = called
+        .iter()
+        .filter(|(method, template)| {
+            !served.contains(&((*method).to_owned(), (*template).to_owned()))
+        })
+        .collect();
+    assert!(unknown.is_empty(), "the CLI calls routes the api does not serve: {unknown:?}");
+}
