@@ -137,6 +137,39 @@ impl TestEnv {
         .expect("the subscription cache loads")
     }
 
+    /// The domain's services over this test's database and prefix, as an api builds them
+    /// (caches loaded, private targets allowed): for tests of the domain's use cases that
+    /// need no HTTP.
+    pub async fn services(&self) -> hookrelay_domain::Services {
+        let redis = hookrelay_shared::redis_client::connect(
+            &redis_url(),
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("Redis is reachable");
+        let db = self.db.pool().clone();
+        let keys = self.keys();
+        use hookrelay_shared::cache::Cache;
+        hookrelay_domain::Services {
+            subscriptions: self.subscription_cache().await,
+            tenants: Cache::load(db.clone(), redis.clone(), &keys)
+                .await
+                .expect("the tenant cache loads"),
+            sources: Cache::load(db.clone(), redis.clone(), &keys)
+                .await
+                .expect("the source cache loads"),
+            credentials: Cache::load(db.clone(), redis.clone(), &keys)
+                .await
+                .expect("the key cache loads"),
+            queue: hookrelay_shared::queue::IngestQueue::new(keys.clone()),
+            db,
+            redis,
+            keys,
+            allow_private_targets: true,
+            max_payload_bytes: 1 << 20,
+        }
+    }
+
     pub async fn spawn_api(&self) -> TestApi {
         TestApi::spawn(self.config()).await
     }

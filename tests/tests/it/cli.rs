@@ -322,5 +322,8 @@ fn every_route_the_cli_calls_is_in_the_apis_route_table() {
             !served.contains(&((*method).to_owned(), (*template).to_owned()))
         })
         .collect();
-    assert!(unknown.is_empty(), "the CLI calls routes the api does not serve: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "the CLI calls routes the api does not serve: {unknown:?}"
+    );
 }

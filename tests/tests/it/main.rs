@@ -8,6 +8,7 @@
 //! `tenants_api::auth_failures_are_counted_by_reason`) get processes of their own there:
 //! `scripts/test.sh` runs them apart.
 //!
+//! - **domain**: [`domain_ops`] (the write actions called directly, no HTTP).
 //! - **api**: [`api_operations`] (keys, probes, start-up and shutdown), [`api_robustness`]
 //!   (misbehaving clients), [`api_schemathesis`] (fuzzing the OpenAPI document),
 //!   [`openapi_document`] (the document against the route table), [`docs_guide`] (the
@@ -41,6 +42,7 @@ mod docs_guide;
 mod openapi_document;
 
 mod delayed_ingest;
+mod domain_ops;
 mod ingest_api;
 mod ingest_outage;
 
