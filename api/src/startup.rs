@@ -1,6 +1,7 @@
-//! Building and running the api: connect (waiting up to `STARTUP_TIMEOUT`), migrate, load
-//! the caches (subscriptions, tenants, stored keys), bind (port 0 works, for tests), then serve until the shutdown
-//! token fires. actix's own signal handling is off: `main` owns signals.
+//! Building and running the api: build the OpenAPI document, connect (waiting up to
+//! `STARTUP_TIMEOUT`), migrate, load the caches (subscriptions, tenants, stored keys), bind
+//! (port 0 works, for tests), then serve until the shutdown token fires. actix's own
+//! signal handling is off: `main` owns signals.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::credentials::Authenticator;
 use crate::inbound::limit::Limiter;
 use crate::routes;
-use crate::state::AppState;
+use crate::state::{AppState, OpenApiJson};
 
 /// How long a client may take to send a request's head (actix answers 408 past it), and
 /// how long an idle keep-alive connection stays open. The body has its own deadline,
@@ -51,6 +52,10 @@ impl Application {
         // Install the Prometheus recorder now: until then every metric records nothing.
         hookrelay_shared::telemetry::metrics_handle();
         crate::handlers::ops::register_metrics();
+        let openapi = web::Data::new(
+            OpenApiJson::new(&crate::openapi::document())
+                .context("Failed to serialize the OpenAPI document")?,
+        );
         if config.auth_disabled {
             tracing::warn!(
                 "AUTH_DISABLED=true: every route is open to anyone who can reach this port"
@@ -100,6 +105,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(server_state.clone())
+                .app_data(openapi.clone())
                 .configure(routes::configure)
         })
         .disable_signals()

@@ -1,5 +1,6 @@
 //! What every handler can reach: connections, the caches, the ingest queue and the parts
-//! of the configuration requests depend on. Built once in `startup`.
+//! of the configuration requests depend on, and the OpenAPI document. Built once in
+//! `startup`.
 
 use std::sync::Arc;
 
@@ -21,4 +22,19 @@ pub struct AppState {
     pub trusted_proxies: Vec<ip_network::IpNetwork>,
     /// `CONSOLE_FRAME_ANCESTORS`: who may frame the console.
     pub console_frame_ancestors: String,
+}
+
+/// The OpenAPI document served at `/openapi.json`, as JSON: built and serialized once in
+/// `startup`, so handlers neither build it nor depend on `crate::openapi`.
+pub struct OpenApiJson(bytes::Bytes);
+
+impl OpenApiJson {
+    pub fn new(document: &utoipa::openapi::OpenApi) -> serde_json::Result<Self> {
+        serde_json::to_vec(document).map(|json| Self(json.into()))
+    }
+
+    /// The serialized document; cloning it shares the bytes.
+    pub fn bytes(&self) -> bytes::Bytes {
+        self.0.clone()
+    }
 }

@@ -3,8 +3,9 @@
 //! (loops) are front ends over this crate; it builds on `hookrelay-shared`
 //! (configuration, Postgres, Redis, keys, queue, cache) and knows no web framework.
 //!
-//! One folder per domain, each owning its rows, its input parsing, its store functions and
-//! its rules; each table is written from one of them:
+//! One folder per domain, each owning its rows, its input parsing (with, in `body`, the
+//! request bodies as the api's OpenAPI document shows them), its store functions and its
+//! rules; each table is written from one of them:
 //! - [`subscriptions`]: subscriptions (`subscriptions`), their custom headers and the
 //!   cache both binaries look them up in.
 //! - [`tenants`]: tenants (`tenants`) and the tenant [`tenants::Space`] every query is

@@ -9,7 +9,7 @@ use crate::extract::{ApiKeyId, JsonObject, paging};
 use crate::state::AppState;
 use hookrelay_domain::api_keys::{self, CreatedApiKey, NOT_FOUND, ops};
 
-#[utoipa::path(post, path = "/api-keys", tag = "api keys", request_body = crate::openapi::NewApiKeyBody,
+#[utoipa::path(post, path = "/api-keys", tag = "api keys", request_body = hookrelay_domain::api_keys::body::NewApiKeyBody,
     responses((status = 201, body = CreatedApiKey), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn create(
     Caller(principal): Caller,

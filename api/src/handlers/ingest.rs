@@ -28,7 +28,7 @@ use crate::state::AppState;
 const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 #[utoipa::path(post, path = "/ingest/{subscription_id}", tag = "ingest", request_body = serde_json::Value,
-    params(("subscription_id" = uuid::Uuid, Path), crate::openapi::IngestHeaderParams),
+    params(("subscription_id" = uuid::Uuid, Path), hookrelay_domain::webhooks::body::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
         (status = 413), (status = 422, body = hookrelay_domain::FieldError), (status = 503)))]
 pub async fn targeted(
@@ -43,7 +43,7 @@ pub async fn targeted(
 }
 
 #[utoipa::path(post, path = "/ingest", tag = "ingest", request_body = serde_json::Value,
-    params(crate::openapi::IngestHeaderParams),
+    params(hookrelay_domain::webhooks::body::IngestHeaderParams),
     responses((status = 202, body = IngestAccepted), (status = 400), (status = 401), (status = 403), (status = 404), (status = 413),
         (status = 422, body = hookrelay_domain::FieldError), (status = 503)))]
 pub async fn fan_out(

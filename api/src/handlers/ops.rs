@@ -1,12 +1,13 @@
 //! Probes, metrics and documentation (CONTRACT §8): open routes, no authentication.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use hookrelay_shared::queue::queue_depths;
 use hookrelay_shared::{db, redis_client, telemetry};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, OpenApiJson};
 
 /// How long `/metrics` waits for the queue depths before answering without fresh ones.
 const DEPTH_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
@@ -125,9 +126,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// This document (built once per process, on first request).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this api", content_type = "application/json")))]
-pub async fn openapi() -> HttpResponse {
-    static DOCUMENT: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
-    HttpResponse::Ok().json(DOCUMENT.get_or_init(crate::openapi::document))
+pub async fn openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(document.bytes())
 }
 
 /// Swagger UI's page, answered at `/docs` itself (not a redirect: a client that does not

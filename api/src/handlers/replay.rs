@@ -21,7 +21,7 @@ pub struct Replayed {
 /// Re-sends the webhook's failed deliveries (or the named ones, whatever they ended as) as
 /// a new run of each one's retry schedule; attempt numbers continue.
 #[utoipa::path(post, path = "/webhooks/{webhook_id}/replay", tag = "webhooks",
-    request_body(content = Option<crate::openapi::ReplayBody>, content_type = "application/json"),
+    request_body(content = Option<hookrelay_domain::webhooks::body::ReplayBody>, content_type = "application/json"),
     params(("webhook_id" = uuid::Uuid, Path)),
     responses((status = 202, body = Replayed), (status = 401), (status = 403), (status = 404),
         (status = 409, description = "A chosen delivery is in flight, a named subscription is inactive, the webhook is still queued, or nothing failed"),

@@ -21,7 +21,7 @@ pub struct DryRun {
 /// Starts a bulk replay (or, with `dry_run`, counts what it would match). The workers run
 /// it in batches; `matched` and `queued` grow as they go.
 #[utoipa::path(post, path = "/replays", tag = "replays",
-    request_body(content = crate::openapi::NewReplayBody, content_type = "application/json"),
+    request_body(content = hookrelay_domain::replays::body::NewReplayBody, content_type = "application/json"),
     responses((status = 202, description = "Stored; the workers run it", body = Replay),
         (status = 200, description = "`dry_run`: nothing stored", body = DryRun),
         (status = 401), (status = 403), (status = 404, description = "Unknown subscription"),

@@ -18,7 +18,7 @@ pub struct Triggered {
 
 /// Creates a schedule: `once` at `run_at`, or `cron` on a 5-field expression in `timezone`.
 #[utoipa::path(post, path = "/schedules", tag = "schedules",
-    request_body(content = crate::openapi::NewScheduleBody, content_type = "application/json"),
+    request_body(content = hookrelay_domain::schedules::body::NewScheduleBody, content_type = "application/json"),
     responses((status = 201, body = Schedule), (status = 401), (status = 403),
         (status = 404, description = "Unknown subscription or tenant"), (status = 422)))]
 pub async fn create(
@@ -62,7 +62,7 @@ pub async fn get(
 /// finishes as it was.
 #[utoipa::path(patch, path = "/schedules/{schedule_id}", tag = "schedules",
     params(("schedule_id" = uuid::Uuid, Path)),
-    request_body(content = crate::openapi::ScheduleChangesBody, content_type = "application/json"),
+    request_body(content = hookrelay_domain::schedules::body::ScheduleChangesBody, content_type = "application/json"),
     responses((status = 200, body = Schedule), (status = 401), (status = 403),
         (status = 404, description = "Unknown schedule or subscription"), (status = 422)))]
 pub async fn update(

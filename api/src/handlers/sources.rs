@@ -14,7 +14,7 @@ const NOT_FOUND: ApiError = ApiError::NotFound(sources::NOT_FOUND);
 
 /// Creates a source with a new, random `ingest_path`.
 #[utoipa::path(post, path = "/sources", tag = "sources",
-    request_body(content = crate::openapi::NewSourceBody, content_type = "application/json"),
+    request_body(content = hookrelay_domain::sources::body::NewSourceBody, content_type = "application/json"),
     responses((status = 201, body = SourceView), (status = 401), (status = 403),
         (status = 404, description = "Unknown subscription or tenant"), (status = 422)))]
 pub async fn create(
@@ -58,7 +58,7 @@ pub async fn get(
 /// Changes a source. A `verification` sent back with its secrets masked keeps them.
 #[utoipa::path(patch, path = "/sources/{source_id}", tag = "sources",
     params(("source_id" = uuid::Uuid, Path)),
-    request_body(content = crate::openapi::SourceChangesBody, content_type = "application/json"),
+    request_body(content = hookrelay_domain::sources::body::SourceChangesBody, content_type = "application/json"),
     responses((status = 200, body = SourceView), (status = 401), (status = 403),
         (status = 404, description = "Unknown source or subscription"), (status = 422)))]
 pub async fn update(

@@ -12,7 +12,7 @@ use crate::extract::{
 use crate::state::AppState;
 use hookrelay_domain::subscriptions::{NOT_FOUND, ops, store};
 
-#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = crate::openapi::NewSubscriptionBody,
+#[utoipa::path(post, path = "/subscriptions", tag = "subscriptions", request_body = hookrelay_domain::subscriptions::body::NewSubscriptionBody,
     responses((status = 201, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422, body = hookrelay_domain::FieldError)))]
 pub async fn create(
     Caller(principal): Caller,
@@ -51,7 +51,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(subscription))
 }
 
-#[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = crate::openapi::SubscriptionChangesBody,
+#[utoipa::path(patch, path = "/subscriptions/{subscription_id}", tag = "subscriptions", request_body = hookrelay_domain::subscriptions::body::SubscriptionChangesBody,
     params(("subscription_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
@@ -93,7 +93,7 @@ pub async fn attempts(
 /// Rotates the signing secret; the old one keeps signing, next to the new, until the
 /// grace period ends.
 #[utoipa::path(post, path = "/subscriptions/{subscription_id}/secret/rotate", tag = "subscriptions",
-    request_body(content = Option<crate::openapi::RotationBody>, content_type = "application/json"),
+    request_body(content = Option<hookrelay_domain::subscriptions::body::RotationBody>, content_type = "application/json"),
     params(("subscription_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Subscription), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn rotate_secret(

@@ -9,7 +9,7 @@ use crate::extract::{JsonObject, TenantId, paging};
 use crate::state::AppState;
 use hookrelay_domain::tenants::{self, NOT_FOUND, ops};
 
-#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = crate::openapi::NewTenantBody,
+#[utoipa::path(post, path = "/tenants", tag = "tenants", request_body = hookrelay_domain::tenants::body::NewTenantBody,
     responses((status = 201, body = Tenant), (status = 401), (status = 403), (status = 422)))]
 pub async fn create(
     _: Caller,
@@ -46,7 +46,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(tenant))
 }
 
-#[utoipa::path(patch, path = "/tenants/{tenant_id}", tag = "tenants", request_body = crate::openapi::TenantChangesBody,
+#[utoipa::path(patch, path = "/tenants/{tenant_id}", tag = "tenants", request_body = hookrelay_domain::tenants::body::TenantChangesBody,
     params(("tenant_id" = uuid::Uuid, Path)),
     responses((status = 200, body = Tenant), (status = 401), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(

@@ -1,8 +1,10 @@
 //! Stored API keys: body validation, the rules on which keys a key may create or delete,
 //! and the Postgres side. [`caller`] is who makes a request ([`Principal`]), [`row`] the
 //! `api_keys` row, [`usage`] the batched `last_used_at` writes. Authenticating a request
-//! is the api's (`auth::credentials`).
+//! is the api's (`auth::credentials`). [`body`] is the create body as the OpenAPI document
+//! shows it.
 
+pub mod body;
 pub mod caller;
 pub mod credential;
 pub mod ops;
@@ -52,6 +54,9 @@ pub struct CreatedApiKey {
 
 /// Validates a `POST /api-keys` body. `permissions` defaults to all three. An
 /// `expires_at` already past is taken as it is: the key is refused from the start.
+///
+/// The OpenAPI document shows what this reads as [`body::NewApiKeyBody`];
+/// keep the two in step.
 pub fn parse_new(body: &Map<String, Value>) -> Result<NewKeyInput, Vec<FieldError>> {
     let mut fields = Fields::new(body);
     fields.required("name");

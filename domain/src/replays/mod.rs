@@ -4,10 +4,12 @@
 //! - [`selection`]: what a replay matches, as the SQL the dry run counts with and the
 //!   worker's runner walks;
 //! - [`store`]: reading a replay's filter, the dry run, storing, listing, reading and
-//!   cancelling replays.
+//!   cancelling replays;
+//! - [`body`]: the body [`store`] reads, as the OpenAPI document shows it.
 //!
 //! Replaying one webhook (`POST /webhooks/{id}/replay`) is `webhooks::replay`.
 
+pub mod body;
 pub mod ops;
 pub mod selection;
 pub mod store;

@@ -45,6 +45,9 @@ pub struct Posted {
 /// Reads `{"subscription_id"?, "event_types"?, "since", "until"?, "statuses"?,
 /// "include_missing"?, "dry_run"?}`; every bad field is reported at once. `now` stands
 /// for a missing `until` in the window checks.
+///
+/// The OpenAPI document shows what this reads as [`super::body::NewReplayBody`];
+/// keep the two in step.
 pub fn parse(body: &Map<String, Value>, now: DateTime<Utc>) -> Result<Posted, Vec<FieldError>> {
     let mut f = Fields::new(body);
     let subscription_id = f.uuid("subscription_id");

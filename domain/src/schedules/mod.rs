@@ -4,11 +4,13 @@
 //!   exactly once (the run's row and its webhook in the outbox, in one transaction);
 //! - [`store`]: reading a schedule's fields, storing, changing, pausing, resuming and
 //!   triggering schedules, and listing their runs;
-//! - [`timetable`]: 5-field cron as wall-clock time in a zone, DST gaps and repeats.
+//! - [`timetable`]: 5-field cron as wall-clock time in a zone, DST gaps and repeats;
+//! - [`body`]: the bodies [`store`] reads, as the OpenAPI document shows them.
 //!
 //! The worker's runner (`worker/src/schedules.rs`) claims due schedules and fires them
 //! through [`runs`].
 
+pub mod body;
 pub mod ops;
 pub mod runs;
 pub mod store;

@@ -147,6 +147,9 @@ const UNKNOWN_ZONE: &str = "Value error, unknown time zone (an IANA name such as
 
 /// Reads a whole schedule from `body`, every bad field at once. `max_payload_bytes`
 /// bounds the payload as sent; `run_at` must be after `now` when `body` sets it.
+///
+/// The OpenAPI document shows what this reads as [`super::body::NewScheduleBody`];
+/// keep the two in step.
 pub fn parse(
     body: &Map<String, Value>,
     max_payload_bytes: usize,
@@ -446,6 +449,9 @@ pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<S
 
 /// Applies a PATCH: the stored schedule with `changes` over it, read as a whole, and
 /// `next_run_at` computed again from now.
+///
+/// The OpenAPI document shows what this reads as [`super::body::ScheduleChangesBody`];
+/// keep the two in step.
 pub async fn patch(
     db: &DbPool,
     principal: &Principal,

@@ -8,12 +8,14 @@
 //! - [`inbound`]: one inbound request, check by check, with no actix types;
 //! - [`verify`]: the verifiers, pure functions over (headers, raw body, now);
 //! - [`limit`]: the per-source rate limit, shared by every api process through Redis;
-//! - [`rejections`]: refused requests, written to Postgres off the request path.
+//! - [`rejections`]: refused requests, written to Postgres off the request path;
+//! - [`body`]: the bodies of create and PATCH as the OpenAPI document shows them.
 //!
 //! The inbound path never queries Postgres: sources are held in an in-process cache
 //! (`hookrelay_shared::cache`) keyed by token, so a change reaches every api process within
 //! the cache's refresh interval, and the process that made it at once.
 
+pub mod body;
 pub mod ops;
 pub mod rejections;
 pub mod store;
@@ -326,6 +328,9 @@ impl Input {
 }
 
 /// Reads a whole source from `body`, every bad field at once.
+///
+/// The OpenAPI document shows what this reads as [`body::NewSourceBody`];
+/// keep the two in step.
 pub fn parse(body: &Map<String, Value>) -> Result<Input, Vec<FieldError>> {
     let mut f = Fields::new(body);
     f.required("name");

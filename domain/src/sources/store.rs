@@ -124,6 +124,9 @@ pub async fn get(db: &DbPool, space: Space, id: Uuid) -> anyhow::Result<Option<S
 
 /// Applies a PATCH: the stored source with `changes` over it, read as a whole. A
 /// verification sent back with its secrets masked (`********`) keeps the stored secrets.
+///
+/// The OpenAPI document shows what this reads as [`super::body::SourceChangesBody`];
+/// keep the two in step.
 pub async fn patch(
     db: &DbPool,
     principal: &Principal,

@@ -191,6 +191,9 @@ impl SubscriptionFields<'_> {
 }
 
 /// Validates a `POST /subscriptions` body.
+///
+/// The OpenAPI document shows what this reads as [`super::body::NewSubscriptionBody`];
+/// keep the two in step.
 pub fn parse_new(
     body: &Map<String, Value>,
     allow_private: bool,
@@ -233,6 +236,9 @@ pub fn parse_new(
 /// `description`, `name`, `timeout_ms`, `retry_schedule` and `rate_limit` may be null
 /// (cleared), the other fields may not. `is_active: true` also resets the failure count
 /// and clears `disabled_reason`.
+///
+/// The OpenAPI document shows what this reads as [`super::body::SubscriptionChangesBody`];
+/// keep the two in step.
 pub fn parse_changes(
     body: &Map<String, Value>,
     allow_private: bool,
@@ -292,6 +298,9 @@ pub const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 2
 
 /// Validates a rotation body: an optional `secret` (as on create) and an optional
 /// `grace_period` duration of at most 30 days (default 24h; `0s` ends the old secret now).
+///
+/// The OpenAPI document shows what this reads as [`super::body::RotationBody`];
+/// keep the two in step.
 pub fn parse_rotation(body: &Map<String, Value>) -> Result<Rotation, Vec<FieldError>> {
     let mut fields = SubscriptionFields {
         fields: Fields::new(body),

@@ -1,11 +1,12 @@
 //! Subscriptions: the `subscriptions` row ([`row`]), turning request JSON into validated
 //! changes ([`input`], with the rules for custom delivery headers in [`headers`]), reading
 //! and writing them in Postgres ([`store`]), and the cache both binaries look them up in
-//! ([`cache`]).
+//! ([`cache`]). [`body`] is how the OpenAPI document shows the bodies [`input`] reads.
 
 pub mod cache;
 pub mod row;
 
+pub mod body;
 pub mod headers;
 pub mod health;
 pub mod input;

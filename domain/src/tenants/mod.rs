@@ -1,7 +1,8 @@
 //! Tenants: body validation and the Postgres side, including deleting a tenant with
 //! everything it owns in one transaction. [`row`] is the `tenants` row, [`space`] the
-//! tenant spaces a query covers.
+//! tenant spaces a query covers, [`body`] the bodies as the OpenAPI document shows them.
 
+pub mod body;
 pub mod ops;
 pub mod row;
 pub mod space;
@@ -50,6 +51,9 @@ pub async fn exists(tenants: &Cache<Tenant>, tenant: Uuid) -> Result<(), Refusal
 }
 
 /// Validates a `POST /tenants` body.
+///
+/// The OpenAPI document shows what this reads as [`body::NewTenantBody`];
+/// keep the two in step.
 pub fn parse_new(body: &Map<String, Value>) -> Result<Tenant, Vec<FieldError>> {
     let mut fields = Fields::new(body);
     fields.required("name");
@@ -69,6 +73,9 @@ pub fn parse_new(body: &Map<String, Value>) -> Result<Tenant, Vec<FieldError>> {
 }
 
 /// Validates a `PATCH /tenants/{id}` body: only keys present change; neither may be null.
+///
+/// The OpenAPI document shows what this reads as [`body::TenantChangesBody`];
+/// keep the two in step.
 pub fn parse_changes(body: &Map<String, Value>) -> Result<TenantChanges, Vec<FieldError>> {
     let mut fields = Fields::new(body);
     fields.null("name", "string_type", "a valid string");

@@ -94,6 +94,9 @@ pub struct RawIngestHeaders<'a> {
 impl IngestHeaders {
     /// Validates the raw header values, reporting every bad one at once. `now` is what
     /// `X-Deliver-At` is measured from.
+    ///
+    /// The OpenAPI document shows what this reads as [`super::body::IngestHeaderParams`];
+    /// keep the two in step.
     pub fn parse(raw: RawIngestHeaders<'_>, now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
         let RawIngestHeaders {
             event_type,

@@ -10,10 +10,12 @@
 //! - [`search`]: `GET /webhooks`, finding webhooks by event type, status, subscription
 //!   and time;
 //! - [`replay`]: replaying one webhook's deliveries;
-//! - [`overview`]: what the console's overview counts.
+//! - [`overview`]: what the console's overview counts;
+//! - [`body`]: the ingest headers and the replay body as the OpenAPI document shows them.
 
 pub mod attempt;
 pub mod batch;
+pub mod body;
 pub mod delivery;
 pub mod events;
 pub mod ingest;

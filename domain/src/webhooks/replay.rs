@@ -47,6 +47,9 @@ pub struct Choice {
 }
 
 /// Reads the optional body `{"subscription_ids": [...], "include_succeeded": bool}`.
+///
+/// The OpenAPI document shows what this reads as [`super::body::ReplayBody`];
+/// keep the two in step.
 pub fn parse(body: &Map<String, Value>) -> Result<Choice, Vec<FieldError>> {
     let mut f = Fields::new(body);
     let subscription_ids = f.uuid_list("subscription_ids", MAX_NAMED);
