@@ -69,13 +69,13 @@ pub struct IngestedWebhook {
 
 /// A delivery's next attempt (1-based attempt number).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryJob {
+pub struct NextAttempt {
     pub webhook_id: Uuid,
     pub subscription_id: Uuid,
     pub attempt: u32,
 }
 
-impl RetryJob {
+impl NextAttempt {
     /// The member of the retry sorted set: `<webhook id>:<subscription id>:<attempt>`.
     pub fn member(&self) -> String {
         format!(
@@ -86,7 +86,7 @@ impl RetryJob {
 
     pub fn from_member(member: &str) -> Option<Self> {
         let mut parts = member.split(':');
-        let job = RetryJob {
+        let job = NextAttempt {
             webhook_id: parts.next()?.parse().ok()?,
             subscription_id: parts.next()?.parse().ok()?,
             attempt: parts.next()?.parse().ok()?,
@@ -101,7 +101,7 @@ impl RetryJob {
 pub async fn schedule_retry(
     conn: &mut impl redis::aio::ConnectionLike,
     keys: &Keys,
-    job: &RetryJob,
+    job: &NextAttempt,
     due: DateTime<Utc>,
 ) -> redis::RedisResult<()> {
     redis::cmd("ZADD")
@@ -122,7 +122,7 @@ pub enum Entry {
         /// caught up with it. `None` for entries queued before versions were stamped.
         subscriptions_version: Option<i64>,
     },
-    Retry(RetryJob),
+    Retry(NextAttempt),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +195,7 @@ impl Entry {
                     subscriptions_version,
                 })
             }
-            Some("retry") => Ok(Entry::Retry(RetryJob {
+            Some("retry") => Ok(Entry::Retry(NextAttempt {
                 webhook_id: uuid(field::WEBHOOK_ID)?,
                 subscription_id: uuid(field::SUBSCRIPTION_ID)?,
                 attempt: text(field::ATTEMPT)
@@ -482,15 +482,15 @@ mod tests {
 
     #[test]
     fn retry_members_round_trip() {
-        let job = RetryJob {
+        let job = NextAttempt {
             webhook_id: Uuid::new_v4(),
             subscription_id: Uuid::new_v4(),
             attempt: 3,
         };
-        assert_eq!(RetryJob::from_member(&job.member()), Some(job));
-        assert_eq!(RetryJob::from_member("x:y:1"), None);
+        assert_eq!(NextAttempt::from_member(&job.member()), Some(job));
+        assert_eq!(NextAttempt::from_member("x:y:1"), None);
         assert_eq!(
-            RetryJob::from_member(&format!("{}:extra", job.member())),
+            NextAttempt::from_member(&format!("{}:extra", job.member())),
             None
         );
     }

@@ -32,12 +32,12 @@ use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::bounded;
 use hookrelay_shared::payload::Payload;
-use hookrelay_shared::queue::{IngestedWebhook, RetryJob};
+use hookrelay_shared::queue::{IngestedWebhook, NextAttempt};
 use hookrelay_shared::schema::{deliveries, webhooks};
 use hookrelay_shared::time;
 use uuid::Uuid;
 
-use crate::pipeline::{self, Context, HandBack, Job, NoAttempt};
+use crate::pipeline::{self, Context, HandBack, NoAttempt, PlannedAttempt};
 
 /// Handles one `webhook` entry; `Ok` means it may be acknowledged.
 pub async fn handle(
@@ -156,8 +156,8 @@ async fn recipients(
     }
 }
 
-fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
-    Job {
+fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> PlannedAttempt {
+    PlannedAttempt {
         webhook_id: webhook.webhook_id,
         event_type: webhook.event_type.clone(),
         body: webhook.body.clone(),
@@ -170,7 +170,7 @@ fn job(webhook: &IngestedWebhook, subscription_id: Uuid, attempt: u32) -> Job {
 
 /// The attempts still owed for a webhook stored by an earlier run; repairs the retry
 /// schedule on the way.
-async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, HandBack> {
+async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<PlannedAttempt>, HandBack> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
     let rows: Vec<Delivery> = bounded(
         "Failed to read the deliveries of a webhook",
@@ -189,7 +189,7 @@ async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, Ha
                 jobs.push(job(webhook, row.subscription_id, attempts + 1));
             }
             Some(DeliveryStatus::Retrying) => {
-                let next = RetryJob {
+                let next = NextAttempt {
                     webhook_id: webhook.webhook_id,
                     subscription_id: row.subscription_id,
                     attempt: attempts + 1,
@@ -213,7 +213,7 @@ async fn resume(ctx: &Context, webhook: &IngestedWebhook) -> Result<Vec<Job>, Ha
 /// (`pipeline::prepare`: the subscription, its rate limit) come right before its permit
 /// is waited for, so an attempt its rate limit holds back is parked without ever
 /// holding a permit, and the recipients after it are not held up by it.
-pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<Job>) -> Result<(), HandBack> {
+pub async fn run_all(ctx: &Arc<Context>, mut jobs: Vec<PlannedAttempt>) -> Result<(), HandBack> {
     if jobs.len() == 1
         && let Some(job) = jobs.pop()
     {

@@ -37,7 +37,7 @@ use hookrelay_shared::Config;
 use hookrelay_shared::db::DbPool;
 use hookrelay_shared::keys::Keys;
 use hookrelay_shared::payload::Envelope;
-use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::queue::NextAttempt;
 use hookrelay_shared::redis_client::Redis;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -111,8 +111,8 @@ impl From<NotCommitted> for HandBack {
     }
 }
 
-/// One attempt to make.
-pub struct Job {
+/// One attempt to make (of a new webhook, a retry or a replay), before its checks.
+pub struct PlannedAttempt {
     pub webhook_id: Uuid,
     pub event_type: Option<String>,
     pub body: Bytes,
@@ -131,7 +131,7 @@ pub struct Job {
 /// An attempt that passed the checks made before its permit: the subscription exists,
 /// is active, and its rate limit (if any) gave it its turn.
 pub struct Ready {
-    job: Job,
+    job: PlannedAttempt,
     /// As the cache had it at the check.
     subscription: Arc<Subscription>,
 }
@@ -165,7 +165,7 @@ pub async fn permit(ctx: &Context) -> Result<Permit, HandBack> {
 }
 
 /// Makes one attempt and commits its effects (or ends or parks it, see [`prepare`]).
-pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
+pub async fn attempt(ctx: &Context, job: PlannedAttempt) -> Result<(), HandBack> {
     let Some(ready) = prepare(ctx, job).await? else {
         return Ok(());
     };
@@ -178,7 +178,7 @@ pub async fn attempt(ctx: &Context, job: Job) -> Result<(), HandBack> {
 /// `None` when nothing is left to do for the job: the delivery ended without an attempt
 /// (subscription deleted or inactive), or the limiter held the attempt back and it was
 /// parked in the retry schedule until its turn.
-pub async fn prepare(ctx: &Context, job: Job) -> Result<Option<Ready>, HandBack> {
+pub async fn prepare(ctx: &Context, job: PlannedAttempt) -> Result<Option<Ready>, HandBack> {
     let subscription = match look_up(ctx, job.subscription_id).await? {
         Ok(subscription) => subscription,
         Err(why) => {
@@ -220,8 +220,13 @@ async fn look_up(
 /// Puts an attempt the rate limit held back into the retry schedule as the same attempt,
 /// due when its turn comes. The entry is then done: the delivery keeps its state, and no
 /// attempt is recorded.
-async fn park(ctx: &Context, job: &Job, rate_limit: u32, wait: Duration) -> Result<(), HandBack> {
-    let parked = RetryJob {
+async fn park(
+    ctx: &Context,
+    job: &PlannedAttempt,
+    rate_limit: u32,
+    wait: Duration,
+) -> Result<(), HandBack> {
+    let parked = NextAttempt {
         webhook_id: job.webhook_id,
         subscription_id: job.subscription_id,
         attempt: job.attempt,
@@ -319,7 +324,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
     ctx.logs.record(Some(row), update).await?;
     match outcome {
         DeliveryOutcome::Retry { at, .. } => {
-            let next = RetryJob {
+            let next = NextAttempt {
                 webhook_id: job.webhook_id,
                 subscription_id,
                 attempt: job.attempt + 1,
@@ -359,7 +364,12 @@ async fn end_without_attempt(
     Ok(())
 }
 
-fn log_outcome(job: &Job, outcome: &DeliveryOutcome, status_code: Option<i32>, duration_ms: i64) {
+fn log_outcome(
+    job: &PlannedAttempt,
+    outcome: &DeliveryOutcome,
+    status_code: Option<i32>,
+    duration_ms: i64,
+) {
     let (webhook_id, subscription_id, attempt) = (job.webhook_id, job.subscription_id, job.attempt);
     match outcome {
         DeliveryOutcome::Delivered => {

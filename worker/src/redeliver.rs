@@ -19,10 +19,10 @@ use diesel_async::RunQueryDsl;
 use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::db::bounded;
 use hookrelay_shared::payload::Envelope;
-use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::queue::NextAttempt;
 use hookrelay_shared::schema::{deliveries, webhooks};
 
-use crate::pipeline::{self, Context, HandBack, Job};
+use crate::pipeline::{self, Context, HandBack, PlannedAttempt};
 
 /// What a retry needs from Postgres (columns in `load`'s select order).
 #[derive(Queryable)]
@@ -37,7 +37,7 @@ struct Stored {
 }
 
 /// Handles one `retry` entry; `Ok` means it may be acknowledged.
-pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
+pub async fn handle(ctx: &Arc<Context>, job: NextAttempt) -> Result<(), HandBack> {
     let (webhook_id, subscription_id, attempt) = (job.webhook_id, job.subscription_id, job.attempt);
     let Some(stored) = load(ctx, &job).await? else {
         tracing::info!(%webhook_id, %subscription_id, attempt, "retry of a delivery that no longer exists (purged); dropping it");
@@ -52,7 +52,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
     if made >= attempt {
         // A crash came after the attempt was recorded; the next retry may be missing.
         if status == Some(DeliveryStatus::Retrying) {
-            let next = RetryJob {
+            let next = NextAttempt {
                 attempt: made + 1,
                 ..job
             };
@@ -67,7 +67,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
     }
     pipeline::attempt(
         ctx,
-        Job {
+        PlannedAttempt {
             webhook_id,
             event_type: stored.event_type,
             body: Bytes::from(stored.payload),
@@ -81,7 +81,7 @@ pub async fn handle(ctx: &Arc<Context>, job: RetryJob) -> Result<(), HandBack> {
 }
 
 /// The delivery's state and the webhook's payload, in one query.
-async fn load(ctx: &Context, job: &RetryJob) -> anyhow::Result<Option<Stored>> {
+async fn load(ctx: &Context, job: &NextAttempt) -> anyhow::Result<Option<Stored>> {
     let mut conn = ctx.db.get().await.context("no Postgres connection")?;
     bounded("Failed to read a delivery for its retry", async {
         deliveries::table

@@ -44,7 +44,7 @@ use hookrelay_domain::subscriptions::Subscription;
 use hookrelay_domain::tenants::space::Space;
 use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::db::{bounded, connect_one};
-use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::queue::NextAttempt;
 use hookrelay_shared::schema::{replays, subscriptions};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -263,7 +263,7 @@ impl Runner {
                 };
                 let Some(permit) = permit else {
                     // Whoever comes next makes them; the reconciler if Redis fails too.
-                    let rest: Vec<RetryJob> = std::iter::once(rerun)
+                    let rest: Vec<NextAttempt> = std::iter::once(rerun)
                         .chain(reruns)
                         .map(|r| retry_job(&r))
                         .collect();
@@ -450,8 +450,8 @@ async fn advance(
     Ok(())
 }
 
-fn retry_job(rerun: &Rerun) -> RetryJob {
-    RetryJob {
+fn retry_job(rerun: &Rerun) -> NextAttempt {
+    NextAttempt {
         webhook_id: rerun.webhook_id,
         subscription_id: rerun.subscription_id,
         attempt: u32::try_from(rerun.attempts).unwrap_or(0) + 1,
@@ -470,7 +470,7 @@ async fn attempt(ctx: &Arc<Context>, rerun: Rerun) {
 }
 
 /// Puts attempts this worker will not make into the retry schedule, due now.
-async fn hand_over(ctx: &Context, jobs: &[RetryJob]) {
+async fn hand_over(ctx: &Context, jobs: &[NextAttempt]) {
     let now = Utc::now();
     let mut redis = ctx.redis.clone();
     for job in jobs {

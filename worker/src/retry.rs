@@ -1,7 +1,7 @@
 //! The retry schedule: a Redis sorted set of due retries, and the script that moves them
 //! back into the work stream when their time comes.
 //!
-//! A failed attempt that has retries left adds `RetryJob::member()` to `keys.retry_schedule()`
+//! A failed attempt that has retries left adds `NextAttempt::member()` to `keys.retry_schedule()`
 //! with its due time (Unix ms, rounded up) as score. The mover (`mover`) runs
 //! `MOVE_SCRIPT` in every worker: it takes the due members, XADDs each to the stream as a
 //! `retry` entry and removes it from the set, atomically, so a member is moved exactly
@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::queue::{RetryJob, field};
+use hookrelay_shared::queue::{NextAttempt, field};
 use hookrelay_shared::redis_client::Redis;
 
 use crate::mover::DueSet;
@@ -51,7 +51,7 @@ impl RetrySchedule {
     pub async fn schedule(
         &self,
         conn: &mut Redis,
-        job: &RetryJob,
+        job: &NextAttempt,
         due: DateTime<Utc>,
     ) -> redis::RedisResult<()> {
         hookrelay_shared::queue::schedule_retry(conn, &self.keys, job, due).await

@@ -24,7 +24,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
 use hookrelay_shared::keys::Keys;
-use hookrelay_shared::queue::{RetryJob, schedule_retry};
+use hookrelay_shared::queue::{NextAttempt, schedule_retry};
 use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::schema::{deliveries, subscriptions, webhooks};
 use hookrelay_shared::time;
@@ -221,7 +221,7 @@ pub async fn replay(
     let due = time::now();
     let mut conn = redis.clone();
     for (subscription_id, attempts) in &replayed {
-        let job = RetryJob {
+        let job = NextAttempt {
             webhook_id,
             subscription_id: *subscription_id,
             attempt: u32::try_from(*attempts).unwrap_or(0) + 1,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, streams::StreamRangeReply};
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use hookrelay_shared::queue::RetryJob;
+use hookrelay_shared::queue::NextAttempt;
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -56,8 +56,8 @@ struct Overdue {
 
 impl Overdue {
     /// The retry that carries the delivery on: its next attempt.
-    fn next(&self) -> RetryJob {
-        RetryJob {
+    fn next(&self) -> NextAttempt {
+        NextAttempt {
             webhook_id: self.webhook_id,
             subscription_id: self.subscription_id,
             attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
