@@ -36,8 +36,8 @@ pub struct Authenticator {
 impl Authenticator {
     pub fn new(config: &Config, stored: Arc<Cache<Credential>>) -> Self {
         Self {
-            admin_digests: config.api_keys.iter().map(|k| digest(k)).collect(),
-            disabled: config.auth_disabled,
+            admin_digests: config.auth.api_keys.iter().map(|k| digest(k)).collect(),
+            disabled: config.auth.disabled,
             stored,
             usage: Arc::new(KeyUsage::default()),
         }
