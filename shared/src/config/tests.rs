@@ -60,6 +60,41 @@ fn variables_lists_exactly_what_is_read() {
     assert_eq!(asked.into_inner(), listed);
 }
 
+/// The variables a section's `from_lookup` asks for when none is set.
+fn read_by<T>(
+    from_lookup: impl Fn(&Vars<'_>) -> Result<T, ConfigError>,
+) -> std::collections::BTreeSet<String> {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let get = |name: &str| {
+        asked.borrow_mut().insert(name.to_owned());
+        None
+    };
+    from_lookup(&Vars::new(&get)).expect("the defaults are valid");
+    asked.into_inner()
+}
+
+#[test]
+fn each_variable_belongs_to_one_section() {
+    let sections = [
+        read_by(DatabaseConfig::from_lookup),
+        read_by(RedisConfig::from_lookup),
+        read_by(ServerConfig::from_lookup),
+        read_by(AuthConfig::from_lookup),
+        read_by(DeliveryConfig::from_lookup),
+        read_by(RetentionConfig::from_lookup),
+        read_by(TelemetryConfig::from_lookup),
+        read_by(StartupConfig::from_lookup),
+        read_by(ConsoleConfig::from_lookup),
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    for name in sections.into_iter().flatten() {
+        assert!(seen.insert(name.clone()), "{name} is read by two sections");
+    }
+    let listed: std::collections::BTreeSet<String> =
+        VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+    assert_eq!(seen, listed);
+}
+
 #[test]
 fn durations_take_the_four_suffixes() {
     assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
