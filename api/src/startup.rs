@@ -74,7 +74,7 @@ impl Application {
             .await
             .context("Failed to load sources")?;
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(&config, Arc::clone(&credentials)),
+            auth: Authenticator::new(&config.auth, Arc::clone(&credentials)),
             limiter: Limiter::new(keys.clone()),
             services: Services {
                 db,
