@@ -16,7 +16,7 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        telemetry::init_logging(config.log_format);
+        telemetry::init_logging(config.telemetry.log_format);
         let result = match shutdown
             .run_until_cancelled(Application::build(config))
             .await

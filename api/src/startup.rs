@@ -56,16 +56,16 @@ impl Application {
             OpenApiJson::new(&crate::openapi::document())
                 .context("Failed to serialize the OpenAPI document")?,
         );
-        if config.auth_disabled {
+        if config.auth.disabled {
             tracing::warn!(
                 "AUTH_DISABLED=true: every route is open to anyone who can reach this port"
             );
         }
         let db =
-            db::connect_and_migrate(&config.database_url, DB_POOL_SIZE, config.startup_timeout)
+            db::connect_and_migrate(&config.database.url, DB_POOL_SIZE, config.startup.timeout)
                 .await?;
-        let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
-        let keys = Keys::new(&config.redis_key_prefix);
+        let redis = redis_client::connect(&config.redis.url, config.startup.timeout).await?;
+        let keys = Keys::new(&config.redis.key_prefix);
         let subscriptions = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
@@ -79,7 +79,7 @@ impl Application {
             .await
             .context("Failed to load sources")?;
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(&config, Arc::clone(&credentials)),
+            auth: Authenticator::new(&config.auth, Arc::clone(&credentials)),
             limiter: Limiter::new(keys.clone()),
             services: Services {
                 db,
@@ -90,16 +90,21 @@ impl Application {
                 tenants,
                 sources,
                 credentials,
-                allow_private_targets: config.allow_private_targets,
-                max_payload_bytes: config.max_payload_bytes,
+                allow_private_targets: config.delivery.allow_private_targets,
+                max_payload_bytes: config.server.max_payload_bytes,
             },
             rejections: Arc::default(),
-            trusted_proxies: config.trusted_proxies.clone(),
-            console_frame_ancestors: config.console_frame_ancestors.clone(),
+            trusted_proxies: config.auth.trusted_proxies.clone(),
+            console_frame_ancestors: config.console.frame_ancestors.clone(),
         });
 
-        let listener = TcpListener::bind((config.host.as_str(), config.port))
-            .with_context(|| format!("Failed to bind {}:{}", config.host, config.port))?;
+        let listener = TcpListener::bind((config.server.host.as_str(), config.server.port))
+            .with_context(|| {
+                format!(
+                    "Failed to bind {}:{}",
+                    config.server.host, config.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let server_state = state.clone();
         let server = HttpServer::new(move || {

@@ -2,7 +2,8 @@
 //! the domains (subscriptions, tenants, schedules, …) are in `hookrelay-domain`, which
 //! builds on this crate; nothing here knows a domain's rows.
 //!
-//! - [`config`]: every environment variable, parsed once into [`config::Config`].
+//! - [`config`]: every environment variable, parsed once into [`config::Config`], in
+//!   sections by concern (`config.redis.url`, `config.delivery.timeout`).
 //! - [`db`], [`schema`]: the Postgres pool with bounded statements, embedded migrations,
 //!   and the tables (generated).
 //! - [`redis_client`]: Redis connections with bounded timeouts.

@@ -22,7 +22,7 @@ impl TestApi {
     pub async fn spawn(config: Config) -> Self {
         crate::ensure_crypto_provider();
         // An IPv6 HOST (`::1`) is reached there; anything else on IPv4 loopback.
-        let host = match config.host.parse::<std::net::IpAddr>() {
+        let host = match config.server.host.parse::<std::net::IpAddr>() {
             Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]"),
             _ => "127.0.0.1".to_owned(),
         };

@@ -89,7 +89,7 @@ impl Dispatcher {
 
     /// Takes over entries left idle longer than `RECLAIM_IDLE`, every `interval`, until `stop`.
     pub async fn run_reclaimer(self: Arc<Self>, interval: Duration, stop: CancellationToken) {
-        let min_idle = self.ctx.config.reclaim_idle;
+        let min_idle = self.ctx.config.delivery.reclaim_idle;
         loop {
             tokio::select! {
                 () = stop.cancelled() => return,
@@ -97,7 +97,7 @@ impl Dispatcher {
             }
             // Wait in line for slots: the semaphore is fair, so the reader (which holds
             // every free slot while it blocks) hands them over when its read returns.
-            let want = (self.ctx.config.worker_concurrency / 4).clamp(1, READ_BATCH);
+            let want = (self.ctx.config.delivery.worker_concurrency / 4).clamp(1, READ_BATCH);
             let slots = tokio::select! {
                 () = stop.cancelled() => return,
                 slots = Arc::clone(&self.slots).acquire_many_owned(want as u32) => match slots {
@@ -107,7 +107,7 @@ impl Dispatcher {
             };
             match self.consumer.reclaim(min_idle, want).await {
                 Ok(claimed) if !claimed.is_empty() => {
-                    let limit = u64::from(self.ctx.config.max_entry_redeliveries);
+                    let limit = u64::from(self.ctx.config.delivery.max_entry_redeliveries);
                     let mut entries = Vec::with_capacity(claimed.len());
                     for (entry, times) in claimed {
                         // Handed over once by the first read, once more per redelivery.

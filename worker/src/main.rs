@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        telemetry::init_logging(config.log_format);
+        telemetry::init_logging(config.telemetry.log_format);
         let _ = rustls::crypto::ring::default_provider().install_default();
         let worker = match shutdown.run_until_cancelled(Worker::build(config)).await {
             None => return startup::stopped_during_start_up(),

@@ -275,12 +275,12 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
     let timeout = subscription
         .timeout_ms
         .and_then(|ms| u64::try_from(ms).ok())
-        .map_or(ctx.config.delivery_timeout, Duration::from_millis);
+        .map_or(ctx.config.delivery.timeout, Duration::from_millis);
     let report = delivery::send(
         &ctx.client,
         &request,
         timeout,
-        ctx.config.allow_private_targets,
+        ctx.config.delivery.allow_private_targets,
     )
     .await;
     // The permit bounds requests in flight; recording is bounded by the log writer.
@@ -293,7 +293,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
         report.finished_at,
         own_schedule
             .as_deref()
-            .unwrap_or(&ctx.config.retry_schedule),
+            .unwrap_or(&ctx.config.delivery.retry_schedule),
         report.retry_after,
     );
     let row = delivery::attempt_row(

@@ -96,13 +96,13 @@ pub struct Reconciler {
 
 /// Starts the reconciler in the background; it stops when `shutdown` fires.
 pub fn spawn(config: &Config, db: DbPool, redis: Redis, shutdown: CancellationToken) {
-    let keys = Keys::new(&config.redis_key_prefix);
+    let keys = Keys::new(&config.redis.key_prefix);
     let reconciler = Reconciler {
         db,
         redis,
         lock: TickLock::new(keys.reconcile_lock(), LEASE, DONE_MEMORY),
         keys,
-        timing: Timing::new(config.reconcile_after),
+        timing: Timing::new(config.delivery.reconcile_after),
     };
     tokio::spawn(reconciler.run(shutdown));
 }

@@ -132,7 +132,7 @@ pub fn spawn(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let runner = Runner {
-            share: share(ctx.config.worker_concurrency),
+            share: share(ctx.config.delivery.worker_concurrency),
             ctx,
             tracker,
             conn: None,
@@ -173,7 +173,7 @@ impl Runner {
     async fn look(&mut self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         if self.conn.is_none() {
             self.conn = Some(
-                connect_one(&self.ctx.config.database_url)
+                connect_one(&self.ctx.config.database.url)
                     .await
                     .context("Failed to connect to Postgres")?,
             );
@@ -229,7 +229,7 @@ impl Runner {
         tracing::info!(replay_id = %id, "running replay");
         let permits = Arc::new(Semaphore::new(self.share));
         let mut touch =
-            tokio::time::interval(Timing::new(self.ctx.config.reconcile_after).interval);
+            tokio::time::interval(Timing::new(self.ctx.config.delivery.reconcile_after).interval);
         touch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The previous batch's deliveries: the last of them may still be in flight.
         let mut previous: Vec<(Uuid, Uuid)> = Vec::new();

@@ -56,15 +56,15 @@ pub struct PurgeJob {
 impl PurgeJob {
     pub fn from_config(config: &Config, db: DbPool, redis: Redis) -> Self {
         Self {
-            schedule: config.purge_schedule.clone(),
+            schedule: config.retention.purge_schedule.clone(),
             purge: Purge {
                 db,
-                retention: config.log_retention,
+                retention: config.retention.log_retention,
                 budget: LEASE / 2,
             },
             redis,
             lock: TickLock::new(
-                Keys::new(&config.redis_key_prefix).purge_lock(),
+                Keys::new(&config.redis.key_prefix).purge_lock(),
                 LEASE,
                 DONE_MEMORY,
             ),

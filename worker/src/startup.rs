@@ -50,28 +50,28 @@ impl Worker {
     /// Connects to Postgres (creating and migrating the database) and Redis, loads the
     /// subscription cache and binds the metrics listener.
     pub async fn build(config: Config) -> anyhow::Result<Worker> {
-        if config.reclaim_idle < config.delivery_timeout * 2 {
+        if config.delivery.reclaim_idle < config.delivery.timeout * 2 {
             tracing::warn!(
-                reclaim_idle_ms = config.reclaim_idle.as_millis() as u64,
-                delivery_timeout_ms = config.delivery_timeout.as_millis() as u64,
+                reclaim_idle_ms = config.delivery.reclaim_idle.as_millis() as u64,
+                delivery_timeout_ms = config.delivery.timeout.as_millis() as u64,
                 "RECLAIM_IDLE is less than twice DELIVERY_TIMEOUT; a slow Redis heartbeat could let another worker take over entries still being delivered"
             );
         }
-        let pool_size = (config.worker_concurrency / 8).clamp(4, 16);
-        let db = db::connect_and_migrate(&config.database_url, pool_size, config.startup_timeout)
+        let pool_size = (config.delivery.worker_concurrency / 8).clamp(4, 16);
+        let db = db::connect_and_migrate(&config.database.url, pool_size, config.startup.timeout)
             .await?;
-        let redis = redis_client::connect(&config.redis_url, config.startup_timeout).await?;
-        let blocking = redis_client::blocking_pool(&config.redis_url, 2)?;
-        let keys = Keys::new(&config.redis_key_prefix);
+        let redis = redis_client::connect(&config.redis.url, config.startup.timeout).await?;
+        let blocking = redis_client::blocking_pool(&config.redis.url, 2)?;
+        let keys = Keys::new(&config.redis.key_prefix);
         let cache = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
         let client = http_client::build(
-            config.delivery_timeout,
-            config.allow_private_targets,
-            config.worker_concurrency,
+            config.delivery.timeout,
+            config.delivery.allow_private_targets,
+            config.delivery.worker_concurrency,
         )?;
-        let metrics_server = match config.metrics_addr {
+        let metrics_server = match config.telemetry.metrics_addr {
             Some(addr) => {
                 metrics::register();
                 Some(metrics::serve(addr)?)
@@ -97,7 +97,7 @@ impl Worker {
     /// Delivers until `shutdown` fires, then drains (see the module docs).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let config = self.config;
-        let keys = Keys::new(&config.redis_key_prefix);
+        let keys = Keys::new(&config.redis.key_prefix);
         // Background loops that run until the very end.
         let background = CancellationToken::new();
         let metrics_handle = self.metrics_server.map(|(server, addr)| {
@@ -115,8 +115,8 @@ impl Worker {
 
         let abandon_logs = CancellationToken::new();
         let (logs, log_task) = LogWriter::spawn(
-            config.database_url.clone(),
-            config.auto_disable_after,
+            config.database.url.clone(),
+            config.delivery.auto_disable_after,
             Arc::clone(&self.cache),
             abandon_logs.clone(),
         );
@@ -137,7 +137,7 @@ impl Worker {
             logs,
             retries,
             throttle: Throttle::new(keys.clone()),
-            permits: Arc::new(Semaphore::new(config.worker_concurrency)),
+            permits: Arc::new(Semaphore::new(config.delivery.worker_concurrency)),
             shutdown: shutdown.clone(),
         });
         let consumer = Consumer::new(keys, self.redis, self.blocking);
@@ -147,7 +147,7 @@ impl Worker {
             .context("Failed to create the consumer group in Redis")?;
         tracing::info!(
             consumer = consumer.name(),
-            concurrency = config.worker_concurrency,
+            concurrency = config.delivery.worker_concurrency,
             "worker started"
         );
 
@@ -159,11 +159,13 @@ impl Worker {
             // Entries spend part of their life waiting for Postgres commits, when they
             // hold no attempt permit; twice as many entries as permits keeps the permits
             // busy. Attempts in flight stay capped by the permits alone.
-            slots: Arc::new(Semaphore::new(config.worker_concurrency.saturating_mul(2))),
+            slots: Arc::new(Semaphore::new(
+                config.delivery.worker_concurrency.saturating_mul(2),
+            )),
         });
-        let beat = (config.reclaim_idle / 4).max(Duration::from_millis(100));
-        let reclaim_every =
-            (config.reclaim_idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        let beat = (config.delivery.reclaim_idle / 4).max(Duration::from_millis(100));
+        let reclaim_every = (config.delivery.reclaim_idle / 4)
+            .clamp(Duration::from_millis(250), Duration::from_secs(5));
         let stop_heartbeat = CancellationToken::new();
         let heartbeat =
             tokio::spawn(Arc::clone(&dispatcher).run_heartbeat(beat, stop_heartbeat.clone()));
@@ -209,7 +211,7 @@ impl Worker {
 
         tracing::info!("shutting down: no new work taken; waiting for attempts in flight");
         tracker.close();
-        let drain = config.delivery_timeout + Duration::from_secs(1);
+        let drain = config.delivery.timeout + Duration::from_secs(1);
         if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
             tracing::warn!(
                 "attempts still in flight at the drain deadline; their entries will be redelivered"

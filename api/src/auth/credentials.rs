@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use actix_web::http::header::{self, HeaderMap};
 use chrono::Utc;
-use hookrelay_shared::Config;
 use hookrelay_shared::cache::Cache;
+use hookrelay_shared::config::AuthConfig;
 use subtle::ConstantTimeEq;
 
 use super::{FailureReason, Principal, Reach};
@@ -34,10 +34,10 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(config: &Config, stored: Arc<Cache<Credential>>) -> Self {
+    pub fn new(auth: &AuthConfig, stored: Arc<Cache<Credential>>) -> Self {
         Self {
-            admin_digests: config.api_keys.iter().map(|k| digest(k)).collect(),
-            disabled: config.auth_disabled,
+            admin_digests: auth.api_keys.iter().map(|k| digest(k)).collect(),
+            disabled: auth.disabled,
             stored,
             usage: Arc::new(KeyUsage::default()),
         }

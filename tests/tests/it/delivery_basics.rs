@@ -168,7 +168,7 @@ async fn fan_out_delivery_reaches_only_active_subscriptions_whose_filter_matches
 async fn a_webhook_nobody_subscribed_to_is_stored_without_a_delivery() {
     let env = TestEnv::new().await;
     let mut env_metrics = env.config();
-    env_metrics.metrics_addr = Some("127.0.0.1:0".parse().expect("an address"));
+    env_metrics.telemetry.metrics_addr = Some("127.0.0.1:0".parse().expect("an address"));
     let worker = spawn_worker(env_metrics).await;
     let webhook_id = enqueue(&env, None, Some("lonely.event"), b"{\"x\":1}").await;
 
