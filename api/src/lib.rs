@@ -1,23 +1,24 @@
-//! hookrelay's HTTP API.
+//! hookrelay's HTTP API: a front end over `hookrelay-domain`. Routes, authentication,
+//! request reading and HTTP answers live here; what a resource is, its rules and its
+//! write actions are the domain's (`hookrelay_domain::<domain>::{store, ops}`), which the
+//! handlers and the console call alike.
 //!
-//! - [`routes`]: the table of contents — every route and its handler.
-//! - [`handlers`]: one module per resource; each handler extracts, calls one function
-//!   and shapes the response.
-//! - [`auth`]: every request's `Principal` (admin, or a tenant's key with permissions),
-//!   checked against the route's `Need` before the handler runs.
-//! - [`extract`]: path UUIDs, query integers, JSON object bodies; [`fields`]: reading
-//!   body fields with every error at once.
+//! - [`routes`]: the table of contents — every route, its handler and what it needs.
+//! - [`handlers`]: one module per resource; each handler extracts, calls one domain
+//!   function and shapes the response.
+//! - [`auth`]: every request's `Principal` (admin, or a stored key with a reach and
+//!   permissions), checked against the route's `Need` before the handler runs.
+//! - [`extract`]: path UUIDs, query integers, paging, list spaces, JSON object bodies.
 //! - [`body`]: reading request bodies within one deadline (408 past it).
-//! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies.
-//! - [`subscriptions`], [`tenants`], [`api_keys`]: input validation and storage of each
-//!   resource, with no actix types.
-//! - [`ingest`], [`status`], [`webhooks`]: ingest checks and queueing, status assembly,
-//!   and finding webhooks (`GET /webhooks`), likewise; [`replay`] replays one webhook,
-//!   [`replays`] stores bulk replays for the workers to run; [`schedules`] stores
-//!   schedules; [`sources`] verifies and ingests inbound webhooks (`POST /in/<token>`).
-//! - [`console`]: the web console at `/console` (HTML pages over the same modules, with
-//!   sessions and CSRF); [`overview`] counts what its first page shows.
-//! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
+//! - [`error`]: `ApiError` → the contract's `{"detail": …}` bodies; the one place a domain
+//!   `Refusal` becomes an HTTP answer.
+//! - [`ingest`]: ingest's HTTP side (the body, JSON, metrics) between the domain's admit
+//!   and queue steps; [`inbound`]: one `POST /in/<token>` to a source, check by check,
+//!   and the sources' rate limiter.
+//! - [`console`]: the web console at `/console` (HTML pages over the same domain
+//!   functions, with sessions and CSRF).
+//! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`),
+//!   built once at start-up.
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
 pub mod auth;

@@ -16,7 +16,7 @@ use hookrelay_domain::api_keys::Permission::{Ingest, Read, Write};
 use crate::auth::{self, Need};
 use crate::error::detail_response;
 use crate::handlers::{
-    api_keys, dead_letters, inbound, ingest, ops, replay, replays, schedules, sources, status,
+    api_keys, dead_letters, inbound, ingest, ops, replays, schedules, sources, status,
     subscriptions, tenants, webhooks,
 };
 
@@ -70,7 +70,7 @@ fn table() -> Vec<Entry> {
                 "/webhooks/{webhook_id}/replay",
                 "/webhooks/{webhook_id}/replay/",
             ],
-            [on(Method::POST, Needs(Write), replay::replay)],
+            [on(Method::POST, Needs(Write), webhooks::replay)],
         ),
         resource(
             &["/replays", "/replays/"],

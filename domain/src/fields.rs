@@ -3,7 +3,7 @@
 //! Each resource's input module reads its own fields with these. [`Fields::query`] reads
 //! a query string's parameters the same way (`["query", <field>]`).
 
-use crate::webhooks::events::validate_filter_entry;
+use crate::webhooks::event_types::validate_filter_entry;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;

@@ -16,7 +16,7 @@
 //! - [`retry`]: the retry schedule (sorted set) and its move script.
 //! - [`delayed`]: webhooks ingested with `X-Deliver-At`, and their move script.
 //! - [`mover`]: the loop that moves due retries and delayed webhooks into the stream.
-//! - [`logs`]: batched Postgres writes of webhooks, deliveries and attempts, with each
+//! - [`recorder`]: batched Postgres writes of webhooks, deliveries and attempts, with each
 //!   batch's subscription health (the statements and the rule are the domain's:
 //!   `hookrelay_domain::webhooks::batch`, `subscriptions::health`).
 //! - [`outbox`]: moves the operational events the writer stored, and schedule runs, into
@@ -34,13 +34,13 @@ pub mod delivery;
 pub mod dispatch;
 pub mod fanout;
 pub mod http_client;
-pub mod logs;
 pub mod metrics;
 pub mod mover;
 pub mod outbox;
 pub mod pipeline;
 pub mod purge;
 pub mod reconcile;
+pub mod recorder;
 pub mod redeliver;
 pub mod replays;
 pub mod retry;

@@ -44,7 +44,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::delivery::DeliveryOutcome;
-use hookrelay_domain::subscriptions::health::EventKind;
+use hookrelay_domain::subscriptions::health::HealthEvent;
 
 /// Webhooks that reached nobody (status `no_subscribers`).
 const NO_SUBSCRIBERS: &str = "hookrelay_webhooks_no_subscribers_total";
@@ -137,7 +137,7 @@ pub fn register() {
         OPERATIONAL_EVENTS,
         "Operational events raised, by type (hookrelay.subscription.failing, .disabled)"
     );
-    for kind in [EventKind::Failing, EventKind::Disabled] {
+    for kind in [HealthEvent::Failing, HealthEvent::Disabled] {
         metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(0);
     }
     metrics::describe_gauge!(REPLAYS, "Bulk replays by status (running, done, cancelled)");
@@ -269,7 +269,7 @@ pub fn disabled(reason: &'static str) {
 }
 
 /// An operational event written to the outbox.
-pub fn operational_event(kind: EventKind) {
+pub fn operational_event(kind: HealthEvent) {
     metrics::counter!(OPERATIONAL_EVENTS, "type" => kind.event_type()).increment(1);
 }
 

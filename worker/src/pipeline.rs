@@ -44,8 +44,8 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::delivery::{self, AttemptRequest, DeliveryOutcome};
-use crate::logs::{DeliveryUpdate, LogWriter, NotCommitted};
 use crate::metrics;
+use crate::recorder::{DeliveryUpdate, NotCommitted, Recorder};
 use crate::retry::RetrySchedule;
 use crate::throttle::{self, Throttle, Verdict};
 
@@ -76,7 +76,7 @@ pub struct Context {
     pub redis: Redis,
     pub cache: Arc<SubscriptionCache>,
     pub client: reqwest::Client,
-    pub logs: LogWriter,
+    pub logs: Recorder,
     pub retries: RetrySchedule,
     /// Per-subscription rate limits, asked before an attempt waits for its permit.
     pub throttle: Throttle,

@@ -27,8 +27,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::consumer::Consumer;
 use crate::dispatch::Dispatcher;
-use crate::logs::LogWriter;
 use crate::pipeline::Context;
+use crate::recorder::Recorder;
 use crate::retry::RetrySchedule;
 use crate::throttle::Throttle;
 use crate::{delayed, http_client, metrics, mover};
@@ -114,7 +114,7 @@ impl Worker {
         ));
 
         let abandon_logs = CancellationToken::new();
-        let (logs, log_task) = LogWriter::spawn(
+        let (logs, log_task) = Recorder::spawn(
             config.database.url.clone(),
             config.delivery.auto_disable_after,
             Arc::clone(&self.cache),

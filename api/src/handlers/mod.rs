@@ -6,7 +6,6 @@ pub mod dead_letters;
 pub mod inbound;
 pub mod ingest;
 pub mod ops;
-pub mod replay;
 pub mod replays;
 pub mod schedules;
 pub mod sources;

@@ -28,7 +28,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderMap};
 use bytes::Bytes;
 use futures::Stream;
 use hookrelay_domain::tenants::space::Space;
-use hookrelay_domain::webhooks::events::is_visible_ascii_token;
+use hookrelay_domain::webhooks::event_types::is_visible_ascii_token;
 use hookrelay_shared::networks;
 use hookrelay_shared::payload::Envelope;
 use hookrelay_shared::queue::{Enqueued, IngestedWebhook};

@@ -17,7 +17,7 @@ use utoipa::openapi::security::SecurityRequirement;
 
 use crate::auth::Need;
 use crate::handlers::{
-    api_keys, dead_letters, inbound, ingest, ops, replay, replays, schedules, sources, status,
+    api_keys, dead_letters, inbound, ingest, ops, replays, schedules, sources, status,
     subscriptions, tenants, webhooks,
 };
 use conventions::{BEARER, Conventions, ErrorDetail, ValidationErrors};
@@ -36,7 +36,7 @@ use conventions::{BEARER, Conventions, ErrorDetail, ValidationErrors};
         subscriptions::rotate_secret, subscriptions::test,
         ingest::fan_out, ingest::targeted,
         status::get, webhooks::list,
-        replay::replay,
+        webhooks::replay,
         replays::create, replays::list, replays::get, replays::cancel,
         schedules::create, schedules::list, schedules::get, schedules::update,
         schedules::delete, schedules::pause, schedules::resume, schedules::trigger,
@@ -59,7 +59,7 @@ use conventions::{BEARER, Conventions, ErrorDetail, ValidationErrors};
         hookrelay_domain::tenants::Tenant, hookrelay_domain::tenants::body::NewTenantBody, hookrelay_domain::tenants::body::TenantChangesBody,
         hookrelay_domain::api_keys::ApiKey, hookrelay_domain::api_keys::Permission,
         hookrelay_domain::api_keys::CreatedApiKey, hookrelay_domain::api_keys::body::NewApiKeyBody,
-        replay::Replayed, hookrelay_domain::webhooks::body::ReplayBody,
+        webhooks::Replayed, hookrelay_domain::webhooks::body::ReplayBody,
         hookrelay_domain::replays::store::Replay, hookrelay_domain::replays::selection::ReplayStatus, replays::DryRun,
         hookrelay_domain::replays::body::NewReplayBody,
         hookrelay_domain::schedules::store::Schedule, hookrelay_domain::schedules::store::Run, schedules::Triggered,

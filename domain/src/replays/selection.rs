@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::sql::{Bind, Binds, all_of, status_list};
 use crate::tenants::space::Space;
 use crate::webhooks::DeliveryStatus;
-use crate::webhooks::events::filter_condition;
+use crate::webhooks::event_types::filter_condition;
 
 /// A replay's state: `running` until its last batch, or until it is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

@@ -22,7 +22,7 @@ pub mod store;
 pub mod verification;
 pub mod verify;
 
-use crate::webhooks::events::is_visible_ascii_token;
+use crate::webhooks::event_types::is_visible_ascii_token;
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};

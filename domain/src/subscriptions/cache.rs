@@ -11,7 +11,7 @@ use hookrelay_shared::schema::subscriptions;
 use uuid::Uuid;
 
 use super::Subscription;
-use crate::webhooks::events::filter_matches;
+use crate::webhooks::event_types::filter_matches;
 
 /// The subscription cache of both binaries.
 pub type SubscriptionCache = Cache<Subscription>;

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use crate::webhooks::DeliveryStatus;
-use crate::webhooks::events::OwnEvent;
+use crate::webhooks::event_types::OwnEvent;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use uuid::Uuid;
@@ -64,12 +64,12 @@ RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures,
 
 /// The event types the service raises about subscriptions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub enum HealthEvent {
     Failing,
     Disabled,
 }
 
-impl EventKind {
+impl HealthEvent {
     pub const fn event_type(self) -> &'static str {
         match self {
             Self::Failing => OwnEvent::SubscriptionFailing.event_type(),
@@ -162,7 +162,7 @@ pub struct HealthChange {
 /// A webhook the service raises.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperationalEvent {
-    pub kind: EventKind,
+    pub kind: HealthEvent,
     pub subscription_id: Uuid,
     pub tenant_id: Option<Uuid>,
     /// The same in every space it is raised in; the ingest dedups on it.
@@ -188,7 +188,7 @@ pub fn events(change: &HealthChange, threshold: u32, now: DateTime<Utc>) -> Vec<
             .or(change.failed_webhooks.last())
             .copied()
     };
-    let event = |kind: EventKind, level: i32, cause: Uuid| OperationalEvent {
+    let event = |kind: HealthEvent, level: i32, cause: Uuid| OperationalEvent {
         kind,
         subscription_id: change.subscription_id,
         tenant_id: change.tenant_id,
@@ -210,7 +210,7 @@ pub fn events(change: &HealthChange, threshold: u32, now: DateTime<Utc>) -> Vec<
     let mut raised: Vec<_> = levels
         .into_iter()
         .filter(|level| old < *level && *level <= new)
-        .filter_map(|level| Some(event(EventKind::Failing, level, cause(level)?)))
+        .filter_map(|level| Some(event(HealthEvent::Failing, level, cause(level)?)))
         .collect();
     if change.disabled_now {
         // Disabled at the threshold (or, on a 410, at whatever the count was then).
@@ -220,7 +220,7 @@ pub fn events(change: &HealthChange, threshold: u32, now: DateTime<Utc>) -> Vec<
             new
         };
         if let Some(cause) = cause(level) {
-            raised.push(event(EventKind::Disabled, level, cause));
+            raised.push(event(HealthEvent::Disabled, level, cause));
         }
     }
     raised
@@ -372,7 +372,7 @@ mod tests {
         assert!(gone[0].gone && !gone[0].succeeded);
     }
 
-    fn levels(events: &[OperationalEvent]) -> Vec<(EventKind, serde_json::Value)> {
+    fn levels(events: &[OperationalEvent]) -> Vec<(HealthEvent, serde_json::Value)> {
         events
             .iter()
             .map(|e| (e.kind, e.body["consecutive_failures"].clone()))
@@ -385,7 +385,7 @@ mod tests {
         assert!(events(&change(2, false, 1), 10, now).is_empty());
         assert_eq!(
             levels(&events(&change(3, false, 1), 10, now)),
-            [(EventKind::Failing, json!(3))]
+            [(HealthEvent::Failing, json!(3))]
         );
         // One batch crossing 3 and 5 (from 2 to 6) raises both, tied to the 1st and 3rd
         // failure of the batch.
@@ -394,8 +394,8 @@ mod tests {
         assert_eq!(
             levels(&raised),
             [
-                (EventKind::Failing, json!(3)),
-                (EventKind::Failing, json!(5))
+                (HealthEvent::Failing, json!(3)),
+                (HealthEvent::Failing, json!(5))
             ]
         );
         assert!(
@@ -411,7 +411,7 @@ mod tests {
         // After a success in the batch the count restarted: 3 failures after it reach 3.
         assert_eq!(
             levels(&events(&change(3, true, 3), 10, now)),
-            [(EventKind::Failing, json!(3))]
+            [(HealthEvent::Failing, json!(3))]
         );
         assert!(events(&change(4, false, 1), 10, now).is_empty());
     }
@@ -425,8 +425,8 @@ mod tests {
         assert_eq!(
             levels(&raised),
             [
-                (EventKind::Failing, json!(10)),
-                (EventKind::Disabled, json!(10))
+                (HealthEvent::Failing, json!(10)),
+                (HealthEvent::Disabled, json!(10))
             ]
         );
         assert!(

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{NOT_FOUND, Subscription, input, store};
 use crate::api_keys::Principal;
 use crate::services::log_stale;
-use crate::webhooks::events::OwnEvent;
+use crate::webhooks::event_types::OwnEvent;
 use crate::webhooks::ingest::{self, IngestHeaders, Route};
 use crate::{Refusal, Services, tenants};
 

@@ -28,7 +28,7 @@ use uuid::Uuid;
 use crate::api_keys::Principal;
 use crate::subscriptions;
 use crate::tenants::{self, Space};
-use crate::webhooks::events::is_visible_ascii_token;
+use crate::webhooks::event_types::is_visible_ascii_token;
 use crate::{FieldError, Refusal, Services};
 
 /// The longest ingest waits for Redis (or, on a cache miss, Postgres) before answering

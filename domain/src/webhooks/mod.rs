@@ -4,7 +4,8 @@
 //!
 //! - [`row`], [`delivery`], [`attempt`]: the `webhooks`, `deliveries` and `attempts` rows,
 //!   and [`batch`]: the statements a worker records a batch of them with;
-//! - [`events`]: event types and subscription event filters;
+//! - [`event_types`]: event types (and the ones hookrelay raises itself) and subscription
+//!   event filters;
 //! - [`ingest`]: admitting and queueing a webhook (the api reads its body between);
 //! - [`status`]: `GET /status/{webhook_id}`, from Redis or Postgres;
 //! - [`search`]: `GET /webhooks`, finding webhooks by event type, status, subscription
@@ -17,7 +18,7 @@ pub mod attempt;
 pub mod batch;
 pub mod body;
 pub mod delivery;
-pub mod events;
+pub mod event_types;
 pub mod ingest;
 pub mod overview;
 pub mod replay;

@@ -16,7 +16,7 @@ use hookrelay_tests::worker::{
     attempts, deliveries, enqueue, finished_deliveries, insert_subscription, spawn_worker,
 };
 use hookrelay_tests::{Receiver, Reply, TestEnv};
-use hookrelay_worker::logs::{DeliveryUpdate, LogWriter, NotCommitted};
+use hookrelay_worker::recorder::{DeliveryUpdate, NotCommitted, Recorder};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -94,7 +94,7 @@ fn succeeded(webhook_id: Uuid, subscription_id: Uuid, body: &str) -> (Attempt, D
 #[tokio::test]
 async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
     let env = TestEnv::new().await;
-    let (logs, _writer) = LogWriter::spawn(
+    let (logs, _writer) = Recorder::spawn(
         env.db.url.clone(),
         10,
         env.subscription_cache().await,
@@ -175,7 +175,7 @@ async fn a_delivery_log_record_postgres_refuses_holds_back_only_itself() {
 async fn delivery_log_batches_are_capped_in_bytes_as_well_as_records() {
     let env = TestEnv::new().await;
     let metrics = hookrelay_shared::telemetry::metrics_handle();
-    let (logs, _writer) = LogWriter::spawn(
+    let (logs, _writer) = Recorder::spawn(
         env.db.url.clone(),
         10,
         env.subscription_cache().await,

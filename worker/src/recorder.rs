@@ -106,13 +106,13 @@ pub enum NotCommitted {
 
 /// The sending side; cheap to clone.
 #[derive(Clone)]
-pub struct LogWriter {
+pub struct Recorder {
     tx: mpsc::Sender<Record>,
 }
 
-impl LogWriter {
+impl Recorder {
     /// Starts the writer on a connection of its own to `database_url`. It ends when every
-    /// `LogWriter` is dropped and the last batch is committed, or when `abandon` fires
+    /// `Recorder` is dropped and the last batch is committed, or when `abandon` fires
     /// while it waits for Postgres.
     ///
     /// Subscriptions a batch disables are invalidated in `cache` once it committed, so
@@ -299,7 +299,7 @@ struct Committed {
     /// Subscriptions the batch disabled, with the reason.
     disabled: Vec<(Uuid, String)>,
     /// Operational events it wrote to the outbox.
-    events: Vec<hookrelay_domain::subscriptions::health::EventKind>,
+    events: Vec<hookrelay_domain::subscriptions::health::HealthEvent>,
 }
 
 impl Committed {

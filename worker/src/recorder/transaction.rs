@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 
 use hookrelay_domain::outbox;
-use hookrelay_domain::subscriptions::health::{self, EventKind};
+use hookrelay_domain::subscriptions::health::{self, HealthEvent};
 use hookrelay_domain::webhooks::batch::{self, Batch};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Statement};
@@ -82,7 +82,7 @@ pub(super) struct Written {
     /// Subscriptions this batch disabled (caches must learn of it), with the reason.
     pub disabled: Vec<(Uuid, String)>,
     /// Operational events written to the outbox.
-    pub events: Vec<EventKind>,
+    pub events: Vec<HealthEvent>,
 }
 
 impl WriterConnection {
