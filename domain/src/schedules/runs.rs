@@ -9,7 +9,8 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
+use hookrelay_shared::db::{DbPool, bounded, checkout};
 use uuid::Uuid;
 
 use crate::schedules::timetable::{self, Cron, TimetableError};
@@ -261,6 +262,117 @@ pub async fn advance(
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>>, _>(ticks)
     .execute(conn)
+    .await
+}
+
+/// A due schedule as the runner claims it.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = schedules, check_for_backend(diesel::pg::Pg))]
+struct Due {
+    #[diesel(embed)]
+    runnable: Runnable,
+    #[diesel(deserialize_as = String)]
+    kind: Kind,
+    run_at: Option<DateTime<Utc>>,
+    cron: Option<String>,
+    timezone: String,
+    #[diesel(deserialize_as = String)]
+    missed_runs: MissedRuns,
+    next_run_at: Option<DateTime<Utc>>,
+}
+
+/// What one [`fire_due`] did.
+#[derive(Debug, Default)]
+pub struct Fired {
+    /// Schedules claimed (a full batch means more may be due).
+    pub claimed: usize,
+    /// The ticks fired, one per recorded run.
+    pub ticks: Vec<DateTime<Utc>>,
+    /// Ticks missed while no worker ran, by the schedule's policy.
+    pub missed: Vec<(MissedRuns, u64)>,
+}
+
+/// Claims up to `batch` due schedules (`FOR UPDATE SKIP LOCKED`, so workers share them)
+/// and, in one transaction, plans each one's ticks up to now, records the runs with their
+/// webhooks in the outbox ([`record_runs`]) and moves each to its next tick
+/// ([`advance`]). A schedule whose timetable no longer reads (a zone a newer build
+/// dropped) is paused rather than fired at random.
+pub async fn fire_due(db: &DbPool, batch: i64) -> anyhow::Result<Fired> {
+    let mut conn = checkout(db).await?;
+    let now = hookrelay_shared::time::now();
+    let firing = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        let due: Vec<Due> = schedules::table
+            .filter(schedules::is_active)
+            .filter(schedules::next_run_at.le(now))
+            .order(schedules::next_run_at.asc())
+            .limit(batch)
+            .for_update()
+            .skip_locked()
+            .select(Due::as_select())
+            .load(conn)
+            .await?;
+        let mut fired = Fired {
+            claimed: due.len(),
+            ..Fired::default()
+        };
+        let mut runs = Vec::with_capacity(due.len());
+        let mut next = Vec::with_capacity(due.len());
+        for schedule in &due {
+            let id = schedule.runnable.id;
+            let Some(due_at) = schedule.next_run_at else {
+                continue;
+            };
+            let when = match When::of(
+                schedule.kind,
+                schedule.run_at,
+                schedule.cron.as_deref(),
+                &schedule.timezone,
+                now,
+            ) {
+                Ok(when) => when,
+                Err(e) => {
+                    tracing::error!(schedule_id = %id, error = %e, "schedule's timetable no longer reads; pausing it");
+                    diesel::update(schedules::table.find(id))
+                        .set(schedules::is_active.eq(false))
+                        .execute(conn)
+                        .await?;
+                    continue;
+                }
+            };
+            let plan = plan(&when, due_at, schedule.missed_runs, now);
+            if plan.missed > 0 {
+                tracing::warn!(schedule_id = %id, missed = plan.missed, policy = schedule.missed_runs.as_str(), "schedule ticks missed while no worker ran");
+                fired.missed.push((schedule.missed_runs, plan.missed));
+            }
+            if let Some(tick) = plan.fire {
+                runs.push((&schedule.runnable, tick));
+            }
+            next.push((id, plan.next));
+        }
+        for (schedule_id, webhook_id) in record_runs(conn, &runs, now).await? {
+            if let Some((_, tick)) = runs.iter().find(|(s, _)| s.id == schedule_id) {
+                tracing::info!(%schedule_id, %webhook_id, scheduled_for = %hookrelay_shared::time::format(tick), "schedule run fired");
+                fired.ticks.push(*tick);
+            }
+        }
+        if !next.is_empty() {
+            advance(conn, &next).await?;
+        }
+        Ok(fired)
+    });
+    bounded("Failed to fire due schedules", firing).await
+}
+
+/// When the next active schedule is due, if any.
+pub async fn next_due(db: &DbPool) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let mut conn = checkout(db).await?;
+    bounded(
+        "Failed to read the next due schedule",
+        schedules::table
+            .filter(schedules::is_active)
+            .select(diesel::dsl::min(schedules::next_run_at))
+            .first(&mut conn),
+    )
     .await
 }
 
