@@ -6,13 +6,9 @@
 //!   connection. The lock is held while the replay runs and is released by Postgres the
 //!   moment that connection ends, so when a worker dies another one takes its replay
 //!   over at its next look, from the stored cursor.
-//! - **Batch.** One transaction, with the replay's row locked (a cancel waits for it, and
-//!   a batch sees a cancel that came first): read up to [`BATCH`] matching rows after the
-//!   cursor ([`Selection`], the query the dry run counts with), start a new run of the
-//!   finished ones (`start_new_runs`: `pending`, due now — one in flight is left alone,
-//!   so overlapping replays queue a delivery once), or create the missing ones (stage 2),
-//!   then move the cursor and add to `matched` and `queued`. When a stage has no more
-//!   rows, the next starts or the replay is `done`: everything it matched is queued.
+//! - **Batch.** One transaction of the domain's (`hookrelay_domain::replays::runs::next_batch`,
+//!   with the row locked, the cursor and the counts): the finished deliveries it matched
+//!   start a new run, or the missing ones are created.
 //! - **Attempts.** After the commit the runner makes each queued delivery's next attempt
 //!   as a retry entry would (`redeliver`: the payload and the delivery's state from
 //!   Postgres, then the subscription as it is now, its rate limit, the SSRF rule,
@@ -33,19 +29,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use hookrelay_domain::replays::selection::{
-    Matched, MissingFor, Position, ReplayStatus, Rerun, Selection, create_missing, start_new_runs,
-};
-use hookrelay_domain::subscriptions::Subscription;
-use hookrelay_domain::tenants::space::Space;
-use hookrelay_domain::webhooks::DeliveryStatus;
-use hookrelay_shared::db::{bounded, connect_one};
+use diesel_async::AsyncPgConnection;
+use hookrelay_domain::replays::runs::{self, Batch};
+use hookrelay_domain::replays::selection::Rerun;
+use hookrelay_shared::db::connect_one;
 use hookrelay_shared::queue::NextAttempt;
-use hookrelay_shared::schema::{replays, subscriptions};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -56,8 +44,6 @@ use crate::pipeline::Context;
 use crate::reconcile::Timing;
 use crate::redeliver;
 
-/// Rows read per batch (and so per transaction) at most.
-pub const BATCH: i64 = 500;
 /// Time between looks for a replay to run.
 const IDLE: Duration = Duration::from_secs(1);
 /// How often the replays-by-status gauge is refreshed.
@@ -66,61 +52,6 @@ const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 /// Attempts a replay may have in flight in one worker: a quarter of its concurrency.
 pub fn share(worker_concurrency: usize) -> usize {
     (worker_concurrency / 4).max(1)
-}
-
-/// The columns a batch needs.
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = replays, check_for_backend(diesel::pg::Pg))]
-struct Stored {
-    tenant_id: Option<Uuid>,
-    every_tenant: bool,
-    subscription_id: Option<Uuid>,
-    event_types: Option<Vec<String>>,
-    since: DateTime<Utc>,
-    until: DateTime<Utc>,
-    statuses: Vec<String>,
-    include_missing: bool,
-    missing_stage: bool,
-    cursor_received_at: Option<DateTime<Utc>>,
-    cursor_webhook_id: Option<Uuid>,
-    cursor_subscription_id: Option<Uuid>,
-}
-
-impl Stored {
-    fn selection(&self) -> Selection {
-        Selection {
-            space: if self.every_tenant {
-                Space::Any
-            } else {
-                Space::of(self.tenant_id)
-            },
-            subscription_id: self.subscription_id,
-            event_types: self.event_types.clone(),
-            since: self.since,
-            until: self.until,
-            statuses: self
-                .statuses
-                .iter()
-                .filter_map(|s| DeliveryStatus::parse(s))
-                .collect(),
-        }
-    }
-
-    fn cursor(&self) -> Option<Position> {
-        Some(Position {
-            received_at: self.cursor_received_at?,
-            webhook_id: self.cursor_webhook_id?,
-            subscription_id: self.cursor_subscription_id,
-        })
-    }
-}
-
-/// What a committed batch left to do.
-enum Batch {
-    /// Make these attempts, then read the next batch.
-    Queued(Vec<Rerun>),
-    /// The replay is no longer running (done, cancelled, or gone with its tenant).
-    Over,
 }
 
 /// Runs replays in the background until `shutdown`; the attempts it starts are tracked
@@ -184,40 +115,19 @@ impl Runner {
             .is_none_or(|at| at.elapsed() >= GAUGE_INTERVAL)
         {
             self.gauges_at = Some(Instant::now());
-            let counts: Vec<(String, i64)> = bounded(
-                "Failed to count replays",
-                replays::table
-                    .group_by(replays::status)
-                    .select((replays::status, diesel::dsl::count_star()))
-                    .load(conn),
-            )
-            .await?;
-            for status in ReplayStatus::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| s == status.as_str())
-                    .map_or(0, |(_, n)| *n);
+            for (status, n) in runs::count_by_status(conn).await? {
                 metrics::replays(status, n);
             }
         }
-        let running: Vec<Uuid> = bounded(
-            "Failed to look for running replays",
-            replays::table
-                .filter(replays::status.eq(ReplayStatus::Running.as_str()))
-                .order(replays::created_at)
-                .select(replays::id)
-                .limit(100)
-                .load(conn),
-        )
-        .await?;
+        let running = runs::running(conn).await?;
         for id in running {
             if shutdown.is_cancelled() {
                 return Ok(());
             }
-            if lock(conn, id, true).await? {
+            if runs::lock(conn, id, true).await? {
                 let result = self.run_replay(id, shutdown).await;
                 let conn = self.conn.as_mut().expect("still connected");
-                lock(conn, id, false).await?;
+                runs::lock(conn, id, false).await?;
                 return result;
             }
         }
@@ -238,7 +148,7 @@ impl Runner {
                 return Ok(());
             }
             let conn = self.conn.as_mut().expect("connected");
-            let reruns = match batch(conn, id).await? {
+            let reruns = match runs::next_batch(conn, id).await? {
                 Batch::Over => {
                     tracing::info!(replay_id = %id, "replay over");
                     return Ok(());
@@ -257,7 +167,7 @@ impl Runner {
                     tokio::select! {
                         biased;
                         () = shutdown.cancelled() => break None,
-                        _ = touch.tick() => touch_unattempted(conn, &watched).await?,
+                        _ = touch.tick() => runs::touch_unattempted(conn, &watched).await?,
                         permit = Arc::clone(&permits).acquire_owned() => break permit.ok(),
                     }
                 };
@@ -265,7 +175,7 @@ impl Runner {
                     // Whoever comes next makes them; the reconciler if Redis fails too.
                     let rest: Vec<NextAttempt> = std::iter::once(rerun)
                         .chain(reruns)
-                        .map(|r| retry_job(&r))
+                        .map(|r| next_attempt(&r))
                         .collect();
                     hand_over(&self.ctx, &rest).await;
                     return Ok(());
@@ -281,176 +191,7 @@ impl Runner {
     }
 }
 
-/// Marks the deliveries of `watched` that this runner queued and has not yet attempted as
-/// just queued (`updated_at` now), so the reconciler, which queues again unfinished
-/// deliveries that are overdue and not in Redis, leaves them to the runner. Once the
-/// runner stops (a crash), they become overdue and the reconciler takes them.
-async fn touch_unattempted(
-    conn: &mut AsyncPgConnection,
-    watched: &[(Uuid, Uuid)],
-) -> anyhow::Result<()> {
-    let (webhooks, subscriptions): (Vec<Uuid>, Vec<Uuid>) = watched.iter().copied().unzip();
-    let sql = format!(
-        "UPDATE deliveries SET updated_at = now() \
-         WHERE (webhook_id, subscription_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[])) \
-           AND status = '{}' AND attempts = run_from",
-        DeliveryStatus::Pending.as_str()
-    );
-    bounded(
-        "Failed to mark queued replay deliveries",
-        diesel::sql_query(sql)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(webhooks)
-            .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(subscriptions)
-            .execute(conn),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Takes (`true`) or releases the session's advisory lock on replay `id`; whether it is
-/// held.
-async fn lock(conn: &mut AsyncPgConnection, id: Uuid, take: bool) -> anyhow::Result<bool> {
-    #[derive(QueryableByName)]
-    struct Held {
-        #[diesel(sql_type = Bool)]
-        held: bool,
-    }
-    let sql = if take {
-        "SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held"
-    } else {
-        "SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS held"
-    };
-    let held: Held = bounded(
-        "Failed to take or release a replay's lock",
-        diesel::sql_query(sql)
-            .bind::<Text, _>(id.to_string())
-            .get_result(conn),
-    )
-    .await?;
-    Ok(held.held)
-}
-
-/// One batch, committed: see the module docs.
-async fn batch(conn: &mut AsyncPgConnection, id: Uuid) -> anyhow::Result<Batch> {
-    let batching = conn.transaction::<_, diesel::result::Error, _>(async move |conn| {
-        let stored: Option<Stored> = replays::table
-            .find(id)
-            .filter(replays::status.eq(ReplayStatus::Running.as_str()))
-            .select(Stored::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
-        let Some(stored) = stored else {
-            return Ok(Batch::Over);
-        };
-        let selection = stored.selection();
-        let after = stored.cursor();
-        let now = hookrelay_shared::time::now();
-        let (matched, reruns) = if stored.missing_stage {
-            let subscription = match stored.subscription_id {
-                Some(sub) => subscriptions::table
-                    .find(sub)
-                    .filter(subscriptions::is_active.eq(true))
-                    .select(Subscription::as_select())
-                    .first(conn)
-                    .await
-                    .optional()?,
-                None => None,
-            };
-            match subscription {
-                Some(subscription) => {
-                    let to = MissingFor::of(&subscription);
-                    let matched = selection
-                        .missing_batch(conn, &to, after.as_ref(), BATCH)
-                        .await?;
-                    let webhooks: Vec<Uuid> = matched.iter().map(|m| m.webhook_id).collect();
-                    let created = create_missing(
-                        conn,
-                        &webhooks,
-                        subscription.id,
-                        &subscription.target_url,
-                        now,
-                    )
-                    .await?;
-                    (matched, created)
-                }
-                // Deleted or inactive since: nothing more to send it.
-                None => (Vec::new(), Vec::new()),
-            }
-        } else {
-            let matched = selection
-                .deliveries_batch(conn, after.as_ref(), BATCH)
-                .await?;
-            let keys: Vec<(Uuid, Uuid)> = matched
-                .iter()
-                .filter(|m| {
-                    m.status
-                        .as_deref()
-                        .and_then(DeliveryStatus::parse)
-                        .is_some_and(DeliveryStatus::is_finished)
-                })
-                .map(|m| (m.webhook_id, m.subscription_id))
-                .collect();
-            (matched, start_new_runs(conn, &keys, now).await?)
-        };
-        advance(conn, id, &stored, &matched, reruns.len(), now).await?;
-        Ok(Batch::Queued(reruns))
-    });
-    bounded("Failed to run a replay batch", batching).await
-}
-
-/// Moves the cursor past `matched` and counts the batch; at the end of a stage, starts the
-/// next one or ends the replay `done`.
-async fn advance(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    stored: &Stored,
-    matched: &[Matched],
-    queued: usize,
-    now: DateTime<Utc>,
-) -> diesel::QueryResult<()> {
-    let counted = (
-        replays::matched.eq(replays::matched + matched.len() as i64),
-        replays::queued.eq(replays::queued + queued as i64),
-    );
-    let target = replays::table.find(id);
-    if let Some(last) = matched.last().filter(|_| matched.len() as i64 == BATCH) {
-        let at = last.position();
-        diesel::update(target)
-            .set((
-                counted,
-                replays::cursor_received_at.eq(Some(at.received_at)),
-                replays::cursor_webhook_id.eq(Some(at.webhook_id)),
-                replays::cursor_subscription_id.eq(at.subscription_id),
-            ))
-            .execute(conn)
-            .await?;
-    } else if stored.include_missing && !stored.missing_stage {
-        diesel::update(target)
-            .set((
-                counted,
-                replays::missing_stage.eq(true),
-                replays::cursor_received_at.eq(None::<DateTime<Utc>>),
-                replays::cursor_webhook_id.eq(None::<Uuid>),
-                replays::cursor_subscription_id.eq(None::<Uuid>),
-            ))
-            .execute(conn)
-            .await?;
-    } else {
-        diesel::update(target)
-            .set((
-                counted,
-                replays::status.eq(ReplayStatus::Done.as_str()),
-                replays::finished_at.eq(Some(now)),
-            ))
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
-fn retry_job(rerun: &Rerun) -> NextAttempt {
+fn next_attempt(rerun: &Rerun) -> NextAttempt {
     NextAttempt {
         webhook_id: rerun.webhook_id,
         subscription_id: rerun.subscription_id,
@@ -462,7 +203,7 @@ fn retry_job(rerun: &Rerun) -> NextAttempt {
 /// Postgres, nothing sent if the attempt was made meanwhile, e.g. after the reconciler
 /// queued it too); one that could not be made goes to the retry schedule.
 async fn attempt(ctx: &Arc<Context>, rerun: Rerun) {
-    let next = retry_job(&rerun);
+    let next = next_attempt(&rerun);
     if let Err(e) = redeliver::handle(ctx, next).await {
         tracing::info!(member = next.member(), error = %e, "replayed attempt not made here; scheduling it");
         hand_over(ctx, std::slice::from_ref(&next)).await;
@@ -470,13 +211,13 @@ async fn attempt(ctx: &Arc<Context>, rerun: Rerun) {
 }
 
 /// Puts attempts this worker will not make into the retry schedule, due now.
-async fn hand_over(ctx: &Context, jobs: &[NextAttempt]) {
-    let now = Utc::now();
+async fn hand_over(ctx: &Context, attempts: &[NextAttempt]) {
+    let now = chrono::Utc::now();
     let mut redis = ctx.redis.clone();
-    for job in jobs {
-        if let Err(e) = ctx.retries.schedule(&mut redis, job, now).await {
+    for next in attempts {
+        if let Err(e) = ctx.retries.schedule(&mut redis, next, now).await {
             // Postgres has it as pending and due: the reconciler queues it again.
-            tracing::warn!(member = job.member(), error = %e, "replayed attempt not scheduled; the reconciler will queue it");
+            tracing::warn!(member = next.member(), error = %e, "replayed attempt not scheduled; the reconciler will queue it");
         }
     }
 }

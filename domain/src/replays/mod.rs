@@ -3,6 +3,7 @@
 //!
 //! - [`selection`]: what a replay matches, as the SQL the dry run counts with and the
 //!   worker's runner walks;
+//! - [`runs`]: the runner's side in Postgres: claiming, batches, the cursor;
 //! - [`store`]: reading a replay's filter, the dry run, storing, listing, reading and
 //!   cancelling replays;
 //! - [`body`]: the body [`store`] reads, as the OpenAPI document shows it.
@@ -11,5 +12,6 @@
 
 pub mod body;
 pub mod ops;
+pub mod runs;
 pub mod selection;
 pub mod store;
