@@ -17,6 +17,7 @@
 //!   schedules; [`sources`] verifies and ingests inbound webhooks (`POST /in/<token>`).
 //! - [`console`]: the web console at `/console` (HTML pages over the same modules, with
 //!   sessions and CSRF); [`overview`] counts what its first page shows.
+//! - [`metrics`]: the table of the Prometheus series the api serves.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`).
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
 
@@ -28,6 +29,7 @@ pub mod extract;
 pub mod handlers;
 pub mod inbound;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod startup;
