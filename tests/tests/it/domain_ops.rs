@@ -70,7 +70,10 @@ async fn deleting_a_tenant_removes_what_it_owns_and_every_cache_forgets_it() {
         .await
         .expect("deleted");
     assert_eq!(removed.subscriptions, [subscription.id]);
-    assert_eq!(removed.key_prefixes, std::slice::from_ref(&key.api_key.key_prefix));
+    assert_eq!(
+        removed.key_prefixes,
+        std::slice::from_ref(&key.api_key.key_prefix)
+    );
     assert_eq!(removed.source_tokens, std::slice::from_ref(&source.token));
     assert!(services.tenants.cached(&tenant.id).is_none());
     assert!(services.subscriptions.cached(&subscription.id).is_none());
