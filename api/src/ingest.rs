@@ -121,8 +121,8 @@ pub fn check_json(body: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Records `hookrelay_ingest_total{route, outcome}` and
-/// `hookrelay_ingest_duration_seconds{route}` for one request.
+/// Records [`crate::metrics::INGEST`] `{route, outcome}` and
+/// [`crate::metrics::INGEST_DURATION`] `{route}` for one request.
 pub fn record(route: &'static str, result: &Result<Enqueued, ApiError>, started: Instant) {
     let outcome = match result {
         Ok(Enqueued::New(_)) => "accepted",
@@ -130,9 +130,9 @@ pub fn record(route: &'static str, result: &Result<Enqueued, ApiError>, started:
         Err(ApiError::Unavailable { .. } | ApiError::Internal(_)) => "unavailable",
         Err(_) => "rejected",
     };
-    metrics::counter!("hookrelay_ingest_total", "route" => route, "outcome" => outcome)
+    metrics::counter!(crate::metrics::INGEST.name, "route" => route, "outcome" => outcome)
         .increment(1);
-    metrics::histogram!("hookrelay_ingest_duration_seconds", "route" => route)
+    metrics::histogram!(crate::metrics::INGEST_DURATION.name, "route" => route)
         .record(started.elapsed().as_secs_f64());
 }
 

@@ -17,6 +17,7 @@
 //!   and the sources' rate limiter.
 //! - [`console`]: the web console at `/console` (HTML pages over the same domain
 //!   functions, with sessions and CSRF).
+//! - [`metrics`]: the table of the Prometheus series the api serves.
 //! - [`openapi`]: the OpenAPI 3.1 document at `/openapi.json` (Swagger UI at `/docs`),
 //!   built once at start-up.
 //! - [`state`], [`startup`]: what handlers can reach, and how the server is built and run.
@@ -29,6 +30,7 @@ pub mod extract;
 pub mod handlers;
 pub mod inbound;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -51,7 +51,7 @@ impl Application {
         config.validate_for_api()?;
         // Install the Prometheus recorder now: until then every metric records nothing.
         hookrelay_shared::telemetry::metrics_handle();
-        crate::handlers::ops::register_metrics();
+        crate::metrics::register();
         let openapi = web::Data::new(
             OpenApiJson::new(&crate::openapi::document())
                 .context("Failed to serialize the OpenAPI document")?,

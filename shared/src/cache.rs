@@ -40,6 +40,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::{DbPool, bounded};
 use crate::keys::Keys;
+use crate::telemetry::Metric;
+
+/// Lookups in a cache's snapshot ([`Cache::get`]), `{result}` `hit` or `miss`: the hot
+/// paths' lookups, ingest and delivery, so both binaries record it.
+pub const LOOKUPS: Metric = Metric::counter(
+    "hookrelay_cache_lookups_total",
+    "Subscription cache lookups by result (hit, miss)",
+);
 
 /// How often each process checks whether a cached table changed.
 pub const REFRESH_INTERVAL: Duration = Duration::from_millis(200);
@@ -197,11 +205,11 @@ impl<T: Cached> Cache<T> {
             .collect()
     }
 
-    /// The cached row, if the snapshot has it, counted as a hit or a miss in
-    /// `hookrelay_cache_lookups_total` (the hot paths' lookups: ingest and delivery).
+    /// The cached row, if the snapshot has it, counted as a hit or a miss in [`LOOKUPS`]
+    /// (the hot paths' lookups: ingest and delivery).
     pub fn get(&self, key: &T::Key) -> Option<Arc<T>> {
         let found = self.cached(key);
-        metrics::counter!("hookrelay_cache_lookups_total", "result" => if found.is_some() { "hit" } else { "miss" })
+        metrics::counter!(LOOKUPS.name, "result" => if found.is_some() { "hit" } else { "miss" })
             .increment(1);
         found
     }

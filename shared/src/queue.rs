@@ -24,6 +24,7 @@ use redis::Value;
 use uuid::Uuid;
 
 use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys};
+use crate::telemetry::Metric;
 
 /// Field names of stream entries.
 pub mod field {
@@ -403,6 +404,14 @@ impl QueuedMarker {
     }
 }
 
+/// The queue depths, `{queue}` one of [`QueueDepths::labelled`]: each process reads them
+/// and sets this gauge (the api at scrape time, a worker every few seconds). The help is
+/// the worker's; the api says when it reads them.
+pub const DEPTH: Metric = Metric::gauge(
+    "hookrelay_queue_depth",
+    "Stream entries ready and in flight, retries scheduled, delayed webhooks waiting, and dead letters",
+);
+
 /// How much work the queue holds, as both binaries' `/metrics` report it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct QueueDepths {
@@ -419,7 +428,7 @@ pub struct QueueDepths {
 }
 
 impl QueueDepths {
-    /// Each depth with its `queue` label value in `hookrelay_queue_depth`.
+    /// Each depth with its `queue` label value in [`DEPTH`].
     pub fn labelled(&self) -> [(&'static str, u64); 5] {
         [
             ("ready", self.ready),

@@ -3,6 +3,12 @@
 //! Logs go to stdout as text or, with `LOG_FORMAT=json`, one JSON object per line;
 //! `RUST_LOG` filters them (default `info`, with the cron library at `warn`). Metrics use the `metrics` facade with a
 //! Prometheus recorder; each binary renders it at its `/metrics`.
+//!
+//! Every series is a [`Metric`], declared once as a constant: its name, kind and help.
+//! Each process lists the ones it serves in a table (`hookrelay_api::metrics::TABLE`,
+//! `hookrelay_worker::metrics::TABLE`) and describes them all at start-up with
+//! [`describe_all`]; the call sites that record a series use the constant's `name`. The
+//! tables are what `docs/operations.md` is checked against.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
@@ -65,4 +71,74 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// What a series is to Prometheus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    /// A histogram of seconds: every histogram we keep is a latency.
+    Histogram,
+}
+
+/// One Prometheus series as a process declares it: `name` is what `/metrics` shows and
+/// what the `metrics::counter!`, `gauge!` and `histogram!` calls record under.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The `# HELP` line.
+    pub help: &'static str,
+}
+
+impl Metric {
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Counter,
+            help,
+        }
+    }
+
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Gauge,
+            help,
+        }
+    }
+
+    /// A histogram of seconds (described with `metrics::Unit::Seconds`).
+    pub const fn seconds(name: &'static str, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: Kind::Histogram,
+            help,
+        }
+    }
+
+    /// The same series with another help text, for a process that says more about it.
+    pub const fn with_help(self, help: &'static str) -> Self {
+        Self { help, ..self }
+    }
+
+    /// Gives the recorder this series' kind, unit and help. It shows on `/metrics` once
+    /// the series has a value (or a zero `increment(0)` gave it one).
+    pub fn describe(&self) {
+        match self.kind {
+            Kind::Counter => metrics::describe_counter!(self.name, self.help),
+            Kind::Gauge => metrics::describe_gauge!(self.name, self.help),
+            Kind::Histogram => {
+                metrics::describe_histogram!(self.name, metrics::Unit::Seconds, self.help)
+            }
+        }
+    }
+}
+
+/// Describes every series of a process's table.
+pub fn describe_all(table: &[Metric]) {
+    for metric in table {
+        metric.describe();
+    }
 }

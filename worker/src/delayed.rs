@@ -43,7 +43,7 @@ return #due
 pub fn due_set(keys: &Keys) -> DueSet {
     DueSet::new(
         "delayed webhooks",
-        "hookrelay_delayed_moved_total",
+        crate::metrics::DELAYED_MOVED.name,
         MOVE_BATCH,
         MOVE_SCRIPT,
         vec![

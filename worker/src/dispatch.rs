@@ -125,7 +125,7 @@ impl Dispatcher {
                         entries = entries.len(),
                         "reclaimed entries left idle by another worker"
                     );
-                    ::metrics::counter!("hookrelay_entries_reclaimed_total")
+                    ::metrics::counter!(metrics::ENTRIES_RECLAIMED.name)
                         .increment(entries.len() as u64);
                     self.start_all(entries, slots);
                 }

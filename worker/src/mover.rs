@@ -32,7 +32,7 @@ const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 pub struct DueSet {
     /// What it holds, for logs (`retries`).
     pub what: &'static str,
-    /// The counter of members moved (`hookrelay_retries_moved_total`).
+    /// The name of the counter of members moved (`metrics::RETRIES_MOVED`).
     pub moved_total: &'static str,
     /// Members moved per script run at most (a run blocks Redis while it works); a full
     /// batch makes the mover run again at once.

@@ -141,7 +141,7 @@ async fn purge_table(
         )
         .await?;
         total += deleted as u64;
-        metrics::counter!("hookrelay_purged_rows_total", "table" => table)
+        metrics::counter!(crate::metrics::PURGED_ROWS.name, "table" => table)
             .increment(deleted as u64);
         if (deleted as i64) < BATCH_SIZE {
             return Ok((total, true));

@@ -134,7 +134,7 @@ impl Reconciler {
         let result = match self.locked_pass(tick_ms, stop).await {
             Ok(Some(report)) => {
                 log_pass(&report);
-                metrics::counter!("hookrelay_reconciled_total").increment(report.requeued);
+                metrics::counter!(crate::metrics::RECONCILED.name).increment(report.requeued);
                 "reconciled"
             }
             Ok(None) => "skipped",
@@ -146,7 +146,7 @@ impl Reconciler {
                 "failed"
             }
         };
-        metrics::counter!("hookrelay_reconcile_runs_total", "result" => result).increment(1);
+        metrics::counter!(crate::metrics::RECONCILE_RUNS.name, "result" => result).increment(1);
     }
 
     /// Runs a pass under the lock; `None` when another worker has this tick.

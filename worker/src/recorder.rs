@@ -200,7 +200,7 @@ async fn run(
             );
             return;
         };
-        metrics::counter!("hookrelay_log_batches_total").increment(1);
+        metrics::counter!(crate::metrics::LOG_BATCHES.name).increment(1);
         after_commit(&cache, &committed).await;
         for (i, record) in batch.drain(..).enumerate() {
             let refused = committed.refused.remove(&i).map(NotCommitted::Refused);
@@ -380,7 +380,7 @@ async fn write_patiently(
                     retry_in_ms = delay.as_millis(),
                     "could not write attempt logs to Postgres; deliveries wait until it can"
                 );
-                metrics::counter!("hookrelay_log_write_retries_total").increment(1);
+                metrics::counter!(crate::metrics::LOG_WRITE_RETRIES.name).increment(1);
                 tokio::select! {
                     () = abandon.cancelled() => return None,
                     () = tokio::time::sleep(delay) => {}

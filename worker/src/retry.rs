@@ -61,7 +61,7 @@ impl RetrySchedule {
     pub fn due_set(&self) -> DueSet {
         DueSet::new(
             "retries",
-            "hookrelay_retries_moved_total",
+            crate::metrics::RETRIES_MOVED.name,
             MOVE_BATCH,
             MOVE_SCRIPT,
             vec![self.keys.retry_schedule(), self.keys.stream()],

@@ -85,20 +85,13 @@ pub fn spawn(config: &Config, db: DbPool, redis: Redis, shutdown: CancellationTo
 
 /// Runs the purge on its schedule until `shutdown`.
 pub async fn run(job: PurgeJob, shutdown: CancellationToken) -> anyhow::Result<()> {
-    metrics::describe_counter!(
-        "hookrelay_purged_rows_total",
-        "Rows deleted by the retention purge, by table"
-    );
-    metrics::describe_counter!(
-        "hookrelay_purge_runs_total",
-        "Scheduled purge ticks in this worker, by result"
-    );
-    // Every series exists from start-up, so alerts on them work before the first purge.
+    // Every series exists from start-up, so alerts on them work before the first purge
+    // (`metrics::register` describes them).
     for table in ["attempts", "webhooks"] {
-        metrics::counter!("hookrelay_purged_rows_total", "table" => table).increment(0);
+        metrics::counter!(crate::metrics::PURGED_ROWS.name, "table" => table).increment(0);
     }
     for result in ["purged", "skipped", "failed"] {
-        metrics::counter!("hookrelay_purge_runs_total", "result" => result).increment(0);
+        metrics::counter!(crate::metrics::PURGE_RUNS.name, "result" => result).increment(0);
     }
     let cron = croner::Cron::new(&job.schedule)
         .with_seconds_required()
@@ -166,7 +159,7 @@ impl Ticker {
             TickOutcome::Skipped => "skipped",
             TickOutcome::Failed(_) => "failed",
         };
-        metrics::counter!("hookrelay_purge_runs_total", "result" => result).increment(1);
+        metrics::counter!(crate::metrics::PURGE_RUNS.name, "result" => result).increment(1);
         if let Some(reports) = &self.job.reports {
             let _ = reports.send(TickReport { tick, outcome });
         }

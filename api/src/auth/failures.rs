@@ -1,7 +1,7 @@
 //! Why a request was refused authentication or authorization, as the `reason` label of
-//! `hookrelay_auth_failures_total`: counted here, whichever module refused it.
+//! [`crate::metrics::AUTH_FAILURES`]: counted here, whichever module refused it.
 
-/// Why a request was refused, as the `reason` label of `hookrelay_auth_failures_total`.
+/// Why a request was refused, as the `reason` label of [`crate::metrics::AUTH_FAILURES`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureReason {
     Missing,
@@ -23,6 +23,7 @@ impl FailureReason {
     }
 
     pub fn record(self) {
-        metrics::counter!("hookrelay_auth_failures_total", "reason" => self.label()).increment(1);
+        metrics::counter!(crate::metrics::AUTH_FAILURES.name, "reason" => self.label())
+            .increment(1);
     }
 }

@@ -41,7 +41,7 @@ pub async fn receive(
         },
     };
     let answer = inbound::receive(&state, request).await;
-    metrics::histogram!("hookrelay_inbound_duration_seconds")
+    metrics::histogram!(crate::metrics::INBOUND_DURATION.name)
         .record(started.elapsed().as_secs_f64());
     Ok(match answer? {
         Answer::Queued(enqueued) => crate::handlers::ingest::accepted(enqueued),

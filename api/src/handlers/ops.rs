@@ -38,67 +38,6 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::ServiceUnavailable().json(body("unavailable"))
 }
 
-/// Describes the api's series and starts its counters at zero, so that rates and alerts
-/// work from the first scrape rather than from the first request of each kind. Called
-/// once at start-up, after the recorder is installed.
-pub fn register_metrics() {
-    ::metrics::describe_counter!(
-        "hookrelay_ingest_total",
-        "Ingest requests by route (targeted, fan_out) and outcome (accepted, replayed, rejected, unavailable)"
-    );
-    ::metrics::describe_histogram!(
-        "hookrelay_ingest_duration_seconds",
-        ::metrics::Unit::Seconds,
-        "Time to answer an ingest request"
-    );
-    ::metrics::describe_gauge!(
-        "hookrelay_queue_depth",
-        "Stream entries ready and in flight, retries scheduled, delayed webhooks waiting, and dead letters (read at scrape time)"
-    );
-    ::metrics::describe_counter!(
-        "hookrelay_cache_lookups_total",
-        "Subscription cache lookups by result (hit, miss)"
-    );
-    for route in ["targeted", "fan_out"] {
-        for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
-            ::metrics::counter!("hookrelay_ingest_total", "route" => route, "outcome" => outcome)
-                .increment(0);
-        }
-    }
-    for result in ["hit", "miss"] {
-        ::metrics::counter!("hookrelay_cache_lookups_total", "result" => result).increment(0);
-    }
-    ::metrics::describe_counter!(
-        "hookrelay_auth_failures_total",
-        "Requests refused by authentication or authorization, by reason (missing, unknown, expired, forbidden)"
-    );
-    for reason in crate::auth::FailureReason::ALL {
-        ::metrics::counter!("hookrelay_auth_failures_total", "reason" => reason.label())
-            .increment(0);
-    }
-    ::metrics::describe_counter!(
-        "hookrelay_inbound_requests_total",
-        "Requests to sources (POST /in/<token>) by outcome: accepted, replayed, challenge, or the refusal"
-    );
-    for outcome in crate::inbound::OUTCOMES {
-        ::metrics::counter!("hookrelay_inbound_requests_total", "outcome" => *outcome).increment(0);
-    }
-    ::metrics::describe_histogram!(
-        "hookrelay_inbound_verification_seconds",
-        ::metrics::Unit::Seconds,
-        "Time spent verifying a source's request (headers and signature, not reading the body)"
-    );
-    ::metrics::describe_histogram!(
-        "hookrelay_inbound_duration_seconds",
-        ::metrics::Unit::Seconds,
-        "Time to answer a request to a source"
-    );
-    ::metrics::describe_counter!(
-        "hookrelay_inbound_rejections_dropped_total",
-        "Refused source requests not recorded in the rejections list (its writer fell behind or Postgres failed)"
-    );
-}
-
 /// Prometheus text format. Queue depths are read from Redis at scrape time (bounded by
 /// `DEPTH_TIMEOUT`; on a timeout or error the gauges keep their last values).
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain")))]
@@ -112,7 +51,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     {
         Ok(Ok(depths)) => {
             for (queue, depth) in depths.labelled() {
-                ::metrics::gauge!("hookrelay_queue_depth", "queue" => queue).set(depth as f64);
+                ::metrics::gauge!(crate::metrics::QUEUE_DEPTH.name, "queue" => queue)
+                    .set(depth as f64);
             }
         }
         Ok(Err(e)) => tracing::debug!(error = %e, "could not read queue depths for /metrics"),

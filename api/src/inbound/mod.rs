@@ -174,7 +174,7 @@ where
     let clock = Instant::now();
     let verified = pending.check_body(&body);
     verifying += clock.elapsed();
-    metrics::histogram!("hookrelay_inbound_verification_seconds").record(verifying.as_secs_f64());
+    metrics::histogram!(crate::metrics::INBOUND_VERIFICATION.name).record(verifying.as_secs_f64());
     verified.map_err(|refusal| ApiError::Unverified(refusal.to_string()))?;
 
     if let Some(challenge) = slack_challenge(&source.verification, &body) {
@@ -322,7 +322,7 @@ fn reject(
     });
 }
 
-/// Every `outcome` label value of `hookrelay_inbound_requests_total`.
+/// Every `outcome` label value of [`crate::metrics::INBOUND_REQUESTS`].
 pub const OUTCOMES: &[&str] = &[
     "accepted",
     "replayed",
@@ -337,7 +337,7 @@ pub const OUTCOMES: &[&str] = &[
     "unavailable",
 ];
 
-/// The `outcome` label of `hookrelay_inbound_requests_total`: one per way a request ends
+/// The `outcome` label of [`crate::metrics::INBOUND_REQUESTS`]: one per way a request ends
 /// (never the source, which would make one series per source).
 pub fn outcome(result: &Result<Answer, ApiError>) -> &'static str {
     match result {
@@ -356,7 +356,7 @@ pub fn outcome(result: &Result<Answer, ApiError>) -> &'static str {
 }
 
 fn record_outcome(result: &Result<Answer, ApiError>) {
-    metrics::counter!("hookrelay_inbound_requests_total", "outcome" => outcome(result))
+    metrics::counter!(crate::metrics::INBOUND_REQUESTS.name, "outcome" => outcome(result))
         .increment(1);
 }
 

@@ -4,9 +4,8 @@
 //! process writes what the channel holds in batches (one statement each). So a flood of
 //! forged requests costs Postgres one insert per batch, not one per request, and never
 //! slows the answers. When the channel is full (Postgres is down or slower than the
-//! flood), further refusals are counted in `hookrelay_inbound_rejections_dropped_total`
-//! and not recorded; the refusals themselves still happen. The purge job removes rows
-//! older than `LOG_RETENTION`.
+//! flood), further refusals are counted in [`DROPPED`] and not recorded; the refusals
+//! themselves still happen. The purge job removes rows older than `LOG_RETENTION`.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,9 +14,17 @@ use chrono::{DateTime, Utc};
 use diesel::sql_types::{Array, Int4, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::RunQueryDsl;
 use hookrelay_shared::db::{DbPool, bounded, checkout};
+use hookrelay_shared::telemetry::Metric;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// Refusals that never reached `source_rejections`: the channel was full or the batch's
+/// insert failed. Recorded by whichever process runs a [`RejectionLog`] (the api).
+pub const DROPPED: Metric = Metric::counter(
+    "hookrelay_inbound_rejections_dropped_total",
+    "Refused source requests not recorded in the rejections list (its writer fell behind or Postgres failed)",
+);
 
 /// Refusals waiting to be written, at most.
 const CHANNEL_CAPACITY: usize = 10_000;
@@ -64,7 +71,7 @@ impl RejectionLog {
     /// Notes a refusal for the writer; never waits.
     pub fn record(&self, rejection: NewRejection) {
         if self.sender.try_send(rejection).is_err() {
-            metrics::counter!("hookrelay_inbound_rejections_dropped_total").increment(1);
+            metrics::counter!(DROPPED.name).increment(1);
         }
     }
 
@@ -94,7 +101,7 @@ impl RejectionLog {
                     rows = batch.len(),
                     "could not record refused inbound requests; they are not in the rejections list"
                 );
-                metrics::counter!("hookrelay_inbound_rejections_dropped_total")
+                metrics::counter!(DROPPED.name)
                     .increment(u64::try_from(batch.len()).unwrap_or(u64::MAX));
                 // Postgres is in trouble: let it breathe before the next batch.
                 tokio::time::sleep(Duration::from_millis(500)).await;

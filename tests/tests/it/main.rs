@@ -30,7 +30,8 @@
 //!   [`tenants_isolation`] (every route against tenant keys).
 //! - **schedules and sources**: [`schedules`], [`sources`] (inbound webhooks).
 //! - **purge**: [`purge_retention`], [`purge_plans`] (the purge's query plans).
-//! - **metrics**: [`metrics_api`], [`metrics_worker`].
+//! - **metrics**: [`metrics_api`], [`metrics_worker`], [`metrics_docs`] (`docs/operations.md`
+//!   against the processes' metric tables).
 //! - **operators**: [`cli`], [`console`] (headless Chromium).
 //! - **deployment**: [`startup_behaviour`] (the real binaries starting and stopping),
 //!   [`containers_consistency`] (Dockerfile, compose and the Render blueprint).
@@ -79,6 +80,7 @@ mod purge_plans;
 mod purge_retention;
 
 mod metrics_api;
+mod metrics_docs;
 mod metrics_worker;
 
 mod cli;
