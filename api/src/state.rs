@@ -24,17 +24,33 @@ pub struct AppState {
     pub console_frame_ancestors: String,
 }
 
-/// The OpenAPI document served at `/openapi.json`, as JSON: built and serialized once in
-/// `startup`, so handlers neither build it nor depend on `crate::openapi`.
-pub struct OpenApiJson(bytes::Bytes);
+/// The OpenAPI document served at `/openapi.json`, as JSON: built and serialized once,
+/// on the first request (building it at start-up cost every api process ~3 MiB of
+/// resident memory that only a client of `/openapi.json` needs), from the builder
+/// `startup` hands over, so handlers neither build it nor depend on `crate::openapi`.
+pub struct OpenApiJson {
+    build: fn() -> utoipa::openapi::OpenApi,
+    json: std::sync::OnceLock<bytes::Bytes>,
+}
 
 impl OpenApiJson {
-    pub fn new(document: &utoipa::openapi::OpenApi) -> serde_json::Result<Self> {
-        serde_json::to_vec(document).map(|json| Self(json.into()))
+    pub const fn new(build: fn() -> utoipa::openapi::OpenApi) -> Self {
+        Self {
+            build,
+            json: std::sync::OnceLock::new(),
+        }
     }
 
-    /// The serialized document; cloning it shares the bytes.
+    /// The serialized document (built on the first call); cloning it shares the bytes.
     pub fn bytes(&self) -> bytes::Bytes {
-        self.0.clone()
+        self.json
+            .get_or_init(|| {
+                // A document of strings, maps and numbers always serializes; an empty
+                // body would fail the OpenAPI document's own test.
+                serde_json::to_vec(&(self.build)())
+                    .map(bytes::Bytes::from)
+                    .unwrap_or_default()
+            })
+            .clone()
     }
 }
