@@ -8,7 +8,8 @@ use crate::error::ApiError;
 use crate::extract::{JsonObject, ScheduleId, paging, query_int};
 use crate::state::AppState;
 use hookrelay_domain::schedules::ops;
-use hookrelay_domain::schedules::store::{self as schedules, Blocked, Run, Schedule};
+use hookrelay_domain::schedules::row::{Run, Schedule};
+use hookrelay_domain::schedules::store::{self as schedules, Blocked};
 
 /// A triggered run's webhook.
 #[derive(Serialize, utoipa::ToSchema)]

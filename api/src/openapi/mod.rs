@@ -62,7 +62,7 @@ use conventions::{BEARER, Conventions, ErrorDetail, ValidationErrors};
         webhooks::Replayed, hookrelay_domain::webhooks::body::ReplayBody,
         hookrelay_domain::replays::store::Replay, hookrelay_domain::replays::selection::ReplayStatus, replays::DryRun,
         hookrelay_domain::replays::body::NewReplayBody,
-        hookrelay_domain::schedules::store::Schedule, hookrelay_domain::schedules::store::Run, schedules::Triggered,
+        hookrelay_domain::schedules::row::Schedule, hookrelay_domain::schedules::row::Run, schedules::Triggered,
         hookrelay_domain::schedules::runs::Kind, hookrelay_domain::schedules::runs::MissedRuns,
         hookrelay_domain::schedules::body::NewScheduleBody, hookrelay_domain::schedules::body::ScheduleChangesBody,
         hookrelay_domain::sources::SourceView, hookrelay_domain::sources::store::Rejection, hookrelay_domain::sources::RateLimit,

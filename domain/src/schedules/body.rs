@@ -1,12 +1,12 @@
 //! The request bodies of the schedule routes as the OpenAPI document shows them, kept
-//! beside their readers, [`super::store::parse`] and [`super::store::patch`].
+//! beside their readers, [`super::input::parse`] and [`super::store::patch`].
 //! Documentation only: never built.
 
 use utoipa::ToSchema;
 
 /// `POST /schedules`. Unknown fields are ignored.
 #[derive(ToSchema)]
-#[expect(dead_code, reason = "documentation only: read by `store::parse`")]
+#[expect(dead_code, reason = "documentation only: read by `input::parse`")]
 pub struct NewScheduleBody {
     #[schema(min_length = 1, max_length = 255)]
     name: String,

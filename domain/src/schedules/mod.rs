@@ -2,8 +2,10 @@
 //!
 //! - [`runs`]: what a stored schedule means, when its runs are due, and firing one run
 //!   exactly once (the run's row and its webhook in the outbox, in one transaction);
-//! - [`store`]: reading a schedule's fields, storing, changing, pausing, resuming and
-//!   triggering schedules, and listing their runs;
+//! - [`row`]: a schedule and a run as the api shows them; [`input`]: reading a schedule
+//!   from a body, every bad field at once;
+//! - [`store`]: storing, changing, pausing, resuming and triggering schedules, and listing
+//!   their runs; [`ops`]: the write actions every front end calls;
 //! - [`timetable`]: 5-field cron as wall-clock time in a zone, DST gaps and repeats;
 //! - [`body`]: the bodies [`store`] reads, as the OpenAPI document shows them.
 //!
@@ -11,7 +13,9 @@
 //! through [`runs`].
 
 pub mod body;
+pub mod input;
 pub mod ops;
+pub mod row;
 pub mod runs;
 pub mod store;
 pub mod timetable;

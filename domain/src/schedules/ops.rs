@@ -5,7 +5,9 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::store::{self, Blocked, Schedule};
+use super::row::Schedule;
+use super::store::{self, Blocked};
+use super::input;
 use crate::api_keys::Principal;
 use crate::{Refusal, Services};
 
@@ -16,7 +18,7 @@ pub async fn create(
     body: &Map<String, Value>,
 ) -> Result<Schedule, Refusal> {
     let now = hookrelay_shared::time::now();
-    let input = store::parse(body, services.max_payload_bytes, now, true)?;
+    let input = input::parse(body, services.max_payload_bytes, now, true)?;
     let schedule = store::create(&services.db, principal, input).await??;
     tracing::info!(schedule_id = %schedule.id, kind = schedule.kind.as_str(), "schedule created");
     Ok(schedule)

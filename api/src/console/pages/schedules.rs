@@ -11,7 +11,8 @@ use crate::error::ApiError;
 use crate::extract::ScheduleId;
 use crate::state::AppState;
 use hookrelay_domain::schedules::ops;
-use hookrelay_domain::schedules::store::{self as schedules, Schedule};
+use hookrelay_domain::schedules::row::Schedule;
+use hookrelay_domain::schedules::store as schedules;
 
 /// The create form's fields, as `POST /schedules` reads them.
 const FIELDS: [(&str, Kind); 10] = [
