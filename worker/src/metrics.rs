@@ -160,7 +160,7 @@ pub fn register() {
         metrics::Unit::Seconds,
         "From a schedule run's due time to its webhook in the work stream"
     );
-    for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
+    for outcome in Outcome::ALL {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
     for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {

@@ -73,7 +73,7 @@ pub fn register_metrics() {
         "Requests refused by authentication or authorization, by reason (missing, unknown, expired, forbidden)"
     );
     for reason in crate::auth::FailureReason::ALL {
-        ::metrics::counter!("hookrelay_auth_failures_total", "reason" => reason.label())
+        ::metrics::counter!("hookrelay_auth_failures_total", "reason" => reason.as_str())
             .increment(0);
     }
     ::metrics::describe_counter!(

@@ -2,39 +2,25 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
 use uuid::Uuid;
 
 use hookrelay_shared::schema::deliveries;
 
-/// Where one delivery stands (CONTRACT §6 `deliveries[].status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// No attempt has finished yet.
-    Pending,
-    /// An attempt failed and another is scheduled.
-    Retrying,
-    Succeeded,
-    Failed,
+hookrelay_shared::text_enum! {
+    /// Where one delivery stands (CONTRACT §6 `deliveries[].status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum DeliveryStatus {
+        /// No attempt has finished yet.
+        Pending = "pending",
+        /// An attempt failed and another is scheduled.
+        Retrying = "retrying",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+    impl Serialize;
 }
 
 impl DeliveryStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Retrying => "retrying",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Retrying, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-    }
-
     pub const fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
@@ -76,4 +62,14 @@ pub struct DeliveryUpdate {
     /// The URL the attempt went to; `None` when the delivery ends without an attempt
     /// (the row keeps the URL it had).
     pub target_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_back_from_their_texts() {
+        hookrelay_shared::assert_texts_round_trip!(DeliveryStatus);
+    }
 }
