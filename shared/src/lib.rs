@@ -18,10 +18,12 @@
 //! - [`time`]: contract timestamps; [`telemetry`]: logs and metrics; [`startup`]:
 //!   waiting for dependencies.
 //! - [`text_enum`](mod@text_enum): the one macro for enums whose values each have a
-//!   fixed text (stored, in JSON, as metric labels).
+//!   fixed text (stored, in JSON, as metric labels); [`const_text`]: constants (SQL)
+//!   joined from other constants.
 
 pub mod cache;
 pub mod config;
+pub mod const_text;
 pub mod db;
 pub mod keys;
 pub mod networks;
