@@ -163,7 +163,7 @@ pub fn register() {
     for outcome in Outcome::ALL {
         metrics::counter!("hookrelay_attempts_total", "outcome" => outcome.as_str()).increment(0);
     }
-    for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {
+    for status in DeliveryStatus::FINISHED {
         metrics::counter!("hookrelay_deliveries_finished_total", "status" => status.as_str())
             .increment(0);
     }

@@ -130,7 +130,7 @@ pub async fn start_new_runs(
            AND d.status IN {} \
          RETURNING d.webhook_id, d.subscription_id, d.attempts",
         DeliveryStatus::Pending.as_str(),
-        status_list(&[DeliveryStatus::Succeeded, DeliveryStatus::Failed])
+        status_list(&DeliveryStatus::FINISHED)
     );
     diesel::sql_query(sql)
         .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(webhooks)

@@ -286,7 +286,9 @@ async fn end_deliveries(
     diesel::update(
         deliveries::table
             .filter(deliveries::subscription_id.eq_any(subscriptions))
-            .filter(deliveries::status.eq_any(DeliveryStatus::UNFINISHED)),
+            .filter(
+                deliveries::status.eq_any(DeliveryStatus::UNFINISHED.map(DeliveryStatus::as_str)),
+            ),
     )
     .set((
         deliveries::status.eq(DeliveryStatus::Failed.as_str()),

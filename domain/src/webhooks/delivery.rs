@@ -25,8 +25,23 @@ impl DeliveryStatus {
         matches!(self, Self::Succeeded | Self::Failed)
     }
 
-    /// The statuses of deliveries still under way, for SQL filters.
-    pub const UNFINISHED: [&'static str; 2] = ["pending", "retrying"];
+    /// The statuses of deliveries still under way.
+    pub const UNFINISHED: [Self; 2] = [Self::Pending, Self::Retrying];
+
+    /// The statuses of finished deliveries.
+    pub const FINISHED: [Self; 2] = [Self::Succeeded, Self::Failed];
+
+    /// [`Self::UNFINISHED`] as an SQL list, `('pending', 'retrying')`, for statements
+    /// declared as constants. It is written into their text, not bound, so that the
+    /// planner can use the partial indexes on unfinished deliveries (`migrations/`), whose
+    /// predicate is `status IN` this list.
+    pub const UNFINISHED_SQL: &'static str = hookrelay_shared::const_concat!(
+        "('",
+        DeliveryStatus::Pending.as_str(),
+        "', '",
+        DeliveryStatus::Retrying.as_str(),
+        "')"
+    );
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -71,5 +86,19 @@ mod tests {
     #[test]
     fn statuses_read_back_from_their_texts() {
         hookrelay_shared::assert_texts_round_trip!(DeliveryStatus);
+    }
+
+    #[test]
+    fn the_sql_lists_are_the_statuses_finished_or_not() {
+        let (finished, unfinished): (Vec<_>, Vec<_>) = DeliveryStatus::ALL
+            .into_iter()
+            .partition(|status| status.is_finished());
+        assert_eq!(DeliveryStatus::FINISHED.as_slice(), finished);
+        assert_eq!(DeliveryStatus::UNFINISHED.as_slice(), unfinished);
+        assert_eq!(
+            DeliveryStatus::UNFINISHED_SQL,
+            crate::sql::status_list(&DeliveryStatus::UNFINISHED)
+        );
+        assert_eq!(DeliveryStatus::UNFINISHED_SQL, "('pending', 'retrying')");
     }
 }
