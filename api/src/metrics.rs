@@ -71,7 +71,7 @@ pub fn register() {
         metrics::counter!(cache::LOOKUPS.name, "result" => result).increment(0);
     }
     for reason in crate::auth::FailureReason::ALL {
-        metrics::counter!(AUTH_FAILURES.name, "reason" => reason.label()).increment(0);
+        metrics::counter!(AUTH_FAILURES.name, "reason" => reason.as_str()).increment(0);
     }
     for outcome in crate::inbound::OUTCOMES {
         metrics::counter!(INBOUND_REQUESTS.name, "outcome" => *outcome).increment(0);

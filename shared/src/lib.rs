@@ -17,9 +17,13 @@
 //!   [`networks`]: CIDR lists (`TRUSTED_PROXIES`, a source's `ip_allowlist`).
 //! - [`time`]: contract timestamps; [`telemetry`]: logs and metrics; [`startup`]:
 //!   waiting for dependencies.
+//! - [`text_enum`](mod@text_enum): the one macro for enums whose values each have a
+//!   fixed text (stored, in JSON, as metric labels); [`const_text`]: constants (SQL)
+//!   joined from other constants.
 
 pub mod cache;
 pub mod config;
+pub mod const_text;
 pub mod db;
 pub mod keys;
 pub mod networks;
@@ -31,6 +35,7 @@ pub mod signing;
 pub mod startup;
 pub mod targets;
 pub mod telemetry;
+pub mod text_enum;
 pub mod time;
 
 pub use config::Config;

@@ -208,10 +208,10 @@ pub fn register() {
     for policy in MissedRuns::ALL {
         metrics::counter!(SCHEDULE_MISSED.name, "policy" => policy.as_str()).increment(0);
     }
-    for outcome in [Outcome::Success, Outcome::FailedAttempt, Outcome::Failure] {
+    for outcome in Outcome::ALL {
         metrics::counter!(ATTEMPTS.name, "outcome" => outcome.as_str()).increment(0);
     }
-    for status in [DeliveryStatus::Succeeded, DeliveryStatus::Failed] {
+    for status in DeliveryStatus::FINISHED {
         metrics::counter!(DELIVERIES_FINISHED.name, "status" => status.as_str()).increment(0);
     }
 }

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
+use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::db::DbPool;
 use tokio_util::sync::CancellationToken;
 
@@ -28,12 +29,16 @@ pub const DELETE_OLD_ATTEMPTS: &str = r#"DELETE FROM attempts WHERE id = ANY(ARR
 
 /// One batch of webhooks received before `$1` with no unfinished delivery (found through
 /// `webhooks_received_at_idx`, each checked through `deliveries_unfinished_by_webhook_idx`).
-pub const DELETE_OLD_WEBHOOKS: &str = r#"DELETE FROM webhooks WHERE id = ANY(ARRAY(
+pub const DELETE_OLD_WEBHOOKS: &str = hookrelay_shared::const_concat!(
+    "DELETE FROM webhooks WHERE id = ANY(ARRAY(
     SELECT w.id FROM webhooks w
     WHERE w.received_at < $1
       AND NOT EXISTS (SELECT 1 FROM deliveries d
-                      WHERE d.webhook_id = w.id AND d.status IN ('pending', 'retrying'))
-    LIMIT $2))"#;
+                      WHERE d.webhook_id = w.id AND d.status IN ",
+    DeliveryStatus::UNFINISHED_SQL,
+    ")
+    LIMIT $2))"
+);
 
 /// One batch of sources' rejections received before `$1` (`source_rejections_received_idx`).
 pub const DELETE_OLD_REJECTIONS: &str = r#"DELETE FROM source_rejections WHERE id = ANY(ARRAY(

@@ -8,31 +8,20 @@ use uuid::Uuid;
 
 use hookrelay_shared::schema::api_keys;
 
-/// What a key may do. `ingest`: `POST /ingest*`; `read`: every `GET` of tenant
-/// resources; `write`: every change of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Permission {
-    Ingest,
-    Read,
-    Write,
+hookrelay_shared::text_enum! {
+    /// What a key may do. `ingest`: `POST /ingest*`; `read`: every `GET` of tenant
+    /// resources; `write`: every change of them.
+    #[derive(Hash, utoipa::ToSchema)]
+    pub enum Permission {
+        Ingest = "ingest",
+        Read = "read",
+        Write = "write",
+    }
+    impl Serialize;
 }
 
 impl Permission {
-    pub const ALL: [Permission; 3] = [Permission::Ingest, Permission::Read, Permission::Write];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Ingest => "ingest",
-            Self::Read => "read",
-            Self::Write => "write",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-
+    /// Its bit in [`Permissions`]: by declaration order.
     const fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -122,6 +111,11 @@ pub struct NewApiKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_read_back_from_their_names() {
+        hookrelay_shared::assert_texts_round_trip!(Permission);
+    }
 
     #[test]
     fn permission_sets_cover_their_subsets() {

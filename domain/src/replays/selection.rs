@@ -22,38 +22,15 @@ use crate::tenants::space::Space;
 use crate::webhooks::DeliveryStatus;
 use crate::webhooks::event_types::filter_condition;
 
-/// A replay's state: `running` until its last batch, or until it is cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReplayStatus {
-    Running,
-    Done,
-    Cancelled,
-}
-
-impl ReplayStatus {
-    pub const ALL: [Self; 3] = [Self::Running, Self::Done, Self::Cancelled];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Cancelled => "cancelled",
-        }
+hookrelay_shared::text_enum! {
+    /// A replay's state: `running` until its last batch, or until it is cancelled.
+    #[derive(utoipa::ToSchema)]
+    pub enum ReplayStatus {
+        Running = "running",
+        Done = "done",
+        Cancelled = "cancelled",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s)
-    }
-}
-
-/// The `status` column (its CHECK allows only these values).
-impl TryFrom<String> for ReplayStatus {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s).ok_or_else(|| format!("unknown replay status {s:?}"))
-    }
+    impl Serialize, TryFrom<String>;
 }
 
 /// The days a replay's window may span at most.
@@ -153,7 +130,7 @@ pub async fn start_new_runs(
            AND d.status IN {} \
          RETURNING d.webhook_id, d.subscription_id, d.attempts",
         DeliveryStatus::Pending.as_str(),
-        status_list(&[DeliveryStatus::Succeeded, DeliveryStatus::Failed])
+        status_list(&DeliveryStatus::FINISHED)
     );
     diesel::sql_query(sql)
         .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(webhooks)
@@ -338,9 +315,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in ReplayStatus::ALL {
-            assert_eq!(ReplayStatus::parse(status.as_str()), Some(status));
-        }
+        hookrelay_shared::assert_texts_round_trip!(ReplayStatus);
         assert_eq!(ReplayStatus::parse("paused"), None);
     }
 

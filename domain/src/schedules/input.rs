@@ -2,6 +2,9 @@
 //! over it), every bad field at once, with the columns it sets.
 
 use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use hookrelay_shared::schema::schedules;
+use hookrelay_shared::time;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -107,9 +110,9 @@ pub fn parse(
         f.error("payload", msg, kind);
     }
     f.required("kind");
-    let kind = enum_field(&mut f, "kind", Kind::ALL, Kind::as_str);
+    let kind = enum_field(&mut f, "kind", &Kind::ALL, Kind::as_str);
     let missed_runs = if body.contains_key("missed_runs") {
-        enum_field(&mut f, "missed_runs", MissedRuns::ALL, MissedRuns::as_str)
+        enum_field(&mut f, "missed_runs", &MissedRuns::ALL, MissedRuns::as_str)
     } else {
         Some(MissedRuns::RunOnce)
     };

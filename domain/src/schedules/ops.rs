@@ -5,9 +5,9 @@
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::input;
 use super::row::Schedule;
 use super::store::{self, Blocked};
-use super::input;
 use crate::api_keys::Principal;
 use crate::{Refusal, Services};
 

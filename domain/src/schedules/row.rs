@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use hookrelay_shared::schema::{schedule_runs, schedules};
 use hookrelay_shared::time;
 use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::schedules::runs::{Kind, MissedRuns};

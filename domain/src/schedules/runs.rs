@@ -20,42 +20,24 @@ use hookrelay_shared::schema::schedules;
 /// (no worker was running) and follows the schedule's `missed_runs`.
 pub const MISSED_AFTER: chrono::Duration = chrono::Duration::seconds(60);
 
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $text),+ }
-            }
-
-            pub fn parse(text: &str) -> Option<Self> {
-                Self::ALL.iter().copied().find(|v| v.as_str() == text)
-            }
-        }
-
-        impl TryFrom<String> for $name {
-            type Error = String;
-            fn try_from(text: String) -> Result<Self, String> {
-                Self::parse(&text).ok_or(text)
-            }
-        }
-    };
-}
-
-string_enum! {
+hookrelay_shared::text_enum! {
     /// One run at `run_at`, or runs on a cron timetable.
-    Kind { Once => "once", Cron => "cron" }
+    #[derive(utoipa::ToSchema)]
+    pub enum Kind {
+        Once = "once",
+        Cron = "cron",
+    }
+    impl Serialize, TryFrom<String>;
 }
 
-string_enum! {
+hookrelay_shared::text_enum! {
     /// What happens to ticks missed while no worker ran.
-    MissedRuns { RunOnce => "run_once", Skip => "skip" }
+    #[derive(utoipa::ToSchema)]
+    pub enum MissedRuns {
+        RunOnce = "run_once",
+        Skip = "skip",
+    }
+    impl Serialize, TryFrom<String>;
 }
 
 /// When a schedule runs.
@@ -478,13 +460,11 @@ mod tests {
 
     #[test]
     fn states_read_back_from_their_strings() {
-        for kind in Kind::ALL {
-            assert_eq!(Kind::parse(kind.as_str()), Some(*kind));
-        }
+        hookrelay_shared::assert_texts_round_trip!(Kind, MissedRuns);
         assert_eq!(MissedRuns::parse("run_once"), Some(MissedRuns::RunOnce));
         assert_eq!(
             MissedRuns::try_from("later".to_owned()),
-            Err("later".into())
+            Err(r#"unknown MissedRuns "later""#.into())
         );
     }
 }

@@ -7,7 +7,6 @@
 //! fires it. A trigger fires one run here, the same way ([`record_runs`]), and drains the
 //! outbox so the webhook is queued before the 202.
 
-use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};

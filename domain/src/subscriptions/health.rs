@@ -72,8 +72,8 @@ pub enum HealthEvent {
 impl HealthEvent {
     pub const fn event_type(self) -> &'static str {
         match self {
-            Self::Failing => OwnEvent::SubscriptionFailing.event_type(),
-            Self::Disabled => OwnEvent::SubscriptionDisabled.event_type(),
+            Self::Failing => OwnEvent::SubscriptionFailing.as_str(),
+            Self::Disabled => OwnEvent::SubscriptionDisabled.as_str(),
         }
     }
 }

@@ -87,7 +87,7 @@ pub async fn send_test(
     principal: &Principal,
     id: Uuid,
 ) -> Result<Uuid, Refusal> {
-    let event_type = OwnEvent::Test.event_type();
+    let event_type = OwnEvent::Test.as_str();
     let headers = IngestHeaders {
         event_type: Some(event_type.to_owned()),
         ..Default::default()

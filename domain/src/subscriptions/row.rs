@@ -78,38 +78,20 @@ pub struct Subscription {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
-/// The methods a subscription's deliveries may use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub enum DeliveryMethod {
-    #[serde(rename = "POST")]
-    Post,
-    #[serde(rename = "PUT")]
-    Put,
-    #[serde(rename = "PATCH")]
-    Patch,
-    #[serde(rename = "GET")]
-    Get,
-    #[serde(rename = "DELETE")]
-    Delete,
+hookrelay_shared::text_enum! {
+    /// The methods a subscription's deliveries may use.
+    #[derive(utoipa::ToSchema)]
+    pub enum DeliveryMethod {
+        Post = "POST",
+        Put = "PUT",
+        Patch = "PATCH",
+        Get = "GET",
+        Delete = "DELETE",
+    }
+    impl Serialize;
 }
 
 impl DeliveryMethod {
-    pub const ALL: [Self; 5] = [Self::Post, Self::Put, Self::Patch, Self::Get, Self::Delete];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Patch => "PATCH",
-            Self::Get => "GET",
-            Self::Delete => "DELETE",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|m| m.as_str() == name)
-    }
-
     /// Whether deliveries with this method carry the body (`GET` and `DELETE` do not; the
     /// signature then covers an empty body).
     pub const fn sends_body(self) -> bool {
@@ -225,4 +207,14 @@ pub struct SubscriptionChanges {
     pub consecutive_failures: Option<i32>,
     pub disabled_reason: Option<Option<String>>,
     pub disabled_at: Option<Option<DateTime<Utc>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_read_back_from_their_names() {
+        hookrelay_shared::assert_texts_round_trip!(DeliveryMethod);
+    }
 }

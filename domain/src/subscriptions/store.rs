@@ -85,29 +85,14 @@ pub struct Narrowing {
     pub health: Option<Health>,
 }
 
-/// A subscription's standing, as the console filters by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Health {
-    Active,
-    /// Inactive: disabled by hand or by its failures.
-    Inactive,
-    /// Active, with failed deliveries since its last success.
-    Failing,
-}
-
-impl Health {
-    pub const ALL: [Self; 3] = [Self::Active, Self::Failing, Self::Inactive];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Inactive => "inactive",
-            Self::Failing => "failing",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|h| h.as_str() == s)
+hookrelay_shared::text_enum! {
+    /// A subscription's standing, as the console filters by it (in the order of `ALL`).
+    pub enum Health {
+        Active = "active",
+        /// Active, with failed deliveries since its last success.
+        Failing = "failing",
+        /// Inactive: disabled by hand or by its failures.
+        Inactive = "inactive",
     }
 }
 
@@ -301,7 +286,9 @@ async fn end_deliveries(
     diesel::update(
         deliveries::table
             .filter(deliveries::subscription_id.eq_any(subscriptions))
-            .filter(deliveries::status.eq_any(DeliveryStatus::UNFINISHED)),
+            .filter(
+                deliveries::status.eq_any(DeliveryStatus::UNFINISHED.map(DeliveryStatus::as_str)),
+            ),
     )
     .set((
         deliveries::status.eq(DeliveryStatus::Failed.as_str()),
@@ -335,4 +322,14 @@ pub async fn attempts(
             .load(&mut conn),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healths_read_back_from_their_names() {
+        hookrelay_shared::assert_texts_round_trip!(Health);
+    }
 }

@@ -7,25 +7,17 @@ use uuid::Uuid;
 
 use hookrelay_shared::schema::attempts;
 
-/// How an attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub enum Outcome {
-    Success,
-    /// Failed, and another attempt is scheduled (`next_retry_at` set).
-    #[serde(rename = "Failed Attempt")]
-    FailedAttempt,
-    /// Failed, and final.
-    Failure,
-}
-
-impl Outcome {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "Success",
-            Self::FailedAttempt => "Failed Attempt",
-            Self::Failure => "Failure",
-        }
+hookrelay_shared::text_enum! {
+    /// How an attempt ended.
+    #[derive(utoipa::ToSchema)]
+    pub enum Outcome {
+        Success = "Success",
+        /// Failed, and another attempt is scheduled (`next_retry_at` set).
+        FailedAttempt = "Failed Attempt",
+        /// Failed, and final.
+        Failure = "Failure",
     }
+    impl Serialize;
 }
 
 /// The most of a response body an attempt keeps.
@@ -58,4 +50,14 @@ pub struct Attempt {
     #[serde(serialize_with = "hookrelay_shared::time::serialize_opt")]
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_back_from_their_texts() {
+        hookrelay_shared::assert_texts_round_trip!(Outcome);
+    }
 }

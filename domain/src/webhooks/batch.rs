@@ -11,7 +11,7 @@ use hookrelay_shared::payload::Envelope;
 use tokio_postgres::{Statement, Transaction};
 use uuid::Uuid;
 
-use super::delivery::DeliveryUpdate;
+use super::delivery::{DeliveryStatus, DeliveryUpdate};
 use super::{Attempt, Delivery, NewWebhook};
 
 /// Stores webhooks; returns the ids that were not stored before.
@@ -50,7 +50,8 @@ ON CONFLICT DO NOTHING"#;
 /// already finished (DELETE /subscriptions ends them concurrently). `target_url` follows
 /// the attempts: a PATCHed URL shows once an attempt went there. Returns the position
 /// (from 1) in the batch of each change it made, so only those count towards health.
-pub const UPDATE_DELIVERIES: &str = "
+pub const UPDATE_DELIVERIES: &str = hookrelay_shared::const_concat!(
+    "
 UPDATE deliveries d SET
     status = u.status,
     attempts = GREATEST(d.attempts, u.attempts),
@@ -65,8 +66,11 @@ FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::bool[], $6::int4
          target_url, ord)
 WHERE d.webhook_id = u.webhook_id
   AND d.subscription_id = u.subscription_id
-  AND d.status IN ('pending', 'retrying')
-RETURNING u.ord";
+  AND d.status IN ",
+    DeliveryStatus::UNFINISHED_SQL,
+    "
+RETURNING u.ord"
+);
 
 /// A batch's rows, column by column, borrowing from the records they come from: every
 /// statement takes whole columns as arrays (`unnest`), so a batch is one statement per

@@ -2,45 +2,46 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde::Serialize;
 use uuid::Uuid;
 
 use hookrelay_shared::schema::deliveries;
 
-/// Where one delivery stands (CONTRACT §6 `deliveries[].status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryStatus {
-    /// No attempt has finished yet.
-    Pending,
-    /// An attempt failed and another is scheduled.
-    Retrying,
-    Succeeded,
-    Failed,
+hookrelay_shared::text_enum! {
+    /// Where one delivery stands (CONTRACT §6 `deliveries[].status`).
+    #[derive(utoipa::ToSchema)]
+    pub enum DeliveryStatus {
+        /// No attempt has finished yet.
+        Pending = "pending",
+        /// An attempt failed and another is scheduled.
+        Retrying = "retrying",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+    impl Serialize;
 }
 
 impl DeliveryStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Retrying => "retrying",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Retrying, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|status| status.as_str() == s)
-    }
-
     pub const fn is_finished(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed)
     }
 
-    /// The statuses of deliveries still under way, for SQL filters.
-    pub const UNFINISHED: [&'static str; 2] = ["pending", "retrying"];
+    /// The statuses of deliveries still under way.
+    pub const UNFINISHED: [Self; 2] = [Self::Pending, Self::Retrying];
+
+    /// The statuses of finished deliveries.
+    pub const FINISHED: [Self; 2] = [Self::Succeeded, Self::Failed];
+
+    /// [`Self::UNFINISHED`] as an SQL list, `('pending', 'retrying')`, for statements
+    /// declared as constants. It is written into their text, not bound, so that the
+    /// planner can use the partial indexes on unfinished deliveries (`migrations/`), whose
+    /// predicate is `status IN` this list.
+    pub const UNFINISHED_SQL: &'static str = hookrelay_shared::const_concat!(
+        "('",
+        DeliveryStatus::Pending.as_str(),
+        "', '",
+        DeliveryStatus::Retrying.as_str(),
+        "')"
+    );
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -76,4 +77,28 @@ pub struct DeliveryUpdate {
     /// The URL the attempt went to; `None` when the delivery ends without an attempt
     /// (the row keeps the URL it had).
     pub target_url: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_back_from_their_texts() {
+        hookrelay_shared::assert_texts_round_trip!(DeliveryStatus);
+    }
+
+    #[test]
+    fn the_sql_lists_are_the_statuses_finished_or_not() {
+        let (finished, unfinished): (Vec<_>, Vec<_>) = DeliveryStatus::ALL
+            .into_iter()
+            .partition(|status| status.is_finished());
+        assert_eq!(DeliveryStatus::FINISHED.as_slice(), finished);
+        assert_eq!(DeliveryStatus::UNFINISHED.as_slice(), unfinished);
+        assert_eq!(
+            DeliveryStatus::UNFINISHED_SQL,
+            crate::sql::status_list(&DeliveryStatus::UNFINISHED)
+        );
+        assert_eq!(DeliveryStatus::UNFINISHED_SQL, "('pending', 'retrying')");
+    }
 }

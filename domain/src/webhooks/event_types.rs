@@ -2,31 +2,16 @@
 
 use crate::sql::{Bind, Binds, like_literal};
 
-/// The event types hookrelay raises itself, declared once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OwnEvent {
-    /// A test send (`POST /subscriptions/{id}/test`, the console's "Send a test").
-    Test,
-    /// A subscription's receiver kept failing (the 3rd, 5th and last failure in a row).
-    SubscriptionFailing,
-    /// The service disabled a subscription.
-    SubscriptionDisabled,
-}
-
-impl OwnEvent {
-    pub const ALL: [Self; 3] = [
-        Self::Test,
-        Self::SubscriptionFailing,
-        Self::SubscriptionDisabled,
-    ];
-
-    /// Its `X-Event-Type`.
-    pub const fn event_type(self) -> &'static str {
-        match self {
-            Self::Test => "hookrelay.test",
-            Self::SubscriptionFailing => "hookrelay.subscription.failing",
-            Self::SubscriptionDisabled => "hookrelay.subscription.disabled",
-        }
+hookrelay_shared::text_enum! {
+    /// The event types hookrelay raises itself, declared once: `as_str` is the
+    /// `X-Event-Type`.
+    pub enum OwnEvent {
+        /// A test send (`POST /subscriptions/{id}/test`, the console's "Send a test").
+        Test = "hookrelay.test",
+        /// A subscription's receiver kept failing (the 3rd, 5th and last failure in a row).
+        SubscriptionFailing = "hookrelay.subscription.failing",
+        /// The service disabled a subscription.
+        SubscriptionDisabled = "hookrelay.subscription.disabled",
     }
 }
 
@@ -106,6 +91,11 @@ pub fn filter_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_events_read_back_from_their_types() {
+        hookrelay_shared::assert_texts_round_trip!(OwnEvent);
+    }
 
     #[test]
     fn filters_as_sql_conditions() {

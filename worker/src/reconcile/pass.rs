@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, streams::StreamRangeReply};
 use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_shared::queue::NextAttempt;
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
@@ -21,23 +22,31 @@ pub const BATCH_SIZE: i64 = 500;
 
 /// One batch of unfinished deliveries due before `$1`, after the keyset position
 /// (`$2`, `$3`, `$4`), in due order, through `deliveries_unfinished_by_due_idx`.
-pub const OVERDUE_DELIVERIES: &str = "
+pub const OVERDUE_DELIVERIES: &str = hookrelay_shared::const_concat!(
+    "
 SELECT webhook_id, subscription_id, status, attempts, GREATEST(next_retry_at, updated_at) AS due
 FROM deliveries
-WHERE status IN ('pending', 'retrying')
+WHERE status IN ",
+    DeliveryStatus::UNFINISHED_SQL,
+    "
   AND GREATEST(next_retry_at, updated_at) < $1
   AND (GREATEST(next_retry_at, updated_at), webhook_id, subscription_id) > ($2, $3, $4)
 ORDER BY GREATEST(next_retry_at, updated_at), webhook_id, subscription_id
-LIMIT $5";
+LIMIT $5"
+);
 
 /// Marks deliveries as queued again at `$1`, each only if it is still unfinished with the
 /// attempt count the pass read (`$2`–`$4`): one that got an attempt meanwhile is not lost.
-const MARK_QUEUED: &str = "
+const MARK_QUEUED: &str = hookrelay_shared::const_concat!(
+    "
 UPDATE deliveries d SET updated_at = $1
 FROM unnest($2::uuid[], $3::uuid[], $4::int4[]) AS s(webhook_id, subscription_id, attempts)
 WHERE d.webhook_id = s.webhook_id AND d.subscription_id = s.subscription_id
-  AND d.attempts = s.attempts AND d.status IN ('pending', 'retrying')
-RETURNING d.webhook_id, d.subscription_id, d.attempts, d.status, d.updated_at AS due";
+  AND d.attempts = s.attempts AND d.status IN ",
+    DeliveryStatus::UNFINISHED_SQL,
+    "
+RETURNING d.webhook_id, d.subscription_id, d.attempts, d.status, d.updated_at AS due"
+);
 
 /// An unfinished delivery as a pass sees it.
 #[derive(Debug, Clone, diesel::QueryableByName)]
