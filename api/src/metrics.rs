@@ -1,10 +1,10 @@
 //! The api's Prometheus series (CONTRACT §8), served at its own `/metrics`
 //! (`handlers::ops::metrics`). [`TABLE`] is the list: each entry's name, kind and help,
-//! what [`register`] describes and what `docs/operations.md` must document (a test holds
-//! the doc to it). The call sites record under an entry's `name`.
+//! what `startup` describes and zero-initialises at start, and what `docs/operations.md`
+//! must document (a test holds the doc to it). The call sites record under an entry's `name`.
 
 use hookrelay_domain::sources::rejections;
-use hookrelay_shared::telemetry::{self, Metric};
+use hookrelay_shared::telemetry::Metric;
 use hookrelay_shared::{cache, queue};
 
 /// Ingest requests, `{route, outcome}`: `targeted` or `fan_out`; `accepted`, `replayed`,
@@ -56,24 +56,3 @@ pub const TABLE: &[Metric] = &[
     INBOUND_DURATION,
     rejections::DROPPED,
 ];
-
-/// Describes the api's series and starts its counters at zero, so that rates and alerts
-/// work from the first scrape rather than from the first request of each kind. Called
-/// once at start-up, after the recorder is installed.
-pub fn register() {
-    telemetry::describe_all(TABLE);
-    for route in ["targeted", "fan_out"] {
-        for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
-            metrics::counter!(INGEST.name, "route" => route, "outcome" => outcome).increment(0);
-        }
-    }
-    for result in ["hit", "miss"] {
-        metrics::counter!(cache::LOOKUPS.name, "result" => result).increment(0);
-    }
-    for reason in crate::auth::FailureReason::ALL {
-        metrics::counter!(AUTH_FAILURES.name, "reason" => reason.as_str()).increment(0);
-    }
-    for outcome in crate::inbound::OUTCOMES {
-        metrics::counter!(INBOUND_REQUESTS.name, "outcome" => *outcome).increment(0);
-    }
-}

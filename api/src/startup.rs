@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::credentials::Authenticator;
 use crate::inbound::limit::Limiter;
+use crate::metrics;
 use crate::routes;
 use crate::state::{AppState, OpenApiJson};
 
@@ -51,7 +52,7 @@ impl Application {
         config.validate_for_api()?;
         // Install the Prometheus recorder now: until then every metric records nothing.
         hookrelay_shared::telemetry::metrics_handle();
-        crate::metrics::register();
+        register_metrics();
         let openapi = web::Data::new(OpenApiJson::new(crate::openapi::document));
         if config.auth.disabled {
             tracing::warn!(
@@ -178,5 +179,27 @@ impl Application {
         }
         tracing::info!("hookrelay-api stopped");
         Ok(())
+    }
+}
+
+/// Describes the api's series and starts its counters at zero, so that rates and alerts
+/// work from the first scrape rather than from the first request of each kind. Called
+/// once at start-up, after the recorder is installed.
+fn register_metrics() {
+    hookrelay_shared::telemetry::describe_all(metrics::TABLE);
+    for route in ["targeted", "fan_out"] {
+        for outcome in ["accepted", "replayed", "rejected", "unavailable"] {
+            ::metrics::counter!(metrics::INGEST.name, "route" => route, "outcome" => outcome)
+                .increment(0);
+        }
+    }
+    for result in ["hit", "miss"] {
+        ::metrics::counter!(hookrelay_shared::cache::LOOKUPS.name, "result" => result).increment(0);
+    }
+    for reason in crate::auth::FailureReason::ALL {
+        ::metrics::counter!(metrics::AUTH_FAILURES.name, "reason" => reason.as_str()).increment(0);
+    }
+    for outcome in crate::inbound::OUTCOMES {
+        ::metrics::counter!(metrics::INBOUND_REQUESTS.name, "outcome" => *outcome).increment(0);
     }
 }
