@@ -87,12 +87,12 @@ pub const DELAYED_MOVED: Metric = Metric::counter(
     "hookrelay_delayed_moved_total",
     "Delayed webhooks (X-Deliver-At) moved into the work stream by this worker's mover",
 );
-/// Batches the attempt log writer committed (`logs`).
+/// Batches the attempt log writer committed (`recorder`).
 pub const LOG_BATCHES: Metric = Metric::counter(
     "hookrelay_log_batches_total",
     "Batches of webhooks, deliveries and attempts written to Postgres by the attempt log writer",
 );
-/// Failed writes of an attempt log batch, each retried after a backoff (`logs`).
+/// Failed writes of an attempt log batch, each retried after a backoff (`recorder`).
 pub const LOG_WRITE_RETRIES: Metric = Metric::counter(
     "hookrelay_log_write_retries_total",
     "Attempt log batches that Postgres could not write, retried after a backoff",

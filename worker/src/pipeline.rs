@@ -1,7 +1,7 @@
 //! One attempt of one delivery, end to end, in the order that makes crashes harmless:
 //! look the subscription up as it is now → ask its rate limit, if it has one
 //! (`throttle`) → wait for a concurrency permit → send (`delivery`) → judge → commit the
-//! attempt row and the delivery state (`logs`, awaited) → schedule the next retry
+//! attempt row and the delivery state (`recorder`, awaited) → schedule the next retry
 //! (`retry`). Only when this returns `Ok` may the stream entry that asked for it be
 //! acknowledged.
 //!

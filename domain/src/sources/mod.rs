@@ -5,11 +5,14 @@
 //!
 //! - this module: what a source is, and reading one from a body (create and PATCH);
 //! - [`store`]: storing, changing, rotating and deleting sources, and their rejections;
-//! - [`inbound`]: one inbound request, check by check, with no actix types;
-//! - [`verify`]: the verifiers, pure functions over (headers, raw body, now);
-//! - [`limit`]: the per-source rate limit, shared by every api process through Redis;
+//!   [`ops`]: the write actions every front end calls (store, tell the source cache, log);
+//! - [`verification`]: a source's `verification` settings, checked and masked;
+//!   [`verify`]: the verifiers, pure functions over (headers, raw body, now);
 //! - [`rejections`]: refused requests, written to Postgres off the request path;
 //! - [`body`]: the bodies of create and PATCH as the OpenAPI document shows them.
+//!
+//! One inbound request, check by check, and the per-source rate limit are the api's
+//! (`api/src/inbound/`).
 //!
 //! The inbound path never queries Postgres: sources are held in an in-process cache
 //! (`hookrelay_shared::cache`) keyed by token, so a change reaches every api process within

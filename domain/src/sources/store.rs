@@ -1,6 +1,6 @@
 //! `/sources` in Postgres: create, list, read, PATCH, delete, rotate the path, and the
 //! rejections. Every change is followed by the caller telling the source cache which
-//! tokens changed (`handlers::sources`), which is what the inbound path reads.
+//! tokens changed ([`super::ops`]), which is what the inbound path reads.
 
 use crate::tenants::space::Space;
 use chrono::{DateTime, Utc};

@@ -1,7 +1,7 @@
 //! How a worker records what it did, in one transaction per batch: the webhooks it stored
 //! with their deliveries, the attempts it made and the deliveries' new states. The
 //! statements are here, beside the rows they write; the worker's recorder
-//! (`worker/src/logs`) batches, prepares them once per connection and commits. The same
+//! (`worker/src/recorder`) batches, prepares them once per connection and commits. The same
 //! transaction then applies subscription health (`subscriptions::health`) and writes the
 //! operational events it raises (`outbox`).
 
