@@ -33,7 +33,7 @@ use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::bounded;
 use hookrelay_shared::payload::Payload;
 use hookrelay_shared::queue::{IngestedWebhook, NextAttempt};
-use hookrelay_shared::schema::{deliveries, webhooks};
+use hookrelay_shared::schema::deliveries;
 use hookrelay_shared::time;
 use uuid::Uuid;
 
@@ -125,12 +125,7 @@ pub async fn handle(
 /// removed it (its first run finished long ago), so it is not delivered twice.
 async fn forget_purged(ctx: &Context, webhook_id: Uuid) -> Result<(), HandBack> {
     tracing::warn!(%webhook_id, "a stream entry came back after its webhook was purged; dropping it instead of delivering it again");
-    let mut conn = ctx.db.get().await.context("no Postgres connection")?;
-    bounded(
-        "Failed to remove a re-inserted purged webhook",
-        diesel::delete(webhooks::table.find(webhook_id)).execute(&mut conn),
-    )
-    .await?;
+    hookrelay_domain::webhooks::upkeep::forget(&ctx.db, webhook_id).await?;
     Ok(())
 }
 

@@ -14,35 +14,13 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use diesel::sql_types::{BigInt, Timestamptz};
 use diesel_async::RunQueryDsl;
-use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_domain::sources::rejections::DELETE_OLD_REJECTIONS;
+use hookrelay_domain::webhooks::upkeep::{DELETE_OLD_ATTEMPTS, DELETE_OLD_WEBHOOKS};
 use hookrelay_shared::db::DbPool;
 use tokio_util::sync::CancellationToken;
 
 /// Rows one statement deletes at most.
 pub const BATCH_SIZE: i64 = 1000;
-
-/// One batch of attempt logs older than `$1`, found through `attempts_timestamp_idx` and
-/// deleted through the primary key. `id = ANY(ARRAY(…))` rather than `id IN (…)`: the
-/// planner hashes an `IN` list and scans the whole table to probe it.
-pub const DELETE_OLD_ATTEMPTS: &str = r#"DELETE FROM attempts WHERE id = ANY(ARRAY(
-    SELECT id FROM attempts WHERE "timestamp" < $1 LIMIT $2))"#;
-
-/// One batch of webhooks received before `$1` with no unfinished delivery (found through
-/// `webhooks_received_at_idx`, each checked through `deliveries_unfinished_by_webhook_idx`).
-pub const DELETE_OLD_WEBHOOKS: &str = hookrelay_shared::const_concat!(
-    "DELETE FROM webhooks WHERE id = ANY(ARRAY(
-    SELECT w.id FROM webhooks w
-    WHERE w.received_at < $1
-      AND NOT EXISTS (SELECT 1 FROM deliveries d
-                      WHERE d.webhook_id = w.id AND d.status IN ",
-    DeliveryStatus::UNFINISHED_SQL,
-    ")
-    LIMIT $2))"
-);
-
-/// One batch of sources' rejections received before `$1` (`source_rejections_received_idx`).
-pub const DELETE_OLD_REJECTIONS: &str = r#"DELETE FROM source_rejections WHERE id = ANY(ARRAY(
-    SELECT id FROM source_rejections WHERE received_at < $1 LIMIT $2))"#;
 
 /// What one purge deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -133,3 +133,7 @@ async fn write(db: &DbPool, batch: &[NewRejection]) -> anyhow::Result<()> {
     bounded("Failed to record refused inbound requests", inserting).await?;
     Ok(())
 }
+
+/// One batch of sources' rejections received before `$1` (`source_rejections_received_idx`).
+pub const DELETE_OLD_REJECTIONS: &str = r#"DELETE FROM source_rejections WHERE id = ANY(ARRAY(
+    SELECT id FROM source_rejections WHERE received_at < $1 LIMIT $2))"#;

@@ -12,6 +12,7 @@
 //!   and time;
 //! - [`replay`]: replaying one webhook's deliveries;
 //! - [`overview`]: what the console's overview counts;
+//! - [`upkeep`]: the reconciler's and the retention purge's statements;
 //! - [`body`]: the ingest headers and the replay body as the OpenAPI document shows them.
 
 pub mod attempt;
@@ -25,6 +26,7 @@ pub mod replay;
 pub mod row;
 pub mod search;
 pub mod status;
+pub mod upkeep;
 
 pub use attempt::{Attempt, Outcome};
 pub use delivery::{Delivery, DeliveryStatus};

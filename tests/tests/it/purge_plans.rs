@@ -5,8 +5,9 @@
 
 use diesel::sql_types::Text;
 use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+use hookrelay_domain::webhooks::upkeep::{DELETE_OLD_ATTEMPTS, DELETE_OLD_WEBHOOKS};
 use hookrelay_tests::TestEnv;
-use hookrelay_worker::purge::{BATCH_SIZE, DELETE_OLD_ATTEMPTS, DELETE_OLD_WEBHOOKS};
+use hookrelay_worker::purge::BATCH_SIZE;
 
 #[derive(diesel::QueryableByName)]
 struct PlanLine {

@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, streams::StreamRangeReply};
-use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
-use hookrelay_domain::webhooks::DeliveryStatus;
-use hookrelay_shared::queue::NextAttempt;
+use hookrelay_domain::webhooks::upkeep::{self, Overdue};
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -18,61 +15,7 @@ use uuid::Uuid;
 use super::Reconciler;
 
 /// Deliveries read per batch at most.
-pub const BATCH_SIZE: i64 = 500;
-
-/// One batch of unfinished deliveries due before `$1`, after the keyset position
-/// (`$2`, `$3`, `$4`), in due order, through `deliveries_unfinished_by_due_idx`.
-pub const OVERDUE_DELIVERIES: &str = hookrelay_shared::const_concat!(
-    "
-SELECT webhook_id, subscription_id, status, attempts, GREATEST(next_retry_at, updated_at) AS due
-FROM deliveries
-WHERE status IN ",
-    DeliveryStatus::UNFINISHED_SQL,
-    "
-  AND GREATEST(next_retry_at, updated_at) < $1
-  AND (GREATEST(next_retry_at, updated_at), webhook_id, subscription_id) > ($2, $3, $4)
-ORDER BY GREATEST(next_retry_at, updated_at), webhook_id, subscription_id
-LIMIT $5"
-);
-
-/// Marks deliveries as queued again at `$1`, each only if it is still unfinished with the
-/// attempt count the pass read (`$2`–`$4`): one that got an attempt meanwhile is not lost.
-const MARK_QUEUED: &str = hookrelay_shared::const_concat!(
-    "
-UPDATE deliveries d SET updated_at = $1
-FROM unnest($2::uuid[], $3::uuid[], $4::int4[]) AS s(webhook_id, subscription_id, attempts)
-WHERE d.webhook_id = s.webhook_id AND d.subscription_id = s.subscription_id
-  AND d.attempts = s.attempts AND d.status IN ",
-    DeliveryStatus::UNFINISHED_SQL,
-    "
-RETURNING d.webhook_id, d.subscription_id, d.attempts, d.status, d.updated_at AS due"
-);
-
-/// An unfinished delivery as a pass sees it.
-#[derive(Debug, Clone, diesel::QueryableByName)]
-struct Overdue {
-    #[diesel(sql_type = SqlUuid)]
-    webhook_id: Uuid,
-    #[diesel(sql_type = SqlUuid)]
-    subscription_id: Uuid,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Integer)]
-    attempts: i32,
-    #[diesel(sql_type = Timestamptz)]
-    due: DateTime<Utc>,
-}
-
-impl Overdue {
-    /// The retry that carries the delivery on: its next attempt.
-    fn next(&self) -> NextAttempt {
-        NextAttempt {
-            webhook_id: self.webhook_id,
-            subscription_id: self.subscription_id,
-            attempt: u32::try_from(self.attempts).unwrap_or(0) + 1,
-        }
-    }
-}
+pub const BATCH_SIZE: i64 = upkeep::OVERDUE_BATCH;
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,7 +49,7 @@ impl Reconciler {
             }
             let rows = {
                 let mut conn = self.db.get().await.context("no Postgres connection")?;
-                overdue(&mut conn, cutoff, after).await?
+                upkeep::overdue(&mut conn, cutoff, after).await?
             };
             let Some(last) = rows.last() else {
                 report.complete = true;
@@ -164,19 +107,7 @@ impl Reconciler {
         if lost.is_empty() {
             return Ok(0);
         }
-        let marked: Vec<Overdue> = {
-            let mut conn = self.db.get().await.context("no Postgres connection")?;
-            diesel::sql_query(MARK_QUEUED)
-                .bind::<Timestamptz, _>(now)
-                .bind::<Array<SqlUuid>, _>(lost.iter().map(|r| r.webhook_id).collect::<Vec<_>>())
-                .bind::<Array<SqlUuid>, _>(
-                    lost.iter().map(|r| r.subscription_id).collect::<Vec<_>>(),
-                )
-                .bind::<Array<Integer>, _>(lost.iter().map(|r| r.attempts).collect::<Vec<_>>())
-                .load(&mut conn)
-                .await
-                .context("Failed to mark deliveries as queued again")?
-        };
+        let marked = upkeep::mark_queued(&self.db, lost, now).await?;
         if marked.is_empty() {
             return Ok(0);
         }
@@ -204,22 +135,6 @@ impl Reconciler {
         }
         Ok(added.iter().filter(|a| **a == 1).count() as u64)
     }
-}
-
-async fn overdue(
-    conn: &mut AsyncPgConnection,
-    cutoff: DateTime<Utc>,
-    (due, webhook_id, subscription_id): (DateTime<Utc>, Uuid, Uuid),
-) -> anyhow::Result<Vec<Overdue>> {
-    diesel::sql_query(OVERDUE_DELIVERIES)
-        .bind::<Timestamptz, _>(cutoff)
-        .bind::<Timestamptz, _>(due)
-        .bind::<SqlUuid, _>(webhook_id)
-        .bind::<SqlUuid, _>(subscription_id)
-        .bind::<BigInt, _>(BATCH_SIZE)
-        .load(conn)
-        .await
-        .context("Failed to read overdue deliveries")
 }
 
 /// When the stream's oldest entry was added (from its id), or `None` when it is empty.
