@@ -419,8 +419,9 @@ pub struct QueueDepths {
     pub ready: u64,
     /// Entries a worker has taken and not yet acknowledged.
     pub in_flight: u64,
-    /// Retries waiting in the schedule for their time.
-    pub scheduled: u64,
+    /// Retries waiting in the retry schedule for their time (label `scheduled`, an
+    /// external name kept from before `/status` used `scheduled` for delayed webhooks).
+    pub retries: u64,
     /// Webhooks ingested with `X-Deliver-At`, waiting for their time (status `scheduled`).
     pub delayed: u64,
     /// Entries given up on, waiting in the dead letters for an operator.
@@ -433,7 +434,7 @@ impl QueueDepths {
         [
             ("ready", self.ready),
             ("in_flight", self.in_flight),
-            ("scheduled", self.scheduled),
+            ("scheduled", self.retries),
             ("delayed", self.delayed),
             ("dead", self.dead),
         ]
@@ -449,7 +450,7 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
 ) -> redis::RedisResult<QueueDepths> {
-    let (length, scheduled, delayed, dead): (u64, u64, u64, u64) = redis::pipe()
+    let (length, retries, delayed, dead): (u64, u64, u64, u64) = redis::pipe()
         .cmd("XLEN")
         .arg(keys.stream())
         .cmd("ZCARD")
@@ -479,7 +480,7 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
         // Acknowledged entries are deleted at once, so what is not pending is ready.
         ready: length.saturating_sub(in_flight),
         in_flight,
-        scheduled,
+        retries,
         delayed,
         dead,
     })
