@@ -1,4 +1,4 @@
-//! Bulk replays (`/replays`) without actix: reading a replay's filter, counting what it
+//! Bulk replays (`/replays`): reading a replay's filter, counting what it
 //! matches (`dry_run`), storing it for the workers to run, listing, reading and
 //! cancelling replays.
 //!

@@ -1,4 +1,4 @@
-//! What the console's overview shows, without actix: how each delivery of the last hour
+//! What the console's overview shows: how each delivery of the last hour
 //! stands, and which subscriptions need attention. (Queue depths are
 //! `hookrelay_shared::queue::queue_depths`, as `/metrics` reads them.)
 

@@ -1,4 +1,4 @@
-//! `GET /webhooks` without actix: finding stored webhooks by event type, status,
+//! `GET /webhooks`: finding stored webhooks by event type, status,
 //! subscription and time, newest first.
 //!
 //! One query, built from the filters present. Its shape is what keeps it fast on a table

@@ -1,4 +1,4 @@
-//! `GET /status/{webhook_id}` without actix: where a webhook's status comes from.
+//! `GET /status/{webhook_id}`: where a webhook's status comes from.
 //!
 //! A webhook lives in two places over its life. From the 202 until a worker stores it,
 //! only the Redis `queued:` marker knows it (written by the ingest script); from then on
