@@ -13,8 +13,7 @@ use bytes::{Bytes, BytesMut};
 use futures::Stream;
 use hookrelay_domain::api_keys::Principal;
 use hookrelay_domain::webhooks::ingest::{self, IngestHeaders, Route};
-use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
-use hookrelay_shared::time;
+use hookrelay_shared::queue::Enqueued;
 use uuid::Uuid;
 
 use crate::body::BodyReader;
@@ -51,17 +50,7 @@ where
     let tenant_id = ingest::admit(services, principal, route, &headers).await?;
     let body = read_body(body, state.services.max_payload_bytes).await?;
     check_json(&body)?;
-    let webhook = IngestedWebhook {
-        // v7: ids sort by time, which keeps the webhooks table's index append-mostly.
-        webhook_id: Uuid::now_v7(),
-        subscription_id: route.subscription_id(),
-        event_type: headers.event_type,
-        received_at: time::now(),
-        body,
-        tenant_id,
-        skip_subscription: None,
-        envelope: None,
-    };
+    let webhook = ingest::new_webhook(route.subscription_id(), headers.event_type, tenant_id, body);
     let enqueued = ingest::queue(
         services,
         &webhook,

@@ -30,7 +30,7 @@ pub struct AppState {
 /// `startup` hands over, so handlers neither build it nor depend on `crate::openapi`.
 pub struct OpenApiJson {
     build: fn() -> utoipa::openapi::OpenApi,
-    json: std::sync::OnceLock<bytes::Bytes>,
+    json: std::sync::OnceLock<serde_json::Result<bytes::Bytes>>,
 }
 
 impl OpenApiJson {
@@ -42,15 +42,15 @@ impl OpenApiJson {
     }
 
     /// The serialized document (built on the first call); cloning it shares the bytes.
-    pub fn bytes(&self) -> bytes::Bytes {
-        self.json
-            .get_or_init(|| {
-                // A document of strings, maps and numbers always serializes; an empty
-                // body would fail the OpenAPI document's own test.
-                serde_json::to_vec(&(self.build)())
-                    .map(bytes::Bytes::from)
-                    .unwrap_or_default()
-            })
-            .clone()
+    pub fn bytes(&self) -> anyhow::Result<bytes::Bytes> {
+        match self
+            .json
+            .get_or_init(|| serde_json::to_vec(&(self.build)()).map(bytes::Bytes::from))
+        {
+            Ok(json) => Ok(json.clone()),
+            Err(e) => Err(anyhow::anyhow!(
+                "the OpenAPI document does not serialize: {e}"
+            )),
+        }
     }
 }

@@ -73,10 +73,6 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub fn field(loc: &[&str], msg: impl Into<String>, kind: &str) -> Self {
-        Self::Invalid(vec![FieldError::new(loc, msg, kind)])
-    }
-
     pub fn unavailable(detail: &'static str, cause: impl Into<anyhow::Error>) -> Self {
         Self::Unavailable {
             detail,

@@ -66,10 +66,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
 /// This document (built once per process, on first request).
 #[utoipa::path(get, path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of this api", content_type = "application/json")))]
-pub async fn openapi(document: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn openapi(document: web::Data<OpenApiJson>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
         .content_type(ContentType::json())
-        .body(document.bytes())
+        .body(document.bytes()?))
 }
 
 /// Swagger UI's page, answered at `/docs` itself (not a redirect: a client that does not

@@ -34,7 +34,6 @@ use hookrelay_shared::payload::Envelope;
 use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
 use hookrelay_shared::time;
 use ip_network::IpNetwork;
-use uuid::Uuid;
 
 pub mod limit;
 
@@ -194,18 +193,13 @@ where
             .map(str::to_owned),
         headers: forwarded_headers(&source.forward_headers, request.headers),
     };
+    let event_type = source
+        .event_type
+        .as_ref()
+        .and_then(|rule| rule.event_type(&RequestHeaders(request.headers), &body));
     let webhook = IngestedWebhook {
-        webhook_id: Uuid::now_v7(),
-        subscription_id: source.subscription_id,
-        event_type: source
-            .event_type
-            .as_ref()
-            .and_then(|rule| rule.event_type(&RequestHeaders(request.headers), &body)),
-        received_at: time::now(),
-        body,
-        tenant_id,
-        skip_subscription: None,
         envelope: Some(envelope),
+        ..admission::new_webhook(source.subscription_id, event_type, tenant_id, body)
     };
     let idempotency_key = delivery_id(&source.verification, request.headers)
         .map(|id| format!("source:{}:{id}", source.id));

@@ -132,7 +132,7 @@ impl Headers for http::HeaderMap {
 }
 
 /// The bytes as text if they are visible ASCII (or tabs), as header text must be.
-pub fn visible_ascii(bytes: &[u8]) -> Option<&str> {
+fn visible_ascii(bytes: &[u8]) -> Option<&str> {
     if bytes.iter().all(|&b| b == b'\t' || (32..127).contains(&b)) {
         std::str::from_utf8(bytes).ok()
     } else {

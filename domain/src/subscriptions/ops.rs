@@ -94,23 +94,18 @@ pub async fn send_test(
     };
     let route = Route::Targeted(id);
     let tenant_id = ingest::admit(services, principal, route, &headers).await?;
-    let received_at = hookrelay_shared::time::now();
     let body = serde_json::to_vec(&serde_json::json!({
         "type": event_type,
         "subscription_id": id,
-        "occurred_at": hookrelay_shared::time::format(&received_at),
+        "occurred_at": hookrelay_shared::time::format(&hookrelay_shared::time::now()),
     }))
     .map_err(anyhow::Error::from)?;
-    let webhook = hookrelay_shared::queue::IngestedWebhook {
-        webhook_id: Uuid::now_v7(),
-        subscription_id: route.subscription_id(),
-        event_type: headers.event_type,
-        received_at,
-        body: body.into(),
+    let webhook = ingest::new_webhook(
+        route.subscription_id(),
+        headers.event_type,
         tenant_id,
-        skip_subscription: None,
-        envelope: None,
-    };
+        body.into(),
+    );
     let enqueued = ingest::queue(services, &webhook, None, None).await?;
     tracing::info!(subscription_id = %id, webhook_id = %enqueued.webhook_id(), "test webhook sent");
     Ok(enqueued.webhook_id())

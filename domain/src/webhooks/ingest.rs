@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
 use hookrelay_shared::time;
@@ -185,6 +186,27 @@ pub fn parse_deliver_at(
         ));
     }
     Ok((at > now).then_some(at))
+}
+
+/// A new webhook as the queue takes it: a time-ordered id (v7 keeps the `webhooks`
+/// table's index append-mostly), received now, for `subscription_id` (targeted) or for
+/// the matching subscriptions of `tenant_id`'s space (`None`: the default space).
+pub fn new_webhook(
+    subscription_id: Option<Uuid>,
+    event_type: Option<String>,
+    tenant_id: Option<Uuid>,
+    body: Bytes,
+) -> IngestedWebhook {
+    IngestedWebhook {
+        webhook_id: Uuid::now_v7(),
+        subscription_id,
+        event_type,
+        received_at: time::now(),
+        body,
+        tenant_id,
+        skip_subscription: None,
+        envelope: None,
+    }
 }
 
 /// Where an admitted webhook goes: the tenant it belongs to (`None`: the default space).
