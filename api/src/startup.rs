@@ -89,6 +89,7 @@ impl Application {
                 sources,
                 credentials,
                 allow_private_targets: config.delivery.allow_private_targets,
+                file_destination_root: config.delivery.file_destination_root.clone(),
                 max_payload_bytes: config.server.max_payload_bytes,
             },
             rejections: Arc::default(),

@@ -24,8 +24,9 @@ pub const MAX_NAME_CHARS: usize = 255;
 pub struct Fields<'a> {
     pub body: &'a Map<String, Value>,
     pub errors: Vec<FieldError>,
-    /// The first element of each error's `loc`: `body` or `query`.
-    location: &'static str,
+    /// What each error's `loc` starts with: `["body"]`, `["query"]`, or the path of a
+    /// nested object (`["body", "destination"]`).
+    location: &'static [&'static str],
 }
 
 impl<'a> Fields<'a> {
@@ -33,21 +34,39 @@ impl<'a> Fields<'a> {
         Self {
             body,
             errors: Vec::new(),
-            location: "body",
+            location: &["body"],
         }
     }
 
     /// Query parameters as string fields (see [`query_map`]).
     pub fn query(params: &'a Map<String, Value>) -> Self {
         Self {
-            location: "query",
+            location: &["query"],
             ..Self::new(params)
         }
     }
 
+    /// Fields of an object nested in a body, whose errors' `loc` starts with `location`.
+    pub fn nested(body: &'a Map<String, Value>, location: &'static [&'static str]) -> Self {
+        Self {
+            location,
+            ..Self::new(body)
+        }
+    }
+
+    /// The `loc` of `field`.
+    fn loc<'f>(&self, field: &'f str) -> Vec<&'f str>
+    where
+        'static: 'f,
+    {
+        let mut loc: Vec<&'f str> = self.location.to_vec();
+        loc.push(field);
+        loc
+    }
+
     pub fn error(&mut self, field: &str, msg: impl Into<String>, kind: &str) {
         self.errors
-            .push(FieldError::new(&[self.location, field], msg, kind));
+            .push(FieldError::new(&self.loc(field), msg, kind));
     }
 
     /// `Some(value)` when the key is present and not null.
@@ -211,7 +230,7 @@ impl<'a> Fields<'a> {
         for (i, item) in items.iter().enumerate() {
             let error = match item {
                 Value::String(s) if s.contains('\0') => {
-                    FieldError::new(&[self.location, field], NUL_ERROR.0, NUL_ERROR.1)
+                    FieldError::new(&self.loc(field), NUL_ERROR.0, NUL_ERROR.1)
                 }
                 Value::String(s) => match validate_filter_entry(s) {
                     Ok(()) => {
@@ -219,13 +238,13 @@ impl<'a> Fields<'a> {
                         continue;
                     }
                     Err(e) => FieldError::new(
-                        &[self.location, field],
+                        &self.loc(field),
                         format!("Invalid event type: {e}"),
                         "value_error",
                     ),
                 },
                 _ => FieldError::new(
-                    &[self.location, field],
+                    &self.loc(field),
                     "Input should be a valid string",
                     "string_type",
                 ),

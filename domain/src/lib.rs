@@ -29,6 +29,7 @@
 
 pub mod api_keys;
 pub mod dead_letters;
+pub mod destinations;
 pub mod fields;
 pub mod outbox;
 pub mod refusal;

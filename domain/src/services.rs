@@ -32,8 +32,20 @@ pub struct Services {
     pub credentials: Arc<Cache<Credential>>,
     /// `ALLOW_PRIVATE_TARGETS`: whether a subscription may target a private address.
     pub allow_private_targets: bool,
+    /// `FILE_DESTINATION_ROOT`: where `file` destinations may write (`None`: nowhere).
+    pub file_destination_root: Option<std::path::PathBuf>,
     /// `MAX_PAYLOAD_BYTES`: the largest body a webhook (or a schedule's payload) may have.
     pub max_payload_bytes: usize,
+}
+
+impl Services {
+    /// The deployment's rules for a subscription's destination.
+    pub fn destination_rules(&self) -> crate::destinations::input::Rules<'_> {
+        crate::destinations::input::Rules {
+            allow_private: self.allow_private_targets,
+            file_root: self.file_destination_root.as_deref(),
+        }
+    }
 }
 
 /// Logs a cache that could not be told about a committed change. The change stands; the

@@ -5,7 +5,7 @@
 diesel::table! {
     subscriptions (id) {
         id -> Uuid,
-        target_url -> Text,
+        target_url -> Nullable<Text>,
         secret -> Text,
         events -> Nullable<Array<Text>>,
         description -> Nullable<Text>,
@@ -26,6 +26,7 @@ diesel::table! {
         disabled_at -> Nullable<Timestamptz>,
         previous_secret -> Nullable<Text>,
         previous_secret_expires_at -> Nullable<Timestamptz>,
+        destination -> Nullable<Jsonb>,
     }
 }
 

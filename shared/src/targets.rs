@@ -23,17 +23,46 @@ pub enum TargetError {
 
 /// Parses and normalises a target URL (`http://h:9911` → `http://h:9911/`).
 pub fn parse_target_url(raw: &str, allow_private: bool) -> Result<Url, TargetError> {
+    parse_service_url(raw, &["http", "https"], allow_private)
+}
+
+/// Parses the URL of a service hookrelay delivers to (an HTTP target, a broker): one of
+/// `schemes`, with a host, which must be public unless `allow_private`.
+pub fn parse_service_url(
+    raw: &str,
+    schemes: &[&str],
+    allow_private: bool,
+) -> Result<Url, TargetError> {
     let url = Url::parse(raw.trim()).map_err(|e| TargetError::Invalid(e.to_string()))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    if !schemes.contains(&url.scheme()) {
+        let expected = match schemes {
+            [.., last] if schemes.len() > 1 => {
+                format!("{} or {last}", schemes[..schemes.len() - 1].join(", "))
+            }
+            _ => schemes.join(""),
+        };
         return Err(TargetError::Invalid(format!(
-            "the scheme must be http or https, not {:?}",
+            "the scheme must be {expected}, not {:?}",
             url.scheme()
         )));
     }
-    let host = url
-        .host()
-        .ok_or_else(|| TargetError::Invalid("the URL has no host".into()))?;
-    if !allow_private && refused_without_lookup(&host).is_some() {
+    // Schemes the URL standard does not know (amqp, redis, …) keep their host opaque: it
+    // is read again as a host, so that an IP literal is one.
+    let host = match url.host() {
+        None | Some(Host::Domain("")) => {
+            return Err(TargetError::Invalid("the URL has no host".into()));
+        }
+        Some(Host::Domain(name)) => {
+            Host::parse(name).map_err(|e| TargetError::Invalid(format!("the host: {e}")))?
+        }
+        Some(host) => host.to_owned(),
+    };
+    let host_ref = match &host {
+        Host::Domain(name) => Host::Domain(name.as_str()),
+        Host::Ipv4(ip) => Host::Ipv4(*ip),
+        Host::Ipv6(ip) => Host::Ipv6(*ip),
+    };
+    if !allow_private && refused_without_lookup(&host_ref).is_some() {
         return Err(TargetError::Private(host.to_string()));
     }
     Ok(url)

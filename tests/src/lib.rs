@@ -166,6 +166,7 @@ impl TestEnv {
             redis,
             keys,
             allow_private_targets: true,
+            file_destination_root: self.config().delivery.file_destination_root,
             max_payload_bytes: 1 << 20,
         }
     }

@@ -160,7 +160,8 @@ fn new_subscription(target_url: &str, events: Option<&[&str]>, secret: &str) -> 
     let now = hookrelay_shared::time::now();
     NewSubscription {
         id: Uuid::new_v4(),
-        target_url: target_url.to_owned(),
+        target_url: Some(target_url.to_owned()),
+        destination: None,
         secret: secret.to_owned(),
         events: events.map(|e| e.iter().map(|s| (*s).to_owned()).collect()),
         description: None,

@@ -47,6 +47,9 @@ pub enum Exchange {
     },
     /// No usable answer. `retryable: false` for refused targets, which fail at once.
     Failed { error: String, retryable: bool },
+    /// A destination other than HTTP took the message: `ack` says how (the broker's
+    /// confirm, the stream entry, the object's ETag).
+    Acknowledged { ack: String },
 }
 
 /// One finished attempt, before it is judged.
@@ -114,7 +117,7 @@ pub async fn send(
     timeout: Duration,
     allow_private_targets: bool,
 ) -> AttemptReport {
-    let target_url = request.subscription.target_url.clone();
+    let target_url = request.subscription.locator();
     let started_at = time::now();
     let clock = Instant::now();
     let mut retry_after = None;
@@ -187,7 +190,7 @@ fn http_method(method: DeliveryMethod) -> reqwest::Method {
 /// content type it came in with (none if it had none).
 pub fn build_headers(request: &AttemptRequest<'_>, timestamp: i64) -> HeaderMap {
     let id = request.webhook_id.to_string();
-    let sends_body = request.subscription.method().sends_body();
+    let sends_body = request.subscription.sends_body();
     let body: &[u8] = if sends_body { request.body } else { b"" };
     let sign = |secret: &str| signing::sign(&signing::signing_key(secret), &id, timestamp, body);
     let mut signature = sign(&request.subscription.secret);
@@ -366,6 +369,7 @@ pub fn decide(
         Exchange::Response { status, .. } if (200..300).contains(status) => {
             return DeliveryOutcome::Delivered;
         }
+        Exchange::Acknowledged { .. } => return DeliveryOutcome::Delivered,
         Exchange::Response { status, .. } if (300..400).contains(status) => {
             format!("HTTP {status} (redirects are not followed)")
         }
@@ -416,6 +420,7 @@ pub fn attempt_row(
         Exchange::Response { status, body } | Exchange::Incomplete { status, body, .. } => {
             (Some(i32::from(*status)), Some(body.clone()))
         }
+        Exchange::Acknowledged { ack } => (None, Some(ack.clone())),
         Exchange::Failed { .. } => (None, None),
     };
     let (error, next_retry_at) = match outcome {

@@ -167,7 +167,8 @@ fn stored_text_never_holds_nul() {
 fn subscription(headers: serde_json::Value) -> Subscription {
     Subscription {
         id: Uuid::nil(),
-        target_url: "https://example.com/hook".into(),
+        target_url: Some("https://example.com/hook".into()),
+        destination: None,
         secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
         events: None,
         description: None,

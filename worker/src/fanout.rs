@@ -57,7 +57,7 @@ pub async fn handle(
         .map(|s| Delivery {
             webhook_id,
             subscription_id: s.id,
-            target_url: s.target_url.clone(),
+            target_url: s.locator(),
             status: DeliveryStatus::Pending.as_str().into(),
             attempts: 0,
             last_status_code: None,

@@ -149,7 +149,7 @@ async fn within<I: Iterator<Item = SocketAddr>>(
 }
 
 /// The global addresses among `found`, or an error naming the refused ones.
-fn keep_global(host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, RefusedAddress> {
+pub fn keep_global(host: &str, found: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, RefusedAddress> {
     let (global, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
         found.into_iter().partition(|a| targets::is_global(a.ip()));
     if global.is_empty() && !refused.is_empty() {

@@ -31,6 +31,7 @@
 pub mod consumer;
 pub mod delayed;
 pub mod delivery;
+pub mod destinations;
 pub mod dispatch;
 pub mod fanout;
 pub mod http_client;

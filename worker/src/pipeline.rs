@@ -21,7 +21,7 @@
 //! it waits, and the mover brings it back like any retry.
 //!
 //! [`Context`] is what every handler shares: configuration, connections, the cache, the
-//! HTTP client, the log writer, the retry store, the rate limiter and the concurrency
+//! destinations (HTTP client and broker connections), the log writer, the retry store, the rate limiter and the concurrency
 //! semaphore.
 
 use std::sync::Arc;
@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::delivery::{self, AttemptRequest, DeliveryOutcome};
+use crate::destinations::Registry;
 use crate::metrics;
 use crate::recorder::{DeliveryUpdate, NotCommitted, Recorder};
 use crate::retry::RetrySchedule;
@@ -75,7 +76,8 @@ pub struct Context {
     pub db: DbPool,
     pub redis: Redis,
     pub cache: Arc<SubscriptionCache>,
-    pub client: reqwest::Client,
+    /// Sends an attempt to its subscription's destination (HTTP or another).
+    pub destinations: Registry,
     pub logs: Recorder,
     pub retries: RetrySchedule,
     /// Per-subscription rate limits, asked before an attempt waits for its permit.
@@ -276,13 +278,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
         .timeout_ms
         .and_then(|ms| u64::try_from(ms).ok())
         .map_or(ctx.config.delivery.timeout, Duration::from_millis);
-    let report = delivery::send(
-        &ctx.client,
-        &request,
-        timeout,
-        ctx.config.delivery.allow_private_targets,
-    )
-    .await;
+    let report = ctx.destinations.send(&request, timeout).await;
     // The permit bounds requests in flight; recording is bounded by the log writer.
     drop(permit);
 

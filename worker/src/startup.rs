@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::consumer::Consumer;
+use crate::destinations::Registry;
 use crate::dispatch::Dispatcher;
 use crate::pipeline::Context;
 use crate::recorder::Recorder;
@@ -133,13 +134,21 @@ impl Worker {
             db: self.db,
             redis: self.redis.clone(),
             cache: self.cache,
-            client: self.client,
+            destinations: Registry::new(
+                self.client,
+                config.delivery.allow_private_targets,
+                config.delivery.file_destination_root.clone(),
+            ),
             logs,
             retries,
             throttle: Throttle::new(keys.clone()),
             permits: Arc::new(Semaphore::new(config.delivery.worker_concurrency)),
             shutdown: shutdown.clone(),
         });
+        tokio::spawn(crate::destinations::close_idle_connections(
+            Arc::clone(&ctx),
+            background.child_token(),
+        ));
         let consumer = Consumer::new(keys, self.redis, self.blocking);
         consumer
             .ensure_group()

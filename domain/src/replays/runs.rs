@@ -213,7 +213,7 @@ pub async fn next_batch(conn: &mut AsyncPgConnection, id: Uuid) -> anyhow::Resul
                         conn,
                         &webhooks,
                         subscription.id,
-                        &subscription.target_url,
+                        &subscription.locator(),
                         now,
                     )
                     .await?;

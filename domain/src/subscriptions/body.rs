@@ -17,8 +17,14 @@ use utoipa::ToSchema;
 #[derive(ToSchema)]
 #[expect(dead_code, reason = "documentation only: read by `input::parse_new`")]
 pub struct NewSubscriptionBody {
-    /// `http` or `https` URL with a host; echoed WHATWG-normalised.
+    /// `http` or `https` URL with a host; echoed WHATWG-normalised. Required for an HTTP
+    /// destination (the default); absent for any other.
+    #[schema(required = false)]
     target_url: String,
+    /// Where deliveries go; absent: `{"type": "http"}` (`target_url`). Secrets in it are
+    /// write-only (reads show `***`, and a `***` sent back keeps the stored one).
+    #[schema(required = false)]
+    destination: crate::destinations::Destination,
     /// Signing secret; generated as `whsec_` + base64 of 32 random bytes when omitted. A
     /// secret starting with `whsec_` must continue with the key in standard, padded base64.
     secret: Option<String>,
@@ -62,8 +68,13 @@ pub struct NewSubscriptionBody {
     reason = "documentation only: read by `input::parse_changes`"
 )]
 pub struct SubscriptionChangesBody {
+    /// HTTP subscriptions only (or with `destination: {"type": "http"}`, to switch back).
     #[schema(required = false)]
     target_url: String,
+    /// Replaces the destination as a whole; switching away from HTTP clears
+    /// `target_url`.
+    #[schema(required = false)]
+    destination: crate::destinations::Destination,
     #[schema(required = false)]
     secret: String,
     /// `null` clears the filter.

@@ -59,7 +59,7 @@ WHERE s.id = c.subscription_id
   -- look-up, is what costs): its last_success_at may lag by up to that.
   AND NOT (c.failures = 0 AND s.consecutive_failures = 0
            AND COALESCE(s.last_success_at > now() - interval '1 second', false))
-RETURNING s.id, s.tenant_id, s.target_url, s.consecutive_failures,
+RETURNING s.id, s.tenant_id, COALESCE(s.target_url, s.destination::text), s.consecutive_failures,
           s.disabled_at IS NOT DISTINCT FROM now() AS disabled_now, s.disabled_reason";
 
 /// The event types the service raises about subscriptions.
@@ -146,6 +146,7 @@ pub fn tally<'a>(finished: impl IntoIterator<Item = &'a DeliveryUpdate>) -> Vec<
 pub struct HealthChange {
     pub subscription_id: Uuid,
     pub tenant_id: Option<Uuid>,
+    /// Where its deliveries go: the URL, or its destination's locator.
     pub target_url: String,
     /// The count after this batch.
     pub consecutive_failures: i32,
@@ -157,6 +158,15 @@ pub struct HealthChange {
     /// Whether this batch's transaction made it inactive.
     pub disabled_now: bool,
     pub disabled_reason: Option<String>,
+}
+
+/// The health statement's third column as a locator: an HTTP subscription's URL, or the
+/// JSON of its other destination.
+fn locator(url_or_destination: String) -> String {
+    serde_json::from_str::<crate::destinations::Destination>(&url_or_destination)
+        .ok()
+        .and_then(|d| d.locator())
+        .unwrap_or(url_or_destination)
 }
 
 /// A webhook the service raises.
@@ -268,7 +278,7 @@ pub async fn apply(
         changes.push(HealthChange {
             subscription_id: tally.subscription_id,
             tenant_id: row.try_get(1)?,
-            target_url: row.try_get(2)?,
+            target_url: locator(row.try_get(2)?),
             consecutive_failures: row.try_get(3)?,
             succeeded: tally.succeeded,
             failed_webhooks: tally.failed_webhooks,

@@ -10,7 +10,10 @@ use serde_json::{Map, Value};
 
 use super::headers;
 use crate::FieldError;
+use crate::destinations::input::Rules;
+use crate::destinations::{self, Destination};
 use crate::fields::Fields;
+use crate::subscriptions::Subscription;
 
 /// The bounds of the delivery options.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<i64> = 100..=60_000;
@@ -26,7 +29,10 @@ const MAX_DESCRIPTION_CHARS: usize = 4096;
 /// A validated `POST /subscriptions` body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSubscriptionInput {
-    pub target_url: String,
+    /// `None` with a destination other than HTTP.
+    pub target_url: Option<String>,
+    /// `None`: HTTP.
+    pub destination: Option<Destination>,
     pub secret: String,
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
@@ -43,28 +49,28 @@ pub struct NewSubscriptionInput {
 }
 
 /// The subscription fields, read with the common field reader.
-struct SubscriptionFields<'a> {
+struct SubscriptionFields<'a, 'r> {
     fields: Fields<'a>,
-    allow_private: bool,
+    rules: Rules<'r>,
 }
 
-impl<'a> std::ops::Deref for SubscriptionFields<'a> {
+impl<'a> std::ops::Deref for SubscriptionFields<'a, '_> {
     type Target = Fields<'a>;
     fn deref(&self) -> &Fields<'a> {
         &self.fields
     }
 }
 
-impl std::ops::DerefMut for SubscriptionFields<'_> {
+impl std::ops::DerefMut for SubscriptionFields<'_, '_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.fields
     }
 }
 
-impl SubscriptionFields<'_> {
+impl SubscriptionFields<'_, '_> {
     fn target_url(&mut self) -> Option<String> {
         let raw = self.string("target_url")?;
-        match parse_target_url(&raw, self.allow_private) {
+        match parse_target_url(&raw, self.rules.allow_private) {
             Ok(url) => Some(url.into()),
             Err(e) => {
                 let kind = match e {
@@ -74,6 +80,35 @@ impl SubscriptionFields<'_> {
                 self.error("target_url", e.to_string(), kind);
                 None
             }
+        }
+    }
+
+    /// `destination`, if present: `Some(None)` for HTTP. `stored`: the subscription's
+    /// current one, whose secrets a `***` keeps.
+    fn destination(&mut self, stored: Option<&Destination>) -> Option<Option<Destination>> {
+        self.null("destination", "dict_type", "a valid dictionary");
+        let value = self.present("destination")?;
+        match destinations::input::parse(value, stored, self.rules) {
+            Ok(Destination::Http) => Some(None),
+            Ok(destination) => Some(Some(destination)),
+            Err(errors) => {
+                self.errors.extend(errors);
+                None
+            }
+        }
+    }
+
+    /// The 422 for a `target_url` sent with a destination that has none.
+    fn target_url_not_used(&mut self, destination: &Destination) {
+        if self.present("target_url").is_some() {
+            self.error(
+                "target_url",
+                format!(
+                    "target_url must be absent: a {} destination does not use it",
+                    destination.kind()
+                ),
+                "extra_forbidden",
+            );
         }
     }
 
@@ -196,16 +231,22 @@ impl SubscriptionFields<'_> {
 /// keep the two in step.
 pub fn parse_new(
     body: &Map<String, Value>,
-    allow_private: bool,
+    rules: Rules<'_>,
 ) -> Result<NewSubscriptionInput, Vec<FieldError>> {
     let mut fields = SubscriptionFields {
         fields: Fields::new(body),
-        allow_private,
+        rules,
     };
-    if !body.contains_key("target_url") {
-        fields.error("target_url", "Field required", "missing");
+    let destination = fields.destination(None);
+    let other = destination.as_ref().and_then(Option::as_ref);
+    match other {
+        Some(other) => fields.target_url_not_used(other),
+        // HTTP, or a destination too bad to tell: a target URL is what HTTP needs.
+        None if !body.contains_key("target_url") => {
+            fields.error("target_url", "Field required", "missing");
+        }
+        None => fields.null("target_url", "string_type", "a valid string"),
     }
-    fields.null("target_url", "string_type", "a valid string");
     fields.null("is_active", "bool_type", "a valid boolean");
     fields.null("headers", "dict_type", "a valid dictionary");
     fields.null(
@@ -214,7 +255,12 @@ pub fn parse_new(
         "'POST', 'PUT', 'PATCH', 'GET' or 'DELETE'",
     );
     let input = NewSubscriptionInput {
-        target_url: fields.target_url().unwrap_or_default(),
+        target_url: if other.is_some() {
+            None
+        } else {
+            fields.target_url()
+        },
+        destination: destination.flatten(),
         secret: fields.secret().unwrap_or_else(generate_secret),
         events: fields.event_filter("events", MAX_EVENT_FILTERS),
         description: fields.description(),
@@ -232,22 +278,55 @@ pub fn parse_new(
     fields.fields.finish(input)
 }
 
-/// Validates a `PATCH /subscriptions/{id}` body: only keys present change; `events`,
-/// `description`, `name`, `timeout_ms`, `retry_schedule` and `rate_limit` may be null
-/// (cleared), the other fields may not. `is_active: true` also resets the failure count
-/// and clears `disabled_reason`.
+/// Validates a `PATCH /subscriptions/{id}` body against the subscription as it is
+/// (`stored`): only keys present change; `events`, `description`, `name`, `timeout_ms`,
+/// `retry_schedule` and `rate_limit` may be null (cleared), the other fields may not.
+/// `is_active: true` also resets the failure count and clears `disabled_reason`.
+///
+/// `destination` is replaced as a whole (a `***` keeps a stored secret). Switching to a
+/// destination other than HTTP clears `target_url`; switching to HTTP needs one; a
+/// `target_url` alone is for HTTP subscriptions only.
 ///
 /// The OpenAPI document shows what this reads as [`super::body::SubscriptionChangesBody`];
 /// keep the two in step.
 pub fn parse_changes(
     body: &Map<String, Value>,
-    allow_private: bool,
+    stored: &Subscription,
+    rules: Rules<'_>,
 ) -> Result<SubscriptionChanges, Vec<FieldError>> {
     let mut fields = SubscriptionFields {
         fields: Fields::new(body),
-        allow_private,
+        rules,
     };
-    fields.null("target_url", "string_type", "a valid string");
+    let destination = fields.destination(stored.destination.as_ref());
+    // The destination the subscription will have, when the body says or it stays.
+    let becomes = match (&destination, body.get("destination")) {
+        (Some(new), _) => Some(new.as_ref().unwrap_or(&destinations::HTTP)),
+        (None, None) => Some(stored.destination()),
+        (None, Some(_)) => None,
+    };
+    let mut target_url = None;
+    match becomes {
+        Some(Destination::Http) => {
+            let was_http = stored.destination.is_none();
+            if !was_http && !body.contains_key("target_url") {
+                fields.error(
+                    "target_url",
+                    "Field required: an HTTP destination needs a target_url",
+                    "missing",
+                );
+            }
+            fields.null("target_url", "string_type", "a valid string");
+            target_url = fields.target_url().map(Some);
+        }
+        Some(other) => {
+            fields.target_url_not_used(other);
+            if destination.is_some() {
+                target_url = Some(None);
+            }
+        }
+        None => {}
+    }
     fields.null("secret", "string_type", "a valid string");
     fields.null("is_active", "bool_type", "a valid boolean");
     fields.null("headers", "dict_type", "a valid dictionary");
@@ -259,7 +338,8 @@ pub fn parse_changes(
     let clearable = |name: &str| body.contains_key(name);
     let is_active = fields.boolean("is_active");
     let mut changes = SubscriptionChanges {
-        target_url: fields.target_url(),
+        target_url,
+        destination,
         secret: fields.secret(),
         events: body
             .contains_key("events")
@@ -304,7 +384,10 @@ pub const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(30 * 2
 pub fn parse_rotation(body: &Map<String, Value>) -> Result<Rotation, Vec<FieldError>> {
     let mut fields = SubscriptionFields {
         fields: Fields::new(body),
-        allow_private: false,
+        rules: Rules {
+            allow_private: false,
+            file_root: None,
+        },
     };
     fields.null("grace_period", "string_type", "a valid string");
     let secret = fields.secret().unwrap_or_else(generate_secret);
@@ -343,6 +426,13 @@ mod tests {
 
     use crate::fields::object;
 
+    fn rules(allow_private: bool) -> Rules<'static> {
+        Rules {
+            allow_private,
+            file_root: None,
+        }
+    }
+
     fn locs(errors: &[FieldError]) -> Vec<String> {
         errors
             .iter()
@@ -354,10 +444,11 @@ mod tests {
     fn a_minimal_body_gets_defaults() {
         let input = parse_new(
             &object(json!({"target_url": "https://example.com", "extra": 1})),
-            false,
+            rules(false),
         )
         .expect("valid");
-        assert_eq!(input.target_url, "https://example.com/");
+        assert_eq!(input.target_url.as_deref(), Some("https://example.com/"));
+        assert_eq!(input.destination, None);
         assert!(input.secret.starts_with("whsec_"));
         assert_eq!(
             (input.events, input.description, input.is_active),
@@ -373,7 +464,7 @@ mod tests {
             "description": 5, "headers": {"Host": "x", "X-Ok": "1", "Webhook-Id": "y", "X-Num": 2},
             "is_active": "yes"
         }));
-        let errors = parse_new(&body, false).expect_err("invalid");
+        let errors = parse_new(&body, rules(false)).expect_err("invalid");
         assert_eq!(
             locs(&errors),
             [
@@ -393,15 +484,24 @@ mod tests {
 
     #[test]
     fn missing_and_private_targets() {
-        let errors = parse_new(&object(json!({})), false).expect_err("missing");
+        let errors = parse_new(&object(json!({})), rules(false)).expect_err("missing");
         assert_eq!(
             (errors[0].kind.as_str(), errors[0].msg.as_str()),
             ("missing", "Field required")
         );
-        let errors = parse_new(&object(json!({"target_url": "http://127.0.0.1:9/"})), false)
-            .expect_err("private");
+        let errors = parse_new(
+            &object(json!({"target_url": "http://127.0.0.1:9/"})),
+            rules(false),
+        )
+        .expect_err("private");
         assert!(errors[0].msg.contains("valid URL") && errors[0].msg.contains("127.0.0.1"));
-        assert!(parse_new(&object(json!({"target_url": "http://127.0.0.1:9/"})), true).is_ok());
+        assert!(
+            parse_new(
+                &object(json!({"target_url": "http://127.0.0.1:9/"})),
+                rules(true)
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -410,7 +510,7 @@ mod tests {
             "target_url": "https://example.com/\u{0}", "secret": "\u{0}", "description": "\u{0}",
             "events": ["\u{0}"], "headers": {"x-\u{0}": "v", "x-v": "\u{0}"},
         }));
-        let errors = parse_new(&body, false).expect_err("invalid");
+        let errors = parse_new(&body, rules(false)).expect_err("invalid");
         assert_eq!(
             locs(&errors),
             [
@@ -427,19 +527,132 @@ mod tests {
 
     #[test]
     fn patches_change_only_what_is_present() {
-        let changes = parse_changes(&object(json!({"events": null, "is_active": false})), false)
-            .expect("valid");
+        let http = stored(None);
+        let changes = parse_changes(
+            &object(json!({"events": null, "is_active": false})),
+            &http,
+            rules(false),
+        )
+        .expect("valid");
         assert_eq!(changes.events, Some(None));
         assert_eq!(changes.is_active, Some(false));
         assert_eq!(
             (changes.target_url, changes.secret, changes.description),
             (None, None, None)
         );
-        let errors = parse_changes(&object(json!({"target_url": null, "secret": null})), false)
-            .expect_err("nulls");
+        let errors = parse_changes(
+            &object(json!({"target_url": null, "secret": null})),
+            &http,
+            rules(false),
+        )
+        .expect_err("nulls");
         assert_eq!(
             locs(&errors),
             [r#"["body","target_url"]"#, r#"["body","secret"]"#]
         );
+    }
+
+    /// A stored subscription with `destination` (`None`: HTTP).
+    fn stored(destination: Option<Destination>) -> Subscription {
+        let now = hookrelay_shared::time::now();
+        Subscription {
+            id: uuid::Uuid::new_v4(),
+            target_url: destination
+                .is_none()
+                .then(|| "https://example.com/".to_owned()),
+            destination,
+            secret: generate_secret(),
+            events: None,
+            description: None,
+            headers: json!({}),
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            tenant_id: None,
+            name: None,
+            http_method: "POST".into(),
+            timeout_ms: None,
+            retry_schedule: None,
+            rate_limit: None,
+            consecutive_failures: 0,
+            last_success_at: None,
+            last_failure_at: None,
+            disabled_reason: None,
+            disabled_at: None,
+            previous_secret: None,
+            previous_secret_expires_at: None,
+        }
+    }
+
+    #[test]
+    fn a_destination_other_than_http_has_no_target_url() {
+        let nats = json!({"type": "nats", "url": "nats://n:4222", "subject": "s"});
+        let input = parse_new(&object(json!({"destination": nats})), rules(true)).expect("valid");
+        assert_eq!(input.target_url, None);
+        assert!(matches!(input.destination, Some(Destination::Nats(_))));
+        let errors = parse_new(
+            &object(json!({"destination": nats, "target_url": "https://example.com"})),
+            rules(true),
+        )
+        .expect_err("both");
+        assert_eq!(locs(&errors), [r#"["body","target_url"]"#]);
+        // `{"type": "http"}` is the default, spelled out.
+        let input = parse_new(
+            &object(json!({"destination": {"type": "http"}, "target_url": "https://e.com"})),
+            rules(true),
+        )
+        .expect("valid");
+        assert_eq!(input.destination, None);
+        let errors = parse_new(
+            &object(json!({"destination": {"type": "log"}, "target_url": null})),
+            rules(true),
+        );
+        assert!(
+            errors.is_ok(),
+            "a null target_url is what reads show: {errors:?}"
+        );
+    }
+
+    #[test]
+    fn patches_switch_destinations_both_ways() {
+        let http = stored(None);
+        let changes = parse_changes(
+            &object(json!({"destination": {"type": "log"}})),
+            &http,
+            rules(true),
+        )
+        .expect("to log");
+        assert_eq!(changes.destination, Some(Some(Destination::Log)));
+        assert_eq!(
+            changes.target_url,
+            Some(None),
+            "switching clears target_url"
+        );
+        let log = stored(Some(Destination::Log));
+        let errors = parse_changes(
+            &object(json!({"destination": {"type": "http"}})),
+            &log,
+            rules(true),
+        )
+        .expect_err("no URL");
+        assert_eq!(locs(&errors), [r#"["body","target_url"]"#]);
+        let changes = parse_changes(
+            &object(json!({"destination": {"type": "http"}, "target_url": "https://e.com"})),
+            &log,
+            rules(true),
+        )
+        .expect("back to HTTP");
+        assert_eq!(changes.destination, Some(None));
+        assert_eq!(changes.target_url, Some(Some("https://e.com/".into())));
+        let errors = parse_changes(
+            &object(json!({"target_url": "https://e.com"})),
+            &log,
+            rules(true),
+        )
+        .expect_err("a URL alone");
+        assert_eq!(locs(&errors), [r#"["body","target_url"]"#]);
+        let changes =
+            parse_changes(&object(json!({"name": "n"})), &log, rules(true)).expect("other fields");
+        assert_eq!((changes.destination, changes.target_url), (None, None));
     }
 }

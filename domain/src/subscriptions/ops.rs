@@ -26,7 +26,7 @@ pub async fn create(
     principal: &Principal,
     body: &Map<String, Value>,
 ) -> Result<Subscription, Refusal> {
-    let mut input = input::parse_new(body, services.allow_private_targets)?;
+    let mut input = input::parse_new(body, services.destination_rules())?;
     input.tenant_id = principal.owner(input.tenant_id);
     let subscription = store::create(&services.db, input)
         .await?
@@ -43,7 +43,12 @@ pub async fn update(
     id: Uuid,
     body: &Map<String, Value>,
 ) -> Result<Subscription, Refusal> {
-    let changes = input::parse_changes(body, services.allow_private_targets)?;
+    // Read first: a destination's `***` keeps its stored secret, and whether a
+    // `target_url` may be sent depends on the destination it has.
+    let stored = store::get(&services.db, principal.space(), id)
+        .await?
+        .ok_or(Refusal::NotFound(NOT_FOUND))?;
+    let changes = input::parse_changes(body, &stored, services.destination_rules())?;
     let subscription = store::update(&services.db, principal.space(), id, changes)
         .await?
         .ok_or(Refusal::NotFound(NOT_FOUND))?;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::destinations::{Destination, HTTP};
 use hookrelay_shared::schema::subscriptions;
 
 /// CONTRACT §3's subscription object.
@@ -14,8 +15,13 @@ use hookrelay_shared::schema::subscriptions;
 #[diesel(table_name = subscriptions, check_for_backend(diesel::pg::Pg))]
 pub struct Subscription {
     pub id: Uuid,
-    /// WHATWG-normalised http(s) URL.
-    pub target_url: String,
+    /// WHATWG-normalised http(s) URL; `null` for a destination other than HTTP.
+    #[schema(required = true)]
+    pub target_url: Option<String>,
+    /// Where deliveries go (`{"type": "http"}`: `target_url`); secrets in it read `***`.
+    #[serde(serialize_with = "crate::destinations::serialize_masked")]
+    #[schema(value_type = crate::destinations::Destination)]
+    pub destination: Option<Destination>,
     /// Signing secret (`whsec_` + base64 of the key, or any string used as raw bytes).
     pub secret: String,
     /// `null` or `[]`: every event type; entries ending in `*` are prefix matches.
@@ -119,10 +125,37 @@ fn serialize_schedule<S: serde::Serializer>(
 }
 
 impl Subscription {
+    /// Where its deliveries go.
+    pub fn destination(&self) -> &Destination {
+        self.destination.as_ref().unwrap_or(&HTTP)
+    }
+
+    /// Where its deliveries go, as attempts and deliveries record it (`target_url`):
+    /// the URL, or the destination's locator with secrets redacted.
+    pub fn locator(&self) -> String {
+        self.destination
+            .as_ref()
+            .and_then(Destination::locator)
+            .or_else(|| self.target_url.clone())
+            .unwrap_or_default()
+    }
+
     /// The method of its deliveries (the table's CHECK allows no other; a row written
     /// around it is delivered with POST).
     pub fn method(&self) -> DeliveryMethod {
         DeliveryMethod::parse(&self.http_method).unwrap_or(DeliveryMethod::Post)
+    }
+
+    /// What people call it: its name, else where its deliveries go.
+    pub fn label(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.locator())
+    }
+
+    /// Whether its deliveries carry the body: a destination other than HTTP always does;
+    /// HTTP unless the method is `GET` or `DELETE` (the signature then covers an empty
+    /// body).
+    pub fn sends_body(&self) -> bool {
+        self.destination.is_some() || self.method().sends_body()
     }
 
     /// Its own retry schedule, if it has one.
@@ -171,7 +204,8 @@ impl Subscription {
 #[diesel(table_name = subscriptions)]
 pub struct NewSubscription {
     pub id: Uuid,
-    pub target_url: String,
+    pub target_url: Option<String>,
+    pub destination: Option<Destination>,
     pub secret: String,
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
@@ -191,7 +225,9 @@ pub struct NewSubscription {
 #[derive(Debug, Clone, Default, AsChangeset)]
 #[diesel(table_name = subscriptions)]
 pub struct SubscriptionChanges {
-    pub target_url: Option<String>,
+    pub target_url: Option<Option<String>>,
+    /// `Some(None)`: back to HTTP.
+    pub destination: Option<Option<Destination>>,
     pub secret: Option<String>,
     pub events: Option<Option<Vec<String>>>,
     pub description: Option<Option<String>>,

@@ -28,6 +28,7 @@ pub async fn create(
     let row = NewSubscription {
         id: Uuid::new_v4(),
         target_url: input.target_url,
+        destination: input.destination,
         secret: input.secret,
         events: input.events,
         description: input.description,

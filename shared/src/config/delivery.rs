@@ -20,6 +20,9 @@ pub struct DeliveryConfig {
     pub worker_concurrency: usize,
     /// `ALLOW_PRIVATE_TARGETS`, default `false` (both).
     pub allow_private_targets: bool,
+    /// `FILE_DESTINATION_ROOT`, default unset (both): the existing directory under which
+    /// `file` destinations write; unset, they are refused.
+    pub file_destination_root: Option<std::path::PathBuf>,
     /// `RECLAIM_IDLE`, default `DELIVERY_TIMEOUT + 20s` or twice `DELIVERY_TIMEOUT`,
     /// whichever is longer (worker): how long a queue entry
     /// may sit unacknowledged, without its owner's heartbeat, before another worker takes
@@ -85,6 +88,14 @@ impl DeliveryConfig {
             timeout,
             worker_concurrency,
             allow_private_targets: vars.boolean("ALLOW_PRIVATE_TARGETS")?,
+            file_destination_root: vars.optional("FILE_DESTINATION_ROOT", |value| {
+                let root = std::path::PathBuf::from(value);
+                if root.is_dir() {
+                    Ok(root)
+                } else {
+                    Err("expected an existing directory".into())
+                }
+            })?,
             reclaim_idle: vars.duration("RECLAIM_IDLE", &default_reclaim)?,
             max_entry_redeliveries,
             auto_disable_after,

@@ -11,7 +11,7 @@
 //! | [`RedisConfig`] | `REDIS_URL`, `REDIS_KEY_PREFIX` |
 //! | [`ServerConfig`] | `HOST`, `PORT`, `MAX_PAYLOAD_BYTES` |
 //! | [`AuthConfig`] | `API_KEYS`, `AUTH_DISABLED`, `TRUSTED_PROXIES` |
-//! | [`DeliveryConfig`] | `RETRY_SCHEDULE`, `DELIVERY_TIMEOUT`, `WORKER_CONCURRENCY`, `ALLOW_PRIVATE_TARGETS`, `RECLAIM_IDLE`, `MAX_ENTRY_REDELIVERIES`, `AUTO_DISABLE_AFTER`, `RECONCILE_AFTER` |
+//! | [`DeliveryConfig`] | `RETRY_SCHEDULE`, `DELIVERY_TIMEOUT`, `WORKER_CONCURRENCY`, `ALLOW_PRIVATE_TARGETS`, `FILE_DESTINATION_ROOT`, `RECLAIM_IDLE`, `MAX_ENTRY_REDELIVERIES`, `AUTO_DISABLE_AFTER`, `RECONCILE_AFTER` |
 //! | [`RetentionConfig`] | `LOG_RETENTION`, `PURGE_SCHEDULE` |
 //! | [`TelemetryConfig`] | `LOG_FORMAT`, `METRICS_ADDR` |
 //! | [`StartupConfig`] | `STARTUP_TIMEOUT` |
@@ -71,6 +71,7 @@ pub const VARIABLES: &[&str] = &[
     "RECONCILE_AFTER",
     "TRUSTED_PROXIES",
     "CONSOLE_FRAME_ANCESTORS",
+    "FILE_DESTINATION_ROOT",
 ];
 
 /// A configuration value that could not be used. Its `Display` is the one-line reason the

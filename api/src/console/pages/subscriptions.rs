@@ -126,7 +126,7 @@ pub async fn one(
         .await?
         .ok_or(ApiError::NotFound(NOT_FOUND))?;
     let attempts = store::attempts(&state.services.db, space, id, RECENT_ATTEMPTS).await?;
-    let title = s.name.clone().unwrap_or_else(|| s.target_url.clone());
+    let title = s.label();
     render(&One {
         ctx: Ctx::new(viewer, &req, paths::SUBSCRIPTIONS, title),
         events: s.events.clone().unwrap_or_default().join(", "),

@@ -1,0 +1,229 @@
+//! Sending one attempt to the subscription's destination (CONTRACT §15): the HTTP request
+//! of §5, or one message, object or line to a broker, an object store, a file or the log.
+//!
+//! - [`Registry::send`] is the one dispatch point the attempt pipeline calls: it turns the
+//!   attempt into what the destination takes and gives back an [`AttemptReport`] that the
+//!   pipeline already knows how to judge, log, retry and count.
+//! - [`pool`]: the [`pool::Connector`] trait each connection-based type implements, and
+//!   the [`pool::Pool`] that shares one connection per destination among attempts,
+//!   replaces it after a broker restart, closes it when idle and bounds every publish by
+//!   the subscription's timeout.
+//! - One module per type: [`amqp`] (RabbitMQ), [`nats`] (JetStream), [`kafka`],
+//!   [`redis`] (`XADD`), [`rq`] (Python RQ jobs, over `redis`'s connections), [`s3`],
+//!   [`mqtt`], [`file`] and [`log`]. HTTP stays in `crate::delivery`.
+//!
+//! Adding a type: a variant of `hookrelay_domain::destinations::Destination` (with its
+//! input rules), a module here, and one line in [`Registry::send`] and [`Registry::new`].
+
+pub mod amqp;
+pub mod file;
+pub mod kafka;
+pub mod log;
+pub mod mqtt;
+pub mod nats;
+pub mod pool;
+pub mod redis;
+pub mod rq;
+pub mod s3;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hookrelay_domain::destinations::Destination;
+use hookrelay_shared::time;
+use uuid::Uuid;
+
+use crate::delivery::{self, AttemptReport, AttemptRequest, Exchange};
+use pool::Pool;
+
+/// What a destination other than HTTP is given: the ingested bytes and the metadata §5
+/// sends as HTTP headers.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub webhook_id: Uuid,
+    /// The ingested bytes, unchanged.
+    pub body: Bytes,
+    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`, `x-event-type`,
+    /// `content-type`, a sourced webhook's forwarded headers and the subscription's own:
+    /// lower-case names, in that order.
+    pub headers: Vec<(String, String)>,
+    /// `webhook-timestamp`, in seconds.
+    pub timestamp: i64,
+}
+
+impl Message {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text, for destinations that carry it as a string.
+    pub fn body_text(&self) -> Result<&str, Failure> {
+        std::str::from_utf8(&self.body).map_err(|_| {
+            Failure::permanent("the body is not UTF-8, and this destination carries it as text")
+        })
+    }
+}
+
+/// Why a publish failed, in the words the attempt's `error` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub error: String,
+    /// `false`: no later attempt can succeed (a refused host, a body the destination
+    /// cannot carry); the delivery fails at once.
+    pub retryable: bool,
+}
+
+impl Failure {
+    pub fn retry(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// What the destination said on success (`stream seq 42`, `partition 0 offset 7`): the
+/// attempt's `response_body`.
+pub type Ack = String;
+
+/// Every destination type's sender, shared by all attempts.
+pub struct Registry {
+    http: reqwest::Client,
+    allow_private: bool,
+    file_root: Option<PathBuf>,
+    amqp: Pool<amqp::Rabbitmq>,
+    nats: Pool<nats::JetStream>,
+    kafka: Pool<kafka::Kafka>,
+    redis: Pool<redis::RedisServer>,
+    s3: Pool<s3::S3>,
+    mqtt: Pool<mqtt::Mqtt>,
+}
+
+impl Registry {
+    pub fn new(http: reqwest::Client, allow_private: bool, file_root: Option<PathBuf>) -> Self {
+        Self {
+            http,
+            allow_private,
+            file_root,
+            amqp: Pool::new(amqp::Rabbitmq, allow_private),
+            nats: Pool::new(nats::JetStream, allow_private),
+            kafka: Pool::new(kafka::Kafka, allow_private),
+            redis: Pool::new(redis::RedisServer, allow_private),
+            s3: Pool::new(s3::S3, allow_private),
+            mqtt: Pool::new(mqtt::Mqtt, allow_private),
+        }
+    }
+
+    /// Sends one attempt to the subscription's destination, within `timeout`. Never
+    /// fails: every failure is an `Exchange::Failed`.
+    pub async fn send(&self, request: &AttemptRequest<'_>, timeout: Duration) -> AttemptReport {
+        let destination = request.subscription.destination();
+        if let Destination::Http = destination {
+            return delivery::send(&self.http, request, timeout, self.allow_private).await;
+        }
+        let started_at = time::now();
+        let clock = Instant::now();
+        let message = message(request, started_at.timestamp());
+        let published = match destination {
+            Destination::Http => unreachable!("sent above"),
+            Destination::Rabbitmq(d) => amqp::publish(&self.amqp, d, &message, timeout).await,
+            Destination::Nats(d) => nats::publish(&self.nats, d, &message, timeout).await,
+            Destination::Kafka(d) => kafka::publish(&self.kafka, d, &message, timeout).await,
+            Destination::Redis(d) => redis::publish(&self.redis, d, &message, timeout).await,
+            Destination::Rq(d) => rq::publish(&self.redis, d, &message, timeout).await,
+            Destination::S3(d) => s3::publish(&self.s3, d, &message, timeout).await,
+            Destination::Mqtt(d) => mqtt::publish(&self.mqtt, d, &message, timeout).await,
+            Destination::File(d) => {
+                pool::bounded(timeout, file::write(self.file_root.as_deref(), d, &message)).await
+            }
+            Destination::Log => log::write(&message),
+        };
+        AttemptReport {
+            target_url: request.subscription.locator(),
+            retry_after: None,
+            started_at,
+            finished_at: time::now(),
+            duration: clock.elapsed(),
+            exchange: match published {
+                Ok(ack) => Exchange::Acknowledged { ack },
+                Err(failure) => Exchange::Failed {
+                    error: delivery::storable_text(failure.error),
+                    retryable: failure.retryable,
+                },
+            },
+        }
+    }
+
+    /// Closes connections no attempt has used for `idle`: those of destinations no
+    /// subscription sends to any more, or only rarely. Returns how many were closed.
+    pub fn close_idle(&self, idle: Duration) -> usize {
+        self.amqp.close_idle(idle)
+            + self.nats.close_idle(idle)
+            + self.kafka.close_idle(idle)
+            + self.redis.close_idle(idle)
+            + self.s3.close_idle(idle)
+            + self.mqtt.close_idle(idle)
+    }
+
+    /// Open connections, by destination type (for the metrics and tests).
+    pub fn open_connections(&self) -> usize {
+        self.amqp.len()
+            + self.nats.len()
+            + self.kafka.len()
+            + self.redis.len()
+            + self.s3.len()
+            + self.mqtt.len()
+    }
+}
+
+/// How long a connection may go unused before it is closed.
+pub const IDLE_AFTER: Duration = Duration::from_secs(300);
+
+/// Closes idle connections every minute until `stop` fires.
+pub async fn close_idle_connections(
+    ctx: std::sync::Arc<crate::pipeline::Context>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let closed = ctx.destinations.close_idle(IDLE_AFTER);
+        if closed > 0 {
+            tracing::info!(closed, "closed idle destination connections");
+        }
+    }
+}
+
+/// The message of an attempt: §5's headers, minus what only HTTP needs (`user-agent`).
+/// A destination other than HTTP always carries (and signs) the body, whatever the
+/// subscription's `http_method`.
+fn message(request: &AttemptRequest<'_>, timestamp: i64) -> Message {
+    let headers = delivery::build_headers(request, timestamp)
+        .iter()
+        .filter(|(name, _)| *name != reqwest::header::USER_AGENT)
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect();
+    Message {
+        webhook_id: request.webhook_id,
+        body: request.body.clone(),
+        headers,
+        timestamp,
+    }
+}
