@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL (127.0.0.1:5432, user postgres without a password) and Redis
-# (127.0.0.1:6379) are reachable, and that Chromium is installed: reuses running ones,
+# Makes sure PostgreSQL (127.0.0.1:5432, user postgres without a password), Redis
+# (127.0.0.1:6379) and the brokers the destination tests publish to — RabbitMQ
+# (127.0.0.1:5672, guest/guest), NATS with JetStream (127.0.0.1:4222) and Mosquitto
+# (127.0.0.1:1883) — are reachable, and that Chromium is installed: reuses running ones,
 # starts installed ones, and on a fresh Debian/Ubuntu machine installs them with apt. Says
 # clearly what is missing when it cannot do any of that.
 set -euo pipefail
@@ -10,8 +12,9 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null;
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# wait_port PORT [SECONDS]
 wait_port() {
-  for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 0.5; done
+  for _ in $(seq 1 $((${2:-30} * 2))); do port_open "$1" && return 0; sleep 0.5; done
   return 1
 }
 
@@ -48,6 +51,41 @@ ensure_redis() {
   wait_port 6379 || { log "Redis did not start listening on 127.0.0.1:6379"; exit 1; }
 }
 
+ensure_rabbitmq() {
+  if port_open 5672; then return 0; fi
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server \
+    || { log "RabbitMQ is not running and could not be installed"; exit 1; }
+  log "starting RabbitMQ"
+  as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+  # The Erlang VM takes a while to boot.
+  wait_port 5672 120 || { log "RabbitMQ did not start listening on 127.0.0.1:5672"; exit 1; }
+}
+
+ensure_nats() {
+  if port_open 4222; then return 0; fi
+  command -v nats-server >/dev/null || apt_install nats-server \
+    || { log "NATS is not running and could not be installed"; exit 1; }
+  log "starting NATS with JetStream"
+  local store=/var/lib/nats-server
+  as_root mkdir -p "$store" 2>/dev/null || store=$(mktemp -d)
+  as_root start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" \
+    -- -a 127.0.0.1 -p 4222 -js -sd "$store" -l /tmp/nats-server.log
+  wait_port 4222 || { log "NATS did not start listening on 127.0.0.1:4222"; exit 1; }
+}
+
+ensure_mosquitto() {
+  if port_open 1883; then return 0; fi
+  command -v mosquitto >/dev/null || apt_install mosquitto \
+    || { log "Mosquitto is not running and could not be installed"; exit 1; }
+  log "starting Mosquitto"
+  if [ -f /etc/mosquitto/mosquitto.conf ]; then
+    as_root mosquitto -d -c /etc/mosquitto/mosquitto.conf
+  else
+    as_root mosquitto -d -p 1883
+  fi
+  wait_port 1883 || { log "Mosquitto did not start listening on 127.0.0.1:1883"; exit 1; }
+}
+
 # The console's end-to-end tests drive a headless Chromium (tests/src/browser.rs): the
 # system's `chromium`, or the browser `CHROMIUM` names.
 ensure_chromium() {
@@ -70,5 +108,8 @@ ensure_toolchain() {
 ensure_toolchain
 ensure_postgres
 ensure_redis
+ensure_rabbitmq
+ensure_nats
+ensure_mosquitto
 ensure_chromium
-log "PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are up, Chromium is $(command -v "${CHROMIUM:-chromium}")"
+log "PostgreSQL :5432, Redis :6379, RabbitMQ :5672, NATS :4222 and Mosquitto :1883 are up on 127.0.0.1; Chromium is $(command -v "${CHROMIUM:-chromium}")"

@@ -20,6 +20,15 @@ if [ ! -x "$tools/bin/schemathesis" ]; then
   "$tools/bin/pip" install --quiet 'schemathesis>=4,<5'
 fi
 export SCHEMATHESIS="$PWD/$tools/bin/schemathesis"
+# The destination tests (tests/tests/it/destinations.rs) run a stock RQ worker and moto's
+# S3 server, from a virtualenv of their own; NATS restarts use the machine's nats-server.
+brokers=target/tools/brokers
+if [ ! -x "$brokers/bin/rq" ] || [ ! -x "$brokers/bin/moto_server" ]; then
+  python3 -m venv "$brokers"
+  "$brokers/bin/pip" install --quiet 'rq>=2,<4' 'moto[server]>=5,<6'
+fi
+export RQ="$PWD/$brokers/bin/rq" MOTO_SERVER="$PWD/$brokers/bin/moto_server"
+export NATS_SERVER="${NATS_SERVER:-$(command -v nats-server)}"
 # End-to-end tests start the real binaries for crash and start-up behaviour.
 cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then

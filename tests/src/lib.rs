@@ -23,6 +23,7 @@
 //! - [`binary`]: the path of a built binary, for tests that need real processes.
 
 pub mod api;
+pub mod brokers;
 pub mod browser;
 pub mod db;
 pub mod metrics;

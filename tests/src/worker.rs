@@ -98,6 +98,36 @@ impl WorkerProcess {
         }
     }
 
+    /// Starts the binary as [`spawn`](Self::spawn) does, with its stdout read line by
+    /// line into the receiver (the log destination writes there).
+    pub fn spawn_reading_stdout(
+        env: &TestEnv,
+    ) -> (Self, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut command = tokio::process::Command::new(crate::binary("hookrelay-worker"));
+        command
+            .env_clear()
+            .envs(env.vars())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("hookrelay-worker starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (lines_tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        (Self { child }, lines)
+    }
+
     /// SIGKILL: the process dies at once, with whatever it was doing.
     pub async fn kill(&mut self) {
         self.child.kill().await.expect("SIGKILL the worker");

@@ -123,6 +123,18 @@ impl DestinationFields<'_, '_> {
             }
             Kind::Nats => {
                 let url = self.url(&["nats", "tls"], stored_url);
+                if url
+                    .as_deref()
+                    .and_then(|u| Url::parse(u).ok())
+                    .is_some_and(|u| !u.username().is_empty() && u.password().is_none())
+                {
+                    self.error(
+                        "url",
+                        "A NATS token goes where a password would, nats://:TOKEN@host, so that reads can mask it",
+                        "value_error",
+                    );
+                    return None;
+                }
                 let subject = self.required_name("subject", nats_subject_problem);
                 Destination::Nats(Nats {
                     url: url?,
@@ -138,7 +150,7 @@ impl DestinationFields<'_, '_> {
                 })
             }
             Kind::Redis => {
-                let url = self.url(&["redis", "rediss"], stored_url);
+                let url = self.url(&["redis"], stored_url);
                 let stream = self.required_name("stream", |_| None);
                 Destination::Redis(RedisStream {
                     url: url?,
@@ -146,7 +158,7 @@ impl DestinationFields<'_, '_> {
                 })
             }
             Kind::Rq => {
-                let url = self.url(&["redis", "rediss"], stored_url);
+                let url = self.url(&["redis"], stored_url);
                 let queue = self.required_name("queue", no_whitespace);
                 let function = self.required_name("function", python_path_problem);
                 Destination::Rq(RqQueue {
@@ -157,7 +169,7 @@ impl DestinationFields<'_, '_> {
             }
             Kind::S3 => self.s3(stored)?,
             Kind::Mqtt => {
-                let url = self.url(&["mqtt", "mqtts"], stored_url);
+                let url = self.url(&["mqtt"], stored_url);
                 let topic = self.required_name("topic", mqtt_topic_problem);
                 self.null("qos", "int_type", "0 or 1");
                 let qos = if self.present("qos").is_some() {
@@ -251,13 +263,16 @@ impl DestinationFields<'_, '_> {
             }
         };
         if url.password() == Some(MASK) {
+            // Kept only for the same user at the same place: a stored password never goes
+            // to a host it was not given for.
             let kept = stored
                 .and_then(|s| Url::parse(s).ok())
+                .filter(|s| same_place(s, &url))
                 .and_then(|s| s.password().map(str::to_owned));
             let Some(password) = kept else {
                 self.error(
                     "url",
-                    "The password *** keeps the stored one, and there is none: send the password",
+                    "The password *** keeps the stored one only for the same scheme, user, host and port: send the password",
                     "value_error",
                 );
                 return None;
@@ -304,7 +319,7 @@ impl DestinationFields<'_, '_> {
 
     fn s3(&mut self, stored: Option<&Destination>) -> Option<Destination> {
         let bucket = self.required_name("bucket", s3_bucket_problem);
-        let prefix = self.optional_name("prefix", |_| None);
+        let prefix = self.optional_name("prefix", s3_prefix_problem);
         self.null("region", "string_type", "a valid string");
         let region = if self.present("region").is_some() {
             self.required_name("region", region_problem)
@@ -326,12 +341,18 @@ impl DestinationFields<'_, '_> {
         let access_key_id = self.required_name("access_key_id", |_| None);
         let mut secret_access_key = self.required_name("secret_access_key", |_| None);
         if secret_access_key.as_deref() == Some(MASK) {
+            // Kept only for the same key at the same endpoint.
             secret_access_key = match stored {
-                Some(Destination::S3(s)) => Some(s.secret_access_key.clone()),
+                Some(Destination::S3(s))
+                    if Some(&s.access_key_id) == access_key_id.as_ref()
+                        && endpoint.as_ref() == Some(&s.endpoint) =>
+                {
+                    Some(s.secret_access_key.clone())
+                }
                 _ => {
                     self.error(
                         "secret_access_key",
-                        "*** keeps the stored secret, and there is none: send the secret",
+                        "*** keeps the stored secret only for the same access_key_id and endpoint: send the secret",
                         "value_error",
                     );
                     None
@@ -365,6 +386,30 @@ impl DestinationFields<'_, '_> {
         }
         Some(path)
     }
+}
+
+/// Whether two URLs name the same user at the same place (scheme, user, host, port).
+fn same_place(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.username() == b.username()
+        && a.host_str() == b.host_str()
+        && a.port() == b.port()
+}
+
+/// Why a key prefix would make unusable object keys (`/x`, `a//b`, `./`, `../`), if it
+/// would.
+fn s3_prefix_problem(prefix: &str) -> Option<String> {
+    let bad = prefix.starts_with('/')
+        || prefix.chars().any(char::is_control)
+        || prefix
+            .split('/')
+            .rev()
+            .skip(1)
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    bad.then(|| {
+        "A prefix has no leading '/', no empty, '.' or '..' parts and no control characters (in/, events/2026/)"
+            .into()
+    })
 }
 
 /// Why `path` is not a plain relative path (absolute, or with `..`), if it is not.
@@ -614,6 +659,45 @@ mod tests {
         let stored = parse(&s3, None, OPEN).expect("valid");
         let masked = serde_json::to_value(stored.masked()).expect("json");
         assert_eq!(parse(&masked, Some(&stored), OPEN).expect("kept"), stored);
+
+        // Never for another host, user or key: the secret would go where it was not given.
+        let rabbit = parse(
+            &json!({"type": "rabbitmq", "url": "amqp://u:secret@mq/%2f"}),
+            None,
+            OPEN,
+        )
+        .expect("valid");
+        for moved in [
+            "amqp://u:***@elsewhere/%2f",
+            "amqp://v:***@mq/%2f",
+            "amqp://u:***@mq:5673/%2f",
+        ] {
+            let body = json!({"type": "rabbitmq", "url": moved});
+            assert!(parse(&body, Some(&rabbit), OPEN).is_err(), "{moved}");
+        }
+        let mut other_key = masked.clone();
+        other_key["access_key_id"] = json!("another");
+        assert!(parse(&other_key, Some(&stored), OPEN).is_err());
+        let mut other_endpoint = masked;
+        other_endpoint["endpoint"] = json!("https://s3.example.com");
+        assert!(parse(&other_endpoint, Some(&stored), OPEN).is_err());
+    }
+
+    #[test]
+    fn s3_prefixes_make_usable_keys() {
+        for good in ["", "in/", "events/2026/", "plain-"] {
+            let body = json!({"type": "s3", "bucket": "bkt", "prefix": good, "access_key_id": "a", "secret_access_key": "s"});
+            assert!(parse(&body, None, OPEN).is_ok(), "{good:?}");
+        }
+        for bad in ["/in/", "a//b/", "../x/", "a/./"] {
+            let body = json!({"type": "s3", "bucket": "bkt", "prefix": bad, "access_key_id": "a", "secret_access_key": "s"});
+            let errors = parse(&body, None, OPEN).expect_err(bad);
+            assert_eq!(
+                locs(&errors),
+                [r#"["body","destination","prefix"]"#],
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -99,14 +99,11 @@ impl SubscriptionFields<'_, '_> {
     }
 
     /// The 422 for a `target_url` sent with a destination that has none.
-    fn target_url_not_used(&mut self, destination: &Destination) {
+    fn target_url_not_used(&mut self, kind: &str) {
         if self.present("target_url").is_some() {
             self.error(
                 "target_url",
-                format!(
-                    "target_url must be absent: a {} destination does not use it",
-                    destination.kind()
-                ),
+                format!("target_url must be absent: a {kind} destination does not use it"),
                 "extra_forbidden",
             );
         }
@@ -240,9 +237,13 @@ pub fn parse_new(
     let destination = fields.destination(None);
     let other = destination.as_ref().and_then(Option::as_ref);
     match other {
-        Some(other) => fields.target_url_not_used(other),
-        // HTTP, or a destination too bad to tell: a target URL is what HTTP needs.
-        None if !body.contains_key("target_url") => {
+        Some(other) => fields.target_url_not_used(other.kind().as_str()),
+        None if names_another_type(body) => {
+            let named = body["destination"]["type"].as_str().unwrap_or("non-HTTP");
+            fields.target_url_not_used(named);
+        }
+        // HTTP needs a target URL; a bad destination of another type is its own error.
+        None if !body.contains_key("target_url") && !names_another_type(body) => {
             fields.error("target_url", "Field required", "missing");
         }
         None => fields.null("target_url", "string_type", "a valid string"),
@@ -276,6 +277,13 @@ pub fn parse_new(
         rate_limit: fields.bounded_int("rate_limit", RATE_LIMIT),
     };
     fields.fields.finish(input)
+}
+
+/// Whether the body's `destination` names a type other than `http` (valid or not).
+fn names_another_type(body: &Map<String, Value>) -> bool {
+    body.get("destination")
+        .filter(|d| !d.is_null())
+        .is_some_and(|d| d.get("type").and_then(Value::as_str) != Some("http"))
 }
 
 /// Validates a `PATCH /subscriptions/{id}` body against the subscription as it is
@@ -320,7 +328,7 @@ pub fn parse_changes(
             target_url = fields.target_url().map(Some);
         }
         Some(other) => {
-            fields.target_url_not_used(other);
+            fields.target_url_not_used(other.kind().as_str());
             if destination.is_some() {
                 target_url = Some(None);
             }

@@ -21,7 +21,8 @@
 //!   [`delivery_throttle`] (rate limits), [`delivery_backlog`] (entry slots),
 //!   [`delivery_crashes`] (SIGKILL, SIGTERM, lost groups), [`delivery_outage`] (Postgres
 //!   and Redis away), [`delivery_reconcile`] (what Redis lost), [`delivery_late_entries`],
-//!   [`delivery_dead_letters`], [`delivery_logs`] (the attempt log writer).
+//!   [`delivery_dead_letters`], [`delivery_logs`] (the attempt log writer),
+//!   [`destinations`] (RabbitMQ, NATS, Kafka, Redis, RQ, S3, MQTT, files and the log).
 //! - **subscriptions**: [`subscriptions_api`], [`subscription_health`] (auto-disable,
 //!   Retry-After, rotation, test sends).
 //! - **webhooks**: [`status_api`], [`webhooks_search`], [`webhooks_replay`],
@@ -60,6 +61,7 @@ mod delivery_outage;
 mod delivery_reconcile;
 mod delivery_responses;
 mod delivery_throttle;
+mod destinations;
 
 mod subscription_health;
 mod subscriptions_api;

@@ -63,6 +63,8 @@ impl Connector for Kafka {
             .set("bootstrap.servers", brokers.join(","))
             .set("enable.idempotence", "true")
             .set("acks", "all")
+            // A missing topic is a failed attempt, never one made by the first record.
+            .set("allow.auto.create.topics", "false")
             .set(
                 "message.timeout.ms",
                 MESSAGE_TIMEOUT.as_millis().to_string(),

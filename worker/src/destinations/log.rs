@@ -1,7 +1,9 @@
 //! The log: each delivery is one JSON line on the worker's stdout, with the fields a
 //! Redis stream entry has (`body`, the ingested bytes as text, then one field per
-//! header). A body that is not UTF-8 is written with its invalid bytes as U+FFFD and a
-//! `body_base64` field with the exact bytes.
+//! header; a header named `body` is left out, as there). A body that is not UTF-8 is
+//! written with its invalid bytes as U+FFFD and a `body_base64` field with the exact
+//! bytes. The write is bounded by the attempt's timeout like any other (a stdout that
+//! nobody reads blocks).
 
 use std::io::Write as _;
 
@@ -10,7 +12,18 @@ use serde_json::{Map, Value};
 
 use super::{Ack, Failure, Message};
 
-pub fn write(message: &Message) -> Result<Ack, Failure> {
+pub async fn write(message: &Message, timeout: std::time::Duration) -> Result<Ack, Failure> {
+    let line = line(message);
+    super::pool::bounded(timeout, async move {
+        tokio::task::spawn_blocking(move || print(&line))
+            .await
+            .map_err(|e| Failure::retry(format!("writing to stdout did not finish: {e}")))?
+    })
+    .await
+}
+
+/// The line, newline included.
+fn line(message: &Message) -> String {
     let mut line = Map::new();
     line.insert(
         "body".into(),
@@ -22,11 +35,15 @@ pub fn write(message: &Message) -> Result<Ack, Failure> {
             Value::from(base64::engine::general_purpose::STANDARD.encode(&message.body)),
         );
     }
-    for (name, value) in &message.headers {
-        line.insert(name.clone(), Value::from(value.as_str()));
+    for (name, value) in super::metadata_fields(message) {
+        line.insert(name.to_owned(), Value::from(value));
     }
     let mut text = Value::Object(line).to_string();
     text.push('\n');
+    text
+}
+
+fn print(text: &str) -> Result<Ack, Failure> {
     // One write of the whole line under stdout's lock: lines never interleave.
     let mut stdout = std::io::stdout().lock();
     stdout

@@ -44,8 +44,8 @@ pub struct Message {
     pub webhook_id: Uuid,
     /// The ingested bytes, unchanged.
     pub body: Bytes,
-    /// `webhook-id`, `webhook-timestamp`, `webhook-signature`, `x-event-type`,
-    /// `content-type`, a sourced webhook's forwarded headers and the subscription's own:
+    /// `content-type`, `webhook-id`, `webhook-timestamp`, `webhook-signature`,
+    /// `x-event-type`, a sourced webhook's forwarded headers and the subscription's own:
     /// lower-case names, in that order.
     pub headers: Vec<(String, String)>,
     /// `webhook-timestamp`, in seconds.
@@ -67,6 +67,16 @@ impl Message {
             Failure::permanent("the body is not UTF-8, and this destination carries it as text")
         })
     }
+}
+
+/// The headers as the fields of a Redis stream entry or a log line, beside `body`: a
+/// header named `body` would collide with it, and is left out.
+pub fn metadata_fields(message: &Message) -> impl Iterator<Item = (&str, &str)> {
+    message
+        .headers
+        .iter()
+        .filter(|(name, _)| name != "body")
+        .map(|(name, value)| (name.as_str(), value.as_str()))
 }
 
 /// Why a publish failed, in the words the attempt's `error` shows.
@@ -148,7 +158,7 @@ impl Registry {
             Destination::File(d) => {
                 pool::bounded(timeout, file::write(self.file_root.as_deref(), d, &message)).await
             }
-            Destination::Log => log::write(&message),
+            Destination::Log => log::write(&message, timeout).await,
         };
         AttemptReport {
             target_url: request.subscription.locator(),

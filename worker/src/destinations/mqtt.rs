@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use hookrelay_domain::destinations::Mqtt as Settings;
 
-use super::pool::{Connector, Pool, url_host};
+use super::pool::{Connector, Pool, percent_decode, url_host};
 use super::{Ack, Failure, Message};
 
 /// The largest packet the client sends or takes (MQTT's own limit is 256 MiB).
@@ -89,10 +89,9 @@ impl Connector for Mqtt {
             .set_clean_start(true)
             .set_max_packet_size(Some(MAX_PACKET));
         if !parsed.username().is_empty() {
-            let decode = |s: &str| percent_decode(s);
             options.set_credentials(
-                decode(parsed.username()),
-                decode(parsed.password().unwrap_or_default()),
+                percent_decode(parsed.username()),
+                percent_decode(parsed.password().unwrap_or_default()),
             );
         }
         let (client, mut events) = AsyncClient::new(options, 1024);
@@ -127,14 +126,6 @@ impl Connector for Mqtt {
     fn is_open(open: &Open) -> bool {
         open.alive.load(Ordering::Acquire)
     }
-}
-
-/// `%40` → `@` in a URL's user info.
-fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }
 
 /// Drives the event loop, answering waiters, until the connection fails.

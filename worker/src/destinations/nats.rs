@@ -10,8 +10,11 @@ use async_nats::connection::State;
 use async_nats::jetstream;
 use hookrelay_domain::destinations::Nats as Settings;
 
-use super::pool::{Connector, Pool, url_host};
+use super::pool::{Connector, Pool, percent_decode, url_host};
 use super::{Ack, Failure, Message};
+
+/// Longer than any attempt's timeout (CONTRACT §3: at most 60 s), which ends it first.
+const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(75);
 
 pub struct JetStream;
 
@@ -32,12 +35,30 @@ impl Connector for JetStream {
         url_host(url, 4222)
     }
 
+    /// Credentials go in the options, not the URL (the client does not read them from
+    /// there): `user:pass@`, or `:token@` for a token.
     async fn connect(&self, url: &str) -> Result<Open, String> {
-        let client = async_nats::ConnectOptions::new()
-            .connect(url)
+        let mut server = url::Url::parse(url).map_err(|e| format!("NATS URL: {e}"))?;
+        let user = percent_decode(server.username());
+        let password = server.password().map(percent_decode);
+        let options = match (user.is_empty(), password) {
+            (true, None) => async_nats::ConnectOptions::new(),
+            (true, Some(token)) => async_nats::ConnectOptions::with_token(token),
+            (false, Some(password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user, password)
+            }
+            // The api refuses a user without a password; a stored one is tried as a token.
+            (false, None) => async_nats::ConnectOptions::with_token(user),
+        };
+        let _ = server.set_username("");
+        let _ = server.set_password(None);
+        let client = options
+            .connect(server.as_str())
             .await
             .map_err(|e| format!("NATS connection failed: {e}"))?;
-        let context = jetstream::new(client.clone());
+        let mut context = jetstream::new(client.clone());
+        // The attempt's own timeout ends the wait for the PubAck.
+        context.set_timeout(ACK_WAIT);
         Ok(Open { client, context })
     }
 

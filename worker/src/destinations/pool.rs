@@ -71,7 +71,7 @@ struct Slot<T> {
 struct SlotState<T> {
     connection: Option<Arc<T>>,
     /// When the last connect failed, and why.
-    failed: Option<(Instant, String)>,
+    failed: Option<(Instant, Failure)>,
 }
 
 /// One connection per address, for one [`Connector`].
@@ -104,11 +104,7 @@ impl<C: Connector> Pool<C> {
     {
         let deadline = tokio::time::Instant::now() + timeout;
         let slot = self.slot(C::key(address));
-        let connection =
-            match tokio::time::timeout_at(deadline, self.connection(&slot, address)).await {
-                Ok(connection) => connection?,
-                Err(_) => return Err(timed_out(timeout, "connecting")),
-            };
+        let connection = self.connection(&slot, address, deadline, timeout).await?;
         let result = match tokio::time::timeout_at(deadline, send(Arc::clone(&connection))).await {
             Ok(result) => result,
             Err(_) => {
@@ -139,13 +135,19 @@ impl<C: Connector> Pool<C> {
         }))
     }
 
-    /// The slot's open connection, or a new one (one attempt connects; the others wait).
+    /// The slot's open connection, or a new one (one attempt connects; the others wait),
+    /// by `deadline`. A connect that fails or runs out of time is remembered for
+    /// [`CONNECT_BACKOFF`], so the attempts that waited behind it fail at once.
     async fn connection(
         &self,
         slot: &Slot<C::Connection>,
         address: &C::Address,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
     ) -> Result<Arc<C::Connection>, Failure> {
-        let mut state = slot.state.lock().await;
+        let Ok(mut state) = tokio::time::timeout_at(deadline, slot.state.lock()).await else {
+            return Err(timed_out(timeout, "waiting for another attempt's connect"));
+        };
         if let Some(connection) = &state.connection {
             if C::is_open(connection) {
                 return Ok(Arc::clone(connection));
@@ -154,24 +156,40 @@ impl<C: Connector> Pool<C> {
                 C::close(closed);
             }
         }
-        if let Some((at, error)) = &state.failed
+        if let Some((at, failure)) = &state.failed
             && at.elapsed() < CONNECT_BACKOFF
         {
-            return Err(Failure::retry(error.clone()));
+            return Err(Failure {
+                error: format!(
+                    "{} (a connect less than {} ago; not tried again yet)",
+                    failure.error,
+                    human_duration(CONNECT_BACKOFF)
+                ),
+                retryable: failure.retryable,
+            });
         }
-        if !self.allow_private {
-            check_hosts(&C::hosts(address)).await?;
-        }
-        match self.connector.connect(address).await {
+        let connect = async {
+            if !self.allow_private {
+                check_hosts(&C::hosts(address)).await?;
+            }
+            self.connector
+                .connect(address)
+                .await
+                .map_err(Failure::retry)
+        };
+        let connected = tokio::time::timeout_at(deadline, connect)
+            .await
+            .unwrap_or_else(|_| Err(timed_out(timeout, "connecting")));
+        match connected {
             Ok(connection) => {
                 let connection = Arc::new(connection);
                 state.connection = Some(Arc::clone(&connection));
                 state.failed = None;
                 Ok(connection)
             }
-            Err(error) => {
-                state.failed = Some((Instant::now(), error.clone()));
-                Err(Failure::retry(error))
+            Err(failure) => {
+                state.failed = Some((Instant::now(), failure.clone()));
+                Err(failure)
             }
         }
     }
@@ -288,5 +306,13 @@ pub fn url_host(url: &str, default_port: u16) -> Vec<(String, u16)> {
             let host = u.host_str()?.trim_matches(['[', ']']).to_owned();
             Some(vec![(host, u.port().unwrap_or(default_port))])
         })
+        .unwrap_or_default()
+}
+
+/// A URL's user info as text (`%40` → `@`).
+pub fn percent_decode(part: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", part.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! one reconnecting connection per URL.
 //!
 //! Each delivery is one stream entry with a `body` field (the ingested bytes) and one
-//! field per header. The stream must exist (`NOMKSTREAM`: hookrelay creates none); the
+//! field per header (but one named `body`). The stream must exist (`NOMKSTREAM`: hookrelay creates none); the
 //! entry id Redis answers is the acknowledgement.
 
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub async fn publish(
             .arg("*")
             .arg("body")
             .arg(message.body.as_ref());
-        for (name, value) in &message.headers {
+        for (name, value) in super::metadata_fields(message) {
             xadd.arg(name).arg(value);
         }
         let id: Option<String> = xadd
