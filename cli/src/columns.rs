@@ -9,6 +9,7 @@ use crate::output::{Column, col};
 pub const SUBSCRIPTION: &[Column] = &[
     col("ID", "/id"),
     col("NAME", "/name"),
+    col("DESTINATION", "/destination/type"),
     col("TARGET", "/target_url"),
     col("EVENTS", "/events"),
     col("ACTIVE", "/is_active"),

@@ -14,6 +14,7 @@
 //!   here only, nothing inline) and `frame-ancestors` from `CONSOLE_FRAME_ANCESTORS`.
 
 pub mod assets;
+pub mod destination_form;
 pub mod form;
 mod pages;
 pub mod session;

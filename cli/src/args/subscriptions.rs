@@ -8,9 +8,13 @@ use super::{Data, Paging};
 pub enum Subscriptions {
     /// Create a subscription (prints it, with its secret).
     Create {
-        /// Where deliveries go.
+        /// Where deliveries go (HTTP).
         #[arg(long)]
         target_url: Option<String>,
+        /// A destination other than HTTP, as JSON:
+        /// `{"type": "nats", "url": "nats://nats:4222", "subject": "orders"}`.
+        #[arg(long)]
+        destination: Option<String>,
         /// An event type it wants (`order.*` matches a prefix); repeat; none: every type.
         #[arg(long = "event")]
         events: Vec<String>,
@@ -38,6 +42,10 @@ pub enum Subscriptions {
         id: String,
         #[arg(long)]
         target_url: Option<String>,
+        /// The destination as JSON, replacing the current one (`***` keeps a stored
+        /// secret; `{"type": "http"}` with `--target-url` switches back to HTTP).
+        #[arg(long)]
+        destination: Option<String>,
         #[arg(long = "event")]
         events: Vec<String>,
         #[arg(long)]

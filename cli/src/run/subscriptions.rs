@@ -14,6 +14,7 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
     match command {
         Subscriptions::Create {
             target_url,
+            destination,
             events,
             name,
             description,
@@ -23,6 +24,11 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
         } => {
             let mut body = data.object()?;
             set(&mut body, "target_url", target_url.map(Value::from));
+            set(
+                &mut body,
+                "destination",
+                destination.as_deref().map(json_object).transpose()?,
+            );
             set(
                 &mut body,
                 "events",
@@ -50,6 +56,7 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
         Subscriptions::Update {
             id,
             target_url,
+            destination,
             events,
             name,
             active,
@@ -57,6 +64,11 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
         } => {
             let mut body = data.object()?;
             set(&mut body, "target_url", target_url.map(Value::from));
+            set(
+                &mut body,
+                "destination",
+                destination.as_deref().map(json_object).transpose()?,
+            );
             set(
                 &mut body,
                 "events",
@@ -97,4 +109,13 @@ pub async fn run(client: &Client, out: &Out, command: Subscriptions) -> Outcome<
         }
     }
     Ok(())
+}
+
+/// A flag's JSON object (`--destination`).
+fn json_object(text: &str) -> anyhow::Result<Value> {
+    match serde_json::from_str(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => anyhow::bail!("--destination must be a JSON object"),
+        Err(e) => anyhow::bail!("--destination is not JSON: {e}"),
+    }
 }

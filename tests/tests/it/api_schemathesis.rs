@@ -2,11 +2,16 @@
 //! its own `/openapi.json`: no 5xx, every response as documented, every schema-valid
 //! request accepted and every invalid one refused. Zero findings is the bar.
 //!
-//! Two checks are excluded:
+//! Three checks are excluded:
 //! - `use_after_free` (ST301) expects every GET naming a deleted subscription to be a 404,
 //!   but CONTRACT §3 makes `GET /subscriptions/{id}/attempts` of an unknown (or deleted)
 //!   id `200 []`, and the README keeps a deleted subscription's attempt history listed
 //!   until the purge.
+//! - `ensure_resource_availability` (ST302) expects a resource just created to be found
+//!   by the next step of a stateful chain, but deleting a tenant deletes its subscriptions,
+//!   keys and sources (CONTRACT §9): a chain that creates a tenant, a subscription in it,
+//!   then deletes the tenant before testing the subscription gets a correct 404 (found
+//!   once the destination schemas changed the generated chains).
 //! - `negative_data_rejection` (ST201) expects everything outside the schema to be
 //!   refused, but `target_url` is checked by WHATWG URL parsing (IDN hosts, IP literals,
 //!   user info), which no JSON Schema pattern states exactly: the document promises a
@@ -25,7 +30,7 @@ use hookrelay_tests::{API_KEY, TestEnv};
 const EXAMPLES: &str = "60";
 
 /// The run's ceiling, well above its usual time.
-const LIMIT: Duration = Duration::from_secs(150);
+const LIMIT: Duration = Duration::from_secs(240);
 
 #[tokio::test]
 async fn schemathesis_finds_nothing_in_the_openapi_document() {
@@ -50,7 +55,10 @@ async fn schemathesis_finds_nothing_in_the_openapi_document() {
         .arg("run")
         .arg(api.url("/openapi.json"))
         .args(["--checks", "all"])
-        .args(["--exclude-checks", "use_after_free,negative_data_rejection"])
+        .args([
+            "--exclude-checks",
+            "use_after_free,ensure_resource_availability,negative_data_rejection",
+        ])
         .args(["--max-examples", EXAMPLES, "--generation-deterministic"])
         .arg("--continue-on-failure")
         .args(["--header", &format!("Authorization: Bearer {API_KEY}")])

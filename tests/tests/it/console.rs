@@ -542,3 +542,110 @@ async fn console_responses_carry_the_security_headers() {
     );
     assert!(!page.headers().contains_key("x-frame-options"));
 }
+
+#[tokio::test]
+async fn an_operator_sends_to_a_redis_stream_from_the_console_form() {
+    let env = TestEnv::new().await;
+    let api = env.spawn_api().await;
+    let _worker = spawn_worker(env.config()).await;
+    let mut redis = env.redis().await;
+    let stream = hookrelay_tests::brokers::unique("hookrelay-console");
+    let () = redis::cmd("XGROUP")
+        .arg(&["CREATE", stream.as_str(), "readers", "$", "MKSTREAM"][..])
+        .query_async(&mut redis)
+        .await
+        .expect("the stream");
+    let browser = Browser::launch().await.expect("chromium");
+    let page = browser.page().await.expect("a tab");
+    sign_in(&page, &api, API_KEY).await;
+    page.goto(&api.url("/console/subscriptions"))
+        .await
+        .expect("subscriptions");
+    page.wait_for("#new-destination_type", WAIT)
+        .await
+        .expect("the destination select");
+    // One fieldset at a time: HTTP's until another type is chosen.
+    let hidden = |kind: &str| {
+        format!(
+            "getComputedStyle(document.querySelector('#new-destination_type').form\
+             .querySelector('fieldset[data-destination={kind}]')).display === 'none'"
+        )
+    };
+    assert_eq!(
+        page.evaluate_string(&hidden("redis")).await.expect("js"),
+        "true"
+    );
+    assert_eq!(
+        page.evaluate_string(&hidden("http")).await.expect("js"),
+        "false"
+    );
+    page.evaluate_string(
+        "(() => { const s = document.querySelector('#new-destination_type'); s.value = 'redis'; \
+         s.dispatchEvent(new Event('change', {bubbles: true})); return s.value; })()",
+    )
+    .await
+    .expect("choose redis");
+    assert_eq!(
+        page.evaluate_string(&hidden("redis")).await.expect("js"),
+        "false"
+    );
+    let url = hookrelay_tests::redis_url();
+    page.fill("#new-redis-url", &url).await.expect("url");
+    page.fill("#new-redis-stream", &stream)
+        .await
+        .expect("stream");
+    page.fill("#new-name", "Orders to Redis")
+        .await
+        .expect("name");
+    page.click_and_wait_navigation("details.panel form button[type=submit]")
+        .await
+        .expect("create");
+    page.wait_for_text(".notice", "Subscription created", WAIT)
+        .await
+        .expect("created");
+    let locator = format!("{url}/{stream}");
+    assert!(
+        page.html().await.expect("html").contains(&locator),
+        "the page shows where deliveries go"
+    );
+    // The edit form has the type chosen and its fields filled.
+    assert_eq!(
+        page.evaluate_string("document.querySelector('#destination_type').value")
+            .await
+            .expect("js"),
+        "redis"
+    );
+    assert_eq!(
+        page.evaluate_string("document.querySelector('#redis-stream').value")
+            .await
+            .expect("js"),
+        stream
+    );
+    page.evaluate_string("document.querySelectorAll('details.panel').forEach(d => d.open = true)")
+        .await
+        .expect("open the edit form");
+    page.screenshot("console-subscription-redis")
+        .await
+        .expect("screenshot");
+
+    let id = id_at_end(&page.url().await.expect("url"));
+    ingest_to(&api, &id).await;
+    hookrelay_tests::eventually(WAIT, "the entry in the stream", || {
+        let mut redis = redis.clone();
+        let stream = stream.clone();
+        async move {
+            let length: i64 = redis::cmd("XLEN")
+                .arg(&stream)
+                .query_async(&mut redis)
+                .await
+                .expect("XLEN");
+            (length == 1).then_some(())
+        }
+    })
+    .await;
+    let () = redis::cmd("DEL")
+        .arg(&stream)
+        .query_async(&mut redis)
+        .await
+        .expect("clean up");
+}

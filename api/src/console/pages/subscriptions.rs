@@ -8,6 +8,7 @@ use hookrelay_domain::subscriptions::Subscription;
 use hookrelay_domain::webhooks::Attempt;
 use serde_json::Value;
 
+use crate::console::destination_form::{self, TypeForm};
 use crate::console::form::{Fields, Kind};
 use crate::console::session::Viewer;
 use crate::console::view::{Ctx, Paging, query, with_notice};
@@ -18,9 +19,9 @@ use crate::state::AppState;
 use hookrelay_domain::subscriptions::store::{self, Health, Narrowing};
 use hookrelay_domain::subscriptions::{NOT_FOUND, ops};
 
-/// The form fields of a subscription, and how each becomes JSON.
-const FIELDS: [(&str, Kind); 9] = [
-    ("target_url", Kind::Text),
+/// The form fields of a subscription, and how each becomes JSON (its destination and
+/// target URL: `destination_form`).
+const FIELDS: [(&str, Kind); 8] = [
     ("name", Kind::Text),
     ("description", Kind::Text),
     ("events", Kind::List),
@@ -46,6 +47,7 @@ struct List {
     health: String,
     healths: [Health; 3],
     methods: [&'static str; 5],
+    destinations: Vec<TypeForm>,
 }
 
 #[derive(Template)]
@@ -58,6 +60,7 @@ struct One {
     retry_schedule: String,
     headers: String,
     methods: [&'static str; 5],
+    destinations: Vec<TypeForm>,
     base: String,
     webhooks_href: String,
 }
@@ -93,6 +96,7 @@ pub async fn list(
         health: health.unwrap_or_default(),
         healths: Health::ALL,
         methods: METHODS,
+        destinations: destination_form::views(None, "new-"),
     })
 }
 
@@ -108,6 +112,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Failure> {
     let mut body = fields.to_json(&FIELDS);
     body.extend(fields.to_json(&CREATE_ONLY));
+    body.extend(destination_form::body(&fields, None));
     let subscription = ops::create(&state.services, &viewer.principal, &body).await?;
     Ok(redirect(
         &req,
@@ -150,6 +155,7 @@ pub async fn one(
             other => other.to_string(),
         },
         methods: METHODS,
+        destinations: destination_form::views(Some(&s), ""),
         base: page_of(id),
         webhooks_href: format!("{}?subscription_id={id}", paths::WEBHOOKS),
         attempts,
@@ -164,10 +170,14 @@ pub async fn update(
     SubscriptionId(id): SubscriptionId,
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
+    let stored = store::get(&state.services.db, viewer.principal.space(), id)
+        .await?
+        .ok_or(ApiError::NotFound(NOT_FOUND))?;
     let mut body = fields.changes(&FIELDS);
     if body.get("headers") == Some(&Value::Null) {
         body.insert("headers".into(), Value::Object(serde_json::Map::new()));
     }
+    body.extend(destination_form::body(&fields, Some(&stored)));
     ops::update(&state.services, &viewer.principal, id, &body).await?;
     Ok(redirect(&req, &with_notice(&page_of(id), "Changes saved.")))
 }
