@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context as _;
+use hookrelay_domain::destinations;
 use hookrelay_domain::replays::selection::ReplayStatus;
 use hookrelay_domain::schedules::runs::MissedRuns;
 use hookrelay_domain::webhooks::DeliveryStatus;
@@ -27,12 +28,18 @@ use hookrelay_domain::subscriptions::health::HealthEvent;
 /// Attempts, `{outcome}`: `Success`, `Failed Attempt`, `Failure` ([`attempt`]).
 pub const ATTEMPTS: Metric = Metric::counter(
     "hookrelay_attempts_total",
-    "Delivery attempts by outcome (Success, Failed Attempt, Failure)",
+    "Delivery attempts by outcome (Success, Failed Attempt, Failure) and destination type",
 );
 /// Attempt latency ([`attempt`]).
 pub const ATTEMPT_DURATION: Metric = Metric::seconds(
     "hookrelay_attempt_duration_seconds",
-    "Time from sending an attempt to its outcome",
+    "Time from sending an attempt to its outcome, by destination type",
+);
+/// Open pooled connections to destinations other than HTTP, `{destination}`
+/// ([`destination_connections`]).
+pub const DESTINATION_CONNECTIONS: Metric = Metric::gauge(
+    "hookrelay_destination_connections",
+    "Open pooled connections to brokers and stores, by destination type",
 );
 /// Deliveries that ended, `{status}`: `succeeded`, `failed` ([`finished`]).
 pub const DELIVERIES_FINISHED: Metric = Metric::counter(
@@ -152,6 +159,7 @@ pub const PURGE_RUNS: Metric = Metric::counter(
 pub const TABLE: &[Metric] = &[
     ATTEMPTS,
     ATTEMPT_DURATION,
+    DESTINATION_CONNECTIONS,
     DELIVERIES_FINISHED,
     queue::DEPTH,
     NO_SUBSCRIBERS,
@@ -259,9 +267,21 @@ pub fn serve(addr: SocketAddr) -> anyhow::Result<(actix_web::dev::Server, Socket
     Ok((server.run(), bound))
 }
 
-pub fn attempt(outcome: &DeliveryOutcome, duration: Duration) {
-    metrics::counter!(ATTEMPTS.name, "outcome" => outcome.attempt_outcome().as_str()).increment(1);
-    metrics::histogram!(ATTEMPT_DURATION.name).record(duration.as_secs_f64());
+pub fn attempt(outcome: &DeliveryOutcome, duration: Duration, destination: destinations::Kind) {
+    let (outcome, destination) = (outcome.attempt_outcome().as_str(), destination.as_str());
+    metrics::counter!(ATTEMPTS.name, "outcome" => outcome, "destination" => destination)
+        .increment(1);
+    metrics::histogram!(ATTEMPT_DURATION.name, "destination" => destination)
+        .record(duration.as_secs_f64());
+}
+
+/// Sets the open connections of each destination type.
+pub fn destination_connections(open: &[(destinations::Kind, usize)]) {
+    for (kind, count) in open {
+        #[expect(clippy::cast_precision_loss, reason = "a count of connections")]
+        metrics::gauge!(DESTINATION_CONNECTIONS.name, "destination" => kind.as_str())
+            .set(*count as f64);
+    }
 }
 
 pub fn finished(status: DeliveryStatus) {

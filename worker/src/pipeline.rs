@@ -299,7 +299,7 @@ pub async fn attempt_with(ctx: &Context, ready: Ready, permit: Permit) -> Result
         job.attempt,
         &outcome,
     );
-    metrics::attempt(&outcome, report.duration);
+    metrics::attempt(&outcome, report.duration, subscription.destination().kind());
     log_outcome(&job, &outcome, row.status_code, row.duration_ms);
 
     let update = DeliveryUpdate {

@@ -30,7 +30,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hookrelay_domain::destinations::Destination;
+use hookrelay_domain::destinations::{Destination, Kind};
 use hookrelay_shared::time;
 use uuid::Uuid;
 
@@ -187,26 +187,30 @@ impl Registry {
             + self.mqtt.close_idle(idle)
     }
 
-    /// Open connections, by destination type (for the metrics and tests).
-    pub fn open_connections(&self) -> usize {
-        self.amqp.len()
-            + self.nats.len()
-            + self.kafka.len()
-            + self.redis.len()
-            + self.s3.len()
-            + self.mqtt.len()
+    /// Open connections, by destination type.
+    pub fn open_connections(&self) -> [(Kind, usize); 6] {
+        [
+            (Kind::Rabbitmq, self.amqp.len()),
+            (Kind::Nats, self.nats.len()),
+            (Kind::Kafka, self.kafka.len()),
+            // `rq` destinations share these.
+            (Kind::Redis, self.redis.len()),
+            (Kind::S3, self.s3.len()),
+            (Kind::Mqtt, self.mqtt.len()),
+        ]
     }
 }
 
 /// How long a connection may go unused before it is closed.
 pub const IDLE_AFTER: Duration = Duration::from_secs(300);
 
-/// Closes idle connections every minute until `stop` fires.
+/// Closes idle connections, and sets the connection gauges, every 15 s until `stop`
+/// fires.
 pub async fn close_idle_connections(
     ctx: std::sync::Arc<crate::pipeline::Context>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut every = tokio::time::interval(Duration::from_secs(60));
+    let mut every = tokio::time::interval(Duration::from_secs(15));
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -216,6 +220,7 @@ pub async fn close_idle_connections(
         if closed > 0 {
             tracing::info!(closed, "closed idle destination connections");
         }
+        crate::metrics::destination_connections(&ctx.destinations.open_connections());
     }
 }
 
