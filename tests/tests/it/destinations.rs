@@ -897,3 +897,31 @@ async fn the_api_refuses_bad_destinations_inside_destination_and_keeps_masked_se
         (&json!({"type": "http"}), &json!("https://e.com/"))
     );
 }
+
+#[tokio::test]
+async fn a_worker_that_may_not_reach_private_hosts_refuses_a_broker_on_one() {
+    let mut env = TestEnv::new().await;
+    // Saved where private targets are allowed, delivered by a worker where they are not
+    // (a name may point somewhere else by the time it is used).
+    let api = env.spawn_api().await;
+    env.set("ALLOW_PRIVATE_TARGETS", Some("false"));
+    let _worker = spawn_worker(env.config()).await;
+    let url = hookrelay_tests::redis_url();
+    let (id, _) = subscribe(
+        &api,
+        json!({"type": "redis", "url": url, "stream": unique("never")}),
+    )
+    .await;
+    let webhook_id = send(&api, &id).await;
+    let rows = finished_deliveries(&env, webhook_id, WAIT).await;
+    assert_eq!(
+        (rows[0].status.as_str(), rows[0].attempts),
+        ("failed", 1),
+        "refused at once, without retries"
+    );
+    let error = attempts(&env, webhook_id).await[0]
+        .error
+        .clone()
+        .unwrap_or_default();
+    assert!(error.contains("non-global"), "{error}");
+}
