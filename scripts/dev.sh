@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/services.sh
+scripts/services.sh core
 cargo build --workspace --bins
 
 export API_KEYS="${API_KEYS:-dev-key}"

@@ -4,7 +4,8 @@
 # (127.0.0.1:5672, guest/guest), NATS with JetStream (127.0.0.1:4222) and Mosquitto
 # (127.0.0.1:1883) — are reachable, and that Chromium is installed: reuses running ones,
 # starts installed ones, and on a fresh Debian/Ubuntu machine installs them with apt. Says
-# clearly what is missing when it cannot do any of that.
+# clearly what is missing when it cannot do any of that. `scripts/services.sh core` stops
+# after PostgreSQL and Redis (all the service itself needs).
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -108,6 +109,12 @@ ensure_toolchain() {
 ensure_toolchain
 ensure_postgres
 ensure_redis
+# `scripts/services.sh core`: what the service itself needs (scripts/dev.sh); without it,
+# everything the tests use as well.
+if [ "${1:-all}" = core ]; then
+  log "PostgreSQL :5432 and Redis :6379 are up on 127.0.0.1"
+  exit 0
+fi
 ensure_rabbitmq
 ensure_nats
 ensure_mosquitto
