@@ -925,3 +925,42 @@ async fn a_worker_that_may_not_reach_private_hosts_refuses_a_broker_on_one() {
         .unwrap_or_default();
     assert!(error.contains("non-global"), "{error}");
 }
+
+#[tokio::test]
+async fn a_broker_that_stops_answering_is_bounded_by_the_timeout() {
+    // Accepts connections and never says a word: an AMQP handshake that hangs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a silent server");
+    let port = silent.local_addr().expect("its address").port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let mut env = TestEnv::new().await;
+    env.set("RETRY_SCHEDULE", Some("100ms"));
+    let api = env.spawn_api().await;
+    let _worker = spawn_worker(env.config()).await;
+    let url = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+    let secret = signing::generate_secret();
+    let body = json!({"destination": {"type": "rabbitmq", "url": url, "routing_key": "q"},
+        "secret": secret, "timeout_ms": 500});
+    let id = api.create_subscription_id(&body).await;
+    let started = std::time::Instant::now();
+    let webhook_id = send(&api, &id).await;
+    let rows = finished_deliveries(&env, webhook_id, WAIT).await;
+    assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("failed", 2));
+    for attempt in attempts(&env, webhook_id).await {
+        let error = attempt.error.unwrap_or_default();
+        assert!(
+            error.starts_with("timed out after 500ms connecting")
+                || error.contains("not tried again yet"),
+            "{error}"
+        );
+        assert!(attempt.duration_ms <= 1_000, "{} ms", attempt.duration_ms);
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    held.abort();
+}
