@@ -77,7 +77,7 @@ pub struct Context {
     pub redis: Redis,
     pub cache: Arc<SubscriptionCache>,
     /// Sends an attempt to its subscription's destination (HTTP or another).
-    pub destinations: Registry,
+    pub destinations: Arc<Registry>,
     pub logs: Recorder,
     pub retries: RetrySchedule,
     /// Per-subscription rate limits, asked before an attempt waits for its permit.

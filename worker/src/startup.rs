@@ -128,27 +128,25 @@ impl Worker {
             shutdown.child_token(),
         ));
 
+        let destinations = Arc::new(Registry::new(
+            self.client,
+            config.delivery.allow_private_targets,
+            config.delivery.file_destination_root.clone(),
+        ));
         let ctx = Arc::new(Context {
             config: config.clone(),
             keys: keys.clone(),
             db: self.db,
             redis: self.redis.clone(),
             cache: self.cache,
-            destinations: Registry::new(
-                self.client,
-                config.delivery.allow_private_targets,
-                config.delivery.file_destination_root.clone(),
-            ),
+            destinations: Arc::clone(&destinations),
             logs,
             retries,
             throttle: Throttle::new(keys.clone()),
             permits: Arc::new(Semaphore::new(config.delivery.worker_concurrency)),
             shutdown: shutdown.clone(),
         });
-        tokio::spawn(crate::destinations::close_idle_connections(
-            Arc::clone(&ctx),
-            background.child_token(),
-        ));
+        tokio::spawn(Arc::clone(&destinations).sweep_idle(background.child_token()));
         let consumer = Consumer::new(keys, self.redis, self.blocking);
         consumer
             .ensure_group()

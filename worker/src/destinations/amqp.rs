@@ -14,8 +14,8 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool, url_host};
-use super::{Ack, Failure, Message};
 
 /// Persistent (`delivery_mode` 2): a durable queue keeps it across a broker restart.
 const PERSISTENT: u8 = 2;

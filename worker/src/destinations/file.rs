@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use hookrelay_domain::destinations::FileDirectory as Settings;
 use hookrelay_domain::destinations::input::{escapes_root, relative_path_problem};
 
-use super::{Ack, Failure, Message};
+use super::message::{Ack, Failure, Message};
 
 pub async fn write(
     root: Option<&Path>,

@@ -16,8 +16,8 @@ use rdkafka::util::Timeout;
 
 use hookrelay_domain::destinations::Kafka as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool};
-use super::{Ack, Failure, Message};
 
 /// How long librdkafka keeps trying one record: longer than any attempt's timeout
 /// (which ends the attempt first, CONTRACT §3's 60 s at most).

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::{Ack, Failure, Message};
+use super::message::{Ack, Failure, Message};
 
 pub async fn write(message: &Message, timeout: std::time::Duration) -> Result<Ack, Failure> {
     let line = line(message);
@@ -35,7 +35,7 @@ fn line(message: &Message) -> String {
             Value::from(base64::engine::general_purpose::STANDARD.encode(&message.body)),
         );
     }
-    for (name, value) in super::metadata_fields(message) {
+    for (name, value) in super::message::metadata_fields(message) {
         line.insert(name.to_owned(), Value::from(value));
     }
     let mut text = Value::Object(line).to_string();

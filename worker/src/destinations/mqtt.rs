@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 
 use hookrelay_domain::destinations::Mqtt as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool, percent_decode, url_host};
-use super::{Ack, Failure, Message};
 
 /// The largest packet the client sends or takes (MQTT's own limit is 256 MiB).
 const MAX_PACKET: u32 = 64 << 20;

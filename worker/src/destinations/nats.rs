@@ -10,8 +10,8 @@ use async_nats::connection::State;
 use async_nats::jetstream;
 use hookrelay_domain::destinations::Nats as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool, percent_decode, url_host};
-use super::{Ack, Failure, Message};
 
 /// Longer than any attempt's timeout (CONTRACT §3: at most 60 s), which ends it first.
 const ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(75);

@@ -24,7 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Ack, Failure};
+use super::message::{Ack, Failure};
 use crate::delivery::human_duration;
 use crate::http_client::{RefusedAddress, keep_global};
 

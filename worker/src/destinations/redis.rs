@@ -11,8 +11,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use hookrelay_domain::destinations::RedisStream as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool, url_host};
-use super::{Ack, Failure, Message};
 
 /// How long connecting may take (the attempt's own timeout bounds it too).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +67,7 @@ pub async fn publish(
             .arg("*")
             .arg("body")
             .arg(message.body.as_ref());
-        for (name, value) in super::metadata_fields(message) {
+        for (name, value) in super::message::metadata_fields(message) {
             xadd.arg(name).arg(value);
         }
         let id: Option<String> = xadd

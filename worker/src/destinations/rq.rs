@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use hookrelay_domain::destinations::RqQueue as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::Pool;
 use super::redis::{RedisServer, failed};
-use super::{Ack, Failure, Message};
 
 /// RQ's own timestamp format (`rq.utils.utcformat`).
 const RQ_TIME: &str = "%Y-%m-%dT%H:%M:%S%.6fZ";

@@ -19,8 +19,8 @@ use object_store::{
 
 use hookrelay_domain::destinations::S3Bucket as Settings;
 
+use super::message::{Ack, Failure, Message};
 use super::pool::{Connector, Pool, url_host};
-use super::{Ack, Failure, Message};
 
 pub struct S3;
 
