@@ -31,6 +31,13 @@ commands:
            whose sink holds every request (a slow receiver), then prints the worker's
            RSS and the entries each consumer holds (XPENDING) every few seconds; both
            should stay flat once the worker holds its cap (2 x WORKER_CONCURRENCY).
+  destinations  ingest to arrival for each destination type at fan-out 1, one worker:
+           per type and round, deliveries/s (first ingest request to the N-th message
+           counted at the destination with the broker's own client), lost, and CPU per
+           delivery; then worker RSS and deliveries/s with 1,000 redis subscriptions over
+           10 pooled connections. Needs RabbitMQ (127.0.0.1:5672, guest), NATS JetStream
+           (127.0.0.1:4222) and Redis (127.0.0.1:6379): scripts/services.sh; Kafka is
+           librdkafka's mock cluster inside this process.
 
 options (ingest):
   --seconds N        length of each measured run (default 10)
@@ -71,9 +78,16 @@ options (backlog):
   --hold-ms N        how long the sink holds each request (default 1500)
   --connections N    ingest connections (default 32)
   --worker-concurrency N   as above
+options (destinations):
+  --deliveries N     webhooks (= deliveries, fan-out 1) per type and round (default 20000)
+  --types A,B        destination types, any of http,rabbitmq,nats,kafka,redis (default all)
+  --rounds N         rounds over the types; the order alternates from round to round
+                     (default 2)
+  --connections N    ingest connections (default 32)
+  --worker-concurrency N   as above
 
 All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver,
-replay, backlog: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
+replay, backlog, destinations: also hookrelay-worker; build both first: cargo build --release --workspace --bins) with
 AUTH_DISABLED=true (ingest --keys: API_KEYS set to a random admin key) and a fresh
 REDIS_KEY_PREFIX, and a fresh database (dropped at the end) on the Postgres server of
 $DATABASE_URL, else postgres://postgres@127.0.0.1:5432.";
@@ -144,6 +158,54 @@ pub struct BacklogOptions {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+pub struct DestinationsOptions {
+    pub deliveries: u64,
+    pub types: Vec<DestinationType>,
+    pub rounds: usize,
+    pub connections: usize,
+    pub worker_concurrency: usize,
+}
+
+/// A destination type the `destinations` scenario delivers to (CONTRACT §15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationType {
+    Http,
+    Rabbitmq,
+    Nats,
+    Kafka,
+    Redis,
+}
+
+impl DestinationType {
+    pub const ALL: [Self; 5] = [
+        Self::Http,
+        Self::Rabbitmq,
+        Self::Nats,
+        Self::Kafka,
+        Self::Redis,
+    ];
+
+    /// The name in `--types` and in the subscription's `destination.type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Rabbitmq => "rabbitmq",
+            Self::Nats => "nats",
+            Self::Kafka => "kafka",
+            Self::Redis => "redis",
+        }
+    }
+}
+
+impl std::str::FromStr for DestinationType {
+    type Err = ();
+
+    fn from_str(name: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|t| t.name() == name).ok_or(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Help,
     Ingest(IngestOptions),
@@ -153,6 +215,7 @@ pub enum Command {
     Replay(ReplayOptions),
     Schedules(SchedulesOptions),
     Inbound(InboundOptions),
+    Destinations(DestinationsOptions),
     /// Internal: the ceiling server, started by `ingest` as a child process.
     CeilingServer {
         workers: usize,
@@ -219,6 +282,24 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             connections: options.number("connections", 32)?,
             worker_concurrency: options.number("worker-concurrency", 256)?,
         }),
+        "destinations" => {
+            let types: Vec<DestinationType> =
+                options.items("types", DestinationType::ALL.to_vec(), "destination types")?;
+            if let Some(twice) = types
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| types[..i].contains(t).then_some(t))
+            {
+                return Err(format!("--types lists {} twice", twice.name()));
+            }
+            Command::Destinations(DestinationsOptions {
+                deliveries: options.number::<u64>("deliveries", 20_000)?.max(1),
+                types,
+                rounds: options.number::<usize>("rounds", 2)?.max(1),
+                connections: options.number("connections", 32)?,
+                worker_concurrency: options.number("worker-concurrency", 256)?,
+            })
+        }
         "ceiling-server" => Command::CeilingServer {
             workers: options.number("workers", 2)?,
         },
@@ -276,6 +357,16 @@ impl Options {
         name: &str,
         default: Vec<T>,
     ) -> Result<Vec<T>, String> {
+        self.items(name, default, "numbers")
+    }
+
+    /// A comma-separated list of `what` (for the error: "numbers", "destination types").
+    fn items<T: std::str::FromStr>(
+        &mut self,
+        name: &str,
+        default: Vec<T>,
+        what: &str,
+    ) -> Result<Vec<T>, String> {
         match self.take(name) {
             None => Ok(default),
             Some(value) => value
@@ -285,7 +376,7 @@ impl Options {
                 .map(|n| n.trim().parse().ok())
                 .collect::<Option<Vec<T>>>()
                 .filter(|list| !list.is_empty())
-                .ok_or_else(|| format!("--{name} needs numbers separated by commas")),
+                .ok_or_else(|| format!("--{name} needs {what} separated by commas")),
         }
     }
 
@@ -365,6 +456,29 @@ mod tests {
         assert_eq!(options.every, Duration::from_secs(1));
         assert_eq!(options.duration, Duration::from_secs(60));
         assert_eq!(options.worker_concurrency, 256);
+    }
+
+    #[test]
+    fn destinations_options() {
+        let Ok(Command::Destinations(options)) = parse(args("destinations")) else {
+            panic!("parses");
+        };
+        assert_eq!(options.deliveries, 20_000);
+        assert_eq!(options.types, DestinationType::ALL.to_vec());
+        assert_eq!(options.rounds, 2);
+        assert_eq!((options.connections, options.worker_concurrency), (32, 256));
+        let Ok(Command::Destinations(options)) = parse(args(
+            "destinations --types kafka,http --rounds 3 --deliveries 500",
+        )) else {
+            panic!("parses");
+        };
+        assert_eq!(
+            options.types,
+            vec![DestinationType::Kafka, DestinationType::Http]
+        );
+        assert_eq!((options.rounds, options.deliveries), (3, 500));
+        assert!(parse(args("destinations --types http,mqtt")).is_err());
+        assert!(parse(args("destinations --types nats,nats")).is_err());
     }
 
     #[test]

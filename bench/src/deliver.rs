@@ -130,7 +130,7 @@ pub async fn wait_for(sink: &Sink, expected: u64) -> Arrivals {
 /// Waits until the worker has finished every entry (attempt logs committed, entries
 /// acknowledged), as the api's `/metrics` reports the queue: arrivals at the sink come
 /// before the worker's commits, and the next run should not inherit that work.
-async fn wait_drained(api: &Service) -> anyhow::Result<()> {
+pub async fn wait_drained(api: &Service) -> anyhow::Result<()> {
     let started = Instant::now();
     loop {
         let (_, page) = load::call(api.addr, None, Method::GET, "/metrics", None).await?;
@@ -179,12 +179,23 @@ impl Subscriptions {
         count: usize,
         event_type: &str,
     ) -> anyhow::Result<Self> {
-        let mut ids = Vec::with_capacity(count);
-        for n in 0..count {
-            let body = serde_json::json!({
+        let bodies = (0..count).map(|n| {
+            serde_json::json!({
                 "target_url": format!("http://{}/s/{n}", sink.addr),
                 "events": [event_type],
-            });
+            })
+        });
+        Self::from_bodies(api, bodies).await
+    }
+
+    /// One subscription per body (`POST /subscriptions` as it is), then the wait for
+    /// them to apply.
+    pub async fn from_bodies(
+        api: &Service,
+        bodies: impl IntoIterator<Item = serde_json::Value>,
+    ) -> anyhow::Result<Self> {
+        let mut ids = Vec::new();
+        for body in bodies {
             let (status, answer) =
                 load::call(api.addr, None, Method::POST, "/subscriptions", Some(body)).await?;
             if status != StatusCode::CREATED {

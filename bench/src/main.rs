@@ -14,6 +14,8 @@
 //! - [`replay`]: the `replay` scenario (a bulk replay's pace, live traffic meanwhile).
 //! - [`schedules`]: the `schedules` scenario (many schedules due in the same minute).
 //! - [`inbound`]: the `inbound` scenario (a verified source against plain ingest).
+//! - [`destinations`]: the `destinations` scenario (delivery to brokers: RabbitMQ, NATS,
+//!   Kafka, Redis streams, against HTTP; worker memory with many pooled connections).
 //!
 //! Every target is on 127.0.0.1; every run is bounded in time or in requests.
 
@@ -21,6 +23,7 @@ mod backlog;
 mod ceiling;
 mod cli;
 mod deliver;
+mod destinations;
 mod inbound;
 mod ingest;
 mod load;
@@ -60,6 +63,9 @@ fn main() -> ExitCode {
         }
         cli::Command::Inbound(options) => {
             runtime().and_then(|rt| rt.block_on(inbound::run(options)))
+        }
+        cli::Command::Destinations(options) => {
+            runtime().and_then(|rt| rt.block_on(destinations::run(options)))
         }
     };
     match result {
