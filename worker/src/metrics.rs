@@ -217,7 +217,10 @@ pub fn register() {
         metrics::counter!(SCHEDULE_MISSED.name, "policy" => policy.as_str()).increment(0);
     }
     for outcome in Outcome::ALL {
-        metrics::counter!(ATTEMPTS.name, "outcome" => outcome.as_str()).increment(0);
+        for destination in destinations::Kind::ALL {
+            metrics::counter!(ATTEMPTS.name, "outcome" => outcome.as_str(), "destination" => destination.as_str())
+                .increment(0);
+        }
     }
     for status in DeliveryStatus::FINISHED {
         metrics::counter!(DELIVERIES_FINISHED.name, "status" => status.as_str()).increment(0);

@@ -39,7 +39,11 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
     // Before any attempt, every outcome and final status is already a series at zero.
     let page = scrape(&format!("http://{addr}/metrics")).await;
     for outcome in ["Success", "Failed Attempt", "Failure"] {
-        let value = sample(&page, "hookrelay_attempts_total", &[("outcome", outcome)]);
+        let value = sample(
+            &page,
+            "hookrelay_attempts_total",
+            &[("outcome", outcome), ("destination", "http")],
+        );
         assert_eq!(value, Some(0.0), "{outcome} before any attempt:\n{page}");
     }
     for status in ["succeeded", "failed"] {
@@ -109,12 +113,20 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
     .await;
 
     assert_eq!(
-        sample(&page, "hookrelay_attempts_total", &[("outcome", "Success")]),
+        sample(
+            &page,
+            "hookrelay_attempts_total",
+            &[("outcome", "Success"), ("destination", "http")]
+        ),
         Some(1.0),
         "{page}"
     );
     assert_eq!(
-        sample(&page, "hookrelay_attempts_total", &[("outcome", "Failure")]),
+        sample(
+            &page,
+            "hookrelay_attempts_total",
+            &[("outcome", "Failure"), ("destination", "http")]
+        ),
         Some(1.0),
         "{page}"
     );

@@ -316,3 +316,124 @@ pub fn percent_decode(part: &str) -> String {
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A connector whose connections are flags: it counts connects and can be told to
+    /// refuse them.
+    #[derive(Default)]
+    struct Flags {
+        connects: Arc<AtomicUsize>,
+        refuse: Arc<AtomicBool>,
+    }
+
+    impl Connector for Flags {
+        type Address = str;
+        type Connection = AtomicBool;
+
+        fn key(address: &str) -> String {
+            address.to_owned()
+        }
+
+        fn hosts(_: &str) -> Vec<(String, u16)> {
+            Vec::new()
+        }
+
+        async fn connect(&self, _: &str) -> Result<AtomicBool, String> {
+            self.connects.fetch_add(1, Ordering::SeqCst);
+            if self.refuse.load(Ordering::SeqCst) {
+                return Err("connection refused".into());
+            }
+            Ok(AtomicBool::new(true))
+        }
+
+        fn is_open(open: &AtomicBool) -> bool {
+            open.load(Ordering::SeqCst)
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    async fn ack(_: Arc<AtomicBool>) -> Result<Ack, Failure> {
+        Ok("ack".to_owned())
+    }
+
+    #[tokio::test]
+    async fn attempts_share_one_connection_per_address_and_replace_a_closed_one() {
+        let flags = Flags::default();
+        let connects = Arc::clone(&flags.connects);
+        let pool = Pool::new(flags, true);
+        for _ in 0..3 {
+            pool.with_connection("a", SECOND, ack).await.expect("sent");
+        }
+        pool.with_connection("b", SECOND, ack).await.expect("sent");
+        assert_eq!((connects.load(Ordering::SeqCst), pool.len()), (2, 2));
+        // The broker closed it: the next attempt connects afresh.
+        pool.with_connection("a", SECOND, |open| async move {
+            open.store(false, Ordering::SeqCst);
+            Err(Failure::retry("connection reset"))
+        })
+        .await
+        .expect_err("failed");
+        pool.with_connection("a", SECOND, ack).await.expect("sent");
+        assert_eq!(connects.load(Ordering::SeqCst), 3);
+        // Idle ones are closed.
+        assert_eq!(pool.close_idle(Duration::ZERO), 2);
+        assert!(pool.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_connect_fails_the_next_seconds_attempts_without_trying() {
+        let flags = Flags::default();
+        flags.refuse.store(true, Ordering::SeqCst);
+        let connects = Arc::clone(&flags.connects);
+        let pool = Pool::new(flags, true);
+        let first = pool
+            .with_connection("a", SECOND, ack)
+            .await
+            .expect_err("refused");
+        assert_eq!(first.error, "connection refused");
+        let second = pool
+            .with_connection("a", SECOND, ack)
+            .await
+            .expect_err("refused");
+        assert!(
+            second.error.contains("not tried again yet"),
+            "{}",
+            second.error
+        );
+        assert_eq!(connects.load(Ordering::SeqCst), 1, "one connect for both");
+        // Another address is not held up.
+        let other = pool
+            .with_connection("b", SECOND, ack)
+            .await
+            .expect_err("refused");
+        assert_eq!(other.error, "connection refused");
+    }
+
+    #[tokio::test]
+    async fn an_acknowledgement_that_never_comes_ends_at_the_timeout_and_drops_the_connection() {
+        let flags = Flags::default();
+        let connects = Arc::clone(&flags.connects);
+        let pool = Pool::new(flags, true);
+        let timeout = Duration::from_millis(50);
+        let failure = pool
+            .with_connection("a", timeout, |_| std::future::pending())
+            .await
+            .expect_err("no answer");
+        assert_eq!(
+            failure.error,
+            "timed out after 50ms waiting for the acknowledgement"
+        );
+        pool.with_connection("a", SECOND, ack).await.expect("sent");
+        assert_eq!(
+            connects.load(Ordering::SeqCst),
+            2,
+            "a new connection after the timeout"
+        );
+    }
+}
