@@ -62,9 +62,7 @@ async fn measure(options: &BacklogOptions, database: &Database) -> anyhow::Resul
         stream_length(&mut redis, &keys).await?
     );
 
-    let worker = deployment
-        .worker(&[("WORKER_CONCURRENCY", options.worker_concurrency.to_string())])
-        .await?;
+    let worker = deployment.worker_of(options.worker_concurrency).await?;
     let started = Instant::now();
     println!("worker started: {}", worker.memory()?);
     println!("     t   RSS MiB  peak MiB  pending per consumer  stream length  delivered");

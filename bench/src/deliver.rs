@@ -42,9 +42,7 @@ async fn measure(options: &DeliverOptions, database: &Database) -> anyhow::Resul
     let mut deployment = Deployment::new(&redis, database);
     deployment.allow_private_targets = true;
     let api = deployment.api().await?;
-    let worker = deployment
-        .worker(&[("WORKER_CONCURRENCY", options.worker_concurrency.to_string())])
-        .await?;
+    let worker = deployment.worker_of(options.worker_concurrency).await?;
     let sink = Sink::start().await?;
     println!(
         "delivery benchmark: {} deliveries per throughput run, {} ingest connections, WORKER_CONCURRENCY {}, {} cores",

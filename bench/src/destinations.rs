@@ -84,9 +84,7 @@ async fn measure(options: &DestinationsOptions, database: &Database) -> anyhow::
     // Every broker is on 127.0.0.1.
     deployment.allow_private_targets = true;
     let api = deployment.api().await?;
-    let worker = deployment
-        .worker(&[("WORKER_CONCURRENCY", options.worker_concurrency.to_string())])
-        .await?;
+    let worker = deployment.worker_of(options.worker_concurrency).await?;
     let brokers = Brokers::connect(&options.types).await?;
     let names: Vec<&str> = options.types.iter().map(|t| t.name()).collect();
     println!(

@@ -369,6 +369,12 @@ impl<'a> Deployment<'a> {
         )
         .await
     }
+
+    /// The release worker with `WORKER_CONCURRENCY` = `concurrency` and nothing else set.
+    pub async fn worker_of(&self, concurrency: usize) -> anyhow::Result<Service> {
+        self.worker(&[("WORKER_CONCURRENCY", concurrency.to_string())])
+            .await
+    }
 }
 
 /// `GET /healthz` answers 200.

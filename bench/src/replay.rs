@@ -31,9 +31,7 @@ async fn measure(options: &ReplayOptions, database: &Database) -> anyhow::Result
     let mut deployment = Deployment::new(&redis, database);
     deployment.allow_private_targets = true;
     let api = deployment.api().await?;
-    let worker = deployment
-        .worker(&[("WORKER_CONCURRENCY", options.worker_concurrency.to_string())])
-        .await?;
+    let worker = deployment.worker_of(options.worker_concurrency).await?;
     let sink = Sink::start().await?;
     println!(
         "replay benchmark: {} failed deliveries, live traffic {} webhooks/s for {} s, WORKER_CONCURRENCY {}, {} cores",

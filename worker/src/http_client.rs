@@ -21,7 +21,7 @@ use url::Host;
 /// The longest one DNS lookup of a target may take. The system resolver runs on a
 /// blocking thread that cannot be cancelled; past this the attempt stops waiting for it
 /// (and at exit the runtime abandons it, see `hookrelay_shared::startup::EXIT_GRACE`).
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const DNS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A target that `ALLOW_PRIVATE_TARGETS=false` forbids. Its text, which is what the
 /// attempt's `error` says, names the addresses (CONTRACT §5) and, for a name, the host:
@@ -136,7 +136,7 @@ impl Resolve for GuardedResolver {
 }
 
 /// Waits at most `limit` for a lookup of `host`.
-async fn within<I: Iterator<Item = SocketAddr>>(
+pub(crate) async fn within<I: Iterator<Item = SocketAddr>>(
     limit: Duration,
     host: &str,
     lookup: impl std::future::Future<Output = std::io::Result<I>>,

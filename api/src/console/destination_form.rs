@@ -7,7 +7,7 @@
 //! the domain's rules and messages are the same in both. An edit form shows secrets as
 //! `***`, which the api keeps when sent back.
 
-use hookrelay_domain::destinations::{Destination, Kind as DestinationKind};
+use hookrelay_domain::destinations::Kind as DestinationKind;
 use hookrelay_domain::subscriptions::Subscription;
 use serde_json::{Map, Value};
 
@@ -177,18 +177,17 @@ fn shown_value(value: &Value) -> String {
     }
 }
 
-/// The body's `destination` and `target_url` from the submitted form. `stored` is the
-/// subscription an edit form changes: an HTTP one keeps its type unsaid, and one that
-/// switches back to HTTP says so.
-pub fn body(fields: &Fields, stored: Option<&Subscription>) -> Map<String, Value> {
+/// The body's `destination` and `target_url` from the submitted form. An edit form
+/// (`editing`) names HTTP when it is chosen, so a subscription switching back says so (and
+/// one that stays HTTP is unchanged); a new one leaves it to the default.
+pub fn body(fields: &Fields, editing: bool) -> Map<String, Value> {
     let kind = fields
         .get(TYPE_FIELD)
         .and_then(DestinationKind::parse)
         .unwrap_or(DestinationKind::Http);
     let mut body = Map::new();
     if kind == DestinationKind::Http {
-        let was_http = stored.is_none_or(|s| matches!(s.destination(), Destination::Http));
-        if !was_http {
+        if editing {
             body.insert("destination".into(), serde_json::json!({"type": "http"}));
         }
         if let Some(url) = fields.get("target_url") {
@@ -235,7 +234,7 @@ mod tests {
                 ("kafka.topic", "t"),
                 ("nats.subject", "ignored"),
             ]),
-            None,
+            false,
         );
         assert_eq!(
             Value::Object(body),
@@ -244,13 +243,13 @@ mod tests {
     }
 
     #[test]
-    fn http_sends_the_target_url_and_names_itself_only_when_switching_back() {
+    fn http_sends_the_target_url_and_names_itself_only_on_edits() {
         let fields = form(&[
             ("destination_type", "http"),
             ("target_url", "https://e.com"),
         ]);
         assert_eq!(
-            Value::Object(body(&fields, None)),
+            Value::Object(body(&fields, false)),
             serde_json::json!({"target_url": "https://e.com"})
         );
     }

@@ -44,7 +44,7 @@ pub fn parse(
             "dict_type",
         )]);
     };
-    let mut fields = DestinationFields {
+    let mut fields = RuledFields {
         fields: Fields::nested(map, LOC),
         rules,
     };
@@ -76,19 +76,21 @@ fn words(items: &[String]) -> String {
     }
 }
 
-struct DestinationFields<'a, 'r> {
-    fields: Fields<'a>,
-    rules: Rules<'r>,
+/// A body's fields read under the deployment's [`Rules`]: a subscription's
+/// (`subscriptions::input`) and its destination's (here) methods are on it.
+pub(crate) struct RuledFields<'a, 'r> {
+    pub fields: Fields<'a>,
+    pub rules: Rules<'r>,
 }
 
-impl<'a> std::ops::Deref for DestinationFields<'a, '_> {
+impl<'a> std::ops::Deref for RuledFields<'a, '_> {
     type Target = Fields<'a>;
     fn deref(&self) -> &Fields<'a> {
         &self.fields
     }
 }
 
-impl std::ops::DerefMut for DestinationFields<'_, '_> {
+impl std::ops::DerefMut for RuledFields<'_, '_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.fields
     }
@@ -97,7 +99,7 @@ impl std::ops::DerefMut for DestinationFields<'_, '_> {
 /// The longest name (exchange, subject, topic, stream, queue, prefix) accepted.
 const MAX_NAME_BYTES: usize = 255;
 
-impl DestinationFields<'_, '_> {
+impl RuledFields<'_, '_> {
     /// The destination of `kind`; `None` when a field is bad (its error recorded).
     fn read(&mut self, kind: Kind, stored: Option<&Destination>) -> Option<Destination> {
         let stored_url = stored.and_then(|s| match s {

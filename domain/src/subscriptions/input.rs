@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::headers;
 use crate::FieldError;
-use crate::destinations::input::Rules;
+use crate::destinations::input::{RuledFields, Rules};
 use crate::destinations::{self, Destination};
 use crate::fields::Fields;
 use crate::subscriptions::Subscription;
@@ -48,24 +48,8 @@ pub struct NewSubscriptionInput {
     pub rate_limit: Option<i32>,
 }
 
-/// The subscription fields, read with the common field reader.
-struct SubscriptionFields<'a, 'r> {
-    fields: Fields<'a>,
-    rules: Rules<'r>,
-}
-
-impl<'a> std::ops::Deref for SubscriptionFields<'a, '_> {
-    type Target = Fields<'a>;
-    fn deref(&self) -> &Fields<'a> {
-        &self.fields
-    }
-}
-
-impl std::ops::DerefMut for SubscriptionFields<'_, '_> {
-    fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.fields
-    }
-}
+/// The subscription fields, read with the common field reader under the deployment's rules.
+type SubscriptionFields<'a, 'r> = RuledFields<'a, 'r>;
 
 impl SubscriptionFields<'_, '_> {
     fn target_url(&mut self) -> Option<String> {

@@ -58,6 +58,25 @@ async fn delivered(env: &TestEnv, webhook_id: Uuid, locator: &str) -> String {
     tried[0].response_body.clone().unwrap_or_default()
 }
 
+/// Subscribes to `destination`, sends one webhook, asserts its delivery ends `failed`, and
+/// returns the first attempt's error.
+async fn first_error_of_a_failed_delivery(
+    env: &TestEnv,
+    api: &hookrelay_tests::api::TestApi,
+    destination: Value,
+) -> String {
+    let (id, _) = subscribe(api, destination).await;
+    let lost = send(api, &id).await;
+    assert_eq!(
+        finished_deliveries(env, lost, WAIT).await[0].status,
+        "failed"
+    );
+    attempts(env, lost).await[0]
+        .error
+        .clone()
+        .unwrap_or_default()
+}
+
 /// The metadata every destination carries, checked against the webhook.
 fn assert_metadata(headers: &[(String, String)], webhook_id: Uuid, secret: &str) {
     assert_eq!(
@@ -227,18 +246,12 @@ async fn nats_jetstream_acks_one_message_per_webhook_with_its_msg_id() {
     assert_metadata(&headers, webhook_id, &secret);
 
     // A subject no stream captures: no PubAck, a failed attempt that says why.
-    let (orphan, _) = subscribe(
+    let error = first_error_of_a_failed_delivery(
+        &env,
         &api,
         json!({"type": "nats", "url": NATS_URL, "subject": unique("no-stream")}),
     )
     .await;
-    let lost = send(&api, &orphan).await;
-    let rows = finished_deliveries(&env, lost, WAIT).await;
-    assert_eq!(rows[0].status, "failed");
-    let error = attempts(&env, lost).await[0]
-        .error
-        .clone()
-        .unwrap_or_default();
     assert!(error.starts_with("NATS publish failed"), "{error}");
     jetstream.delete_stream(&name).await.expect("clean up");
 }
@@ -372,20 +385,12 @@ async fn redis_streams_get_an_entry_and_test_sends_and_replays_work_too() {
 
     // A stream that does not exist is not created: a failed attempt.
     let missing = unique("hookrelay-test-missing");
-    let (orphan, _) = subscribe(
+    let error = first_error_of_a_failed_delivery(
+        &env,
         &api,
         json!({"type": "redis", "url": url, "stream": missing}),
     )
     .await;
-    let lost = send(&api, &orphan).await;
-    assert_eq!(
-        finished_deliveries(&env, lost, WAIT).await[0].status,
-        "failed"
-    );
-    let error = attempts(&env, lost).await[0]
-        .error
-        .clone()
-        .unwrap_or_default();
     assert!(error.contains("does not exist"), "{error}");
     let exists: i64 = redis::cmd("EXISTS")
         .arg(&missing)
@@ -531,16 +536,7 @@ async fn s3_gets_an_object_with_the_metadata() {
     // A bucket that does not exist: a failed attempt, no bucket made.
     let destination = json!({"type": "s3", "bucket": unique("missing"), "endpoint": endpoint,
         "access_key_id": "test", "secret_access_key": "test"});
-    let (orphan, _) = subscribe(&api, destination).await;
-    let lost = send(&api, &orphan).await;
-    assert_eq!(
-        finished_deliveries(&env, lost, WAIT).await[0].status,
-        "failed"
-    );
-    let error = attempts(&env, lost).await[0]
-        .error
-        .clone()
-        .unwrap_or_default();
+    let error = first_error_of_a_failed_delivery(&env, &api, destination).await;
     assert!(error.starts_with("S3 PUT failed"), "{error}");
 }
 
@@ -644,16 +640,8 @@ async fn files_are_written_whole_under_the_root_and_the_log_gets_one_line() {
     delivered(&env, logged, "log:").await;
 
     // A directory below the root that does not exist is not made: a failed attempt.
-    let (gone, _) = subscribe(&api, json!({"type": "file", "path": "gone"})).await;
-    let lost = send(&api, &gone).await;
-    assert_eq!(
-        finished_deliveries(&env, lost, WAIT).await[0].status,
-        "failed"
-    );
-    let error = attempts(&env, lost).await[0]
-        .error
-        .clone()
-        .unwrap_or_default();
+    let error =
+        first_error_of_a_failed_delivery(&env, &api, json!({"type": "file", "path": "gone"})).await;
     assert!(error.contains("does not exist"), "{error}");
     assert!(!root.join("gone").exists());
     std::fs::remove_dir_all(&root).expect("clean up");

@@ -20,13 +20,12 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::message::{Ack, Failure};
 use crate::delivery::human_duration;
-use crate::http_client::{RefusedAddress, keep_global};
+use crate::http_client::{DNS_TIMEOUT, DnsFailure, RefusedAddress, keep_global, within};
 
 /// How long after a failed connect attempts to the same address fail without trying.
 pub const CONNECT_BACKOFF: Duration = Duration::from_secs(1);
@@ -270,28 +269,18 @@ pub async fn bounded(
         .unwrap_or_else(|_| Err(timed_out(timeout, "writing")))
 }
 
-/// How long a host's name may take to resolve.
-const DNS_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Refuses hosts that resolve to non-global addresses only (`ALLOW_PRIVATE_TARGETS=false`),
-/// as the HTTP client's resolver does. Final: a refused host fails its delivery at once.
+/// with the HTTP client's own lookup and rule. Final: a refused host fails its delivery at
+/// once.
 async fn check_hosts(hosts: &[(String, u16)]) -> Result<(), Failure> {
     for (host, port) in hosts {
-        let found: Vec<SocketAddr> = match tokio::time::timeout(
+        let found = within(
             DNS_TIMEOUT,
+            host,
             tokio::net::lookup_host((host.as_str(), *port)),
         )
         .await
-        {
-            Ok(Ok(found)) => found.collect(),
-            Ok(Err(e)) => return Err(Failure::retry(format!("dns error: {host}: {e}"))),
-            Err(_) => {
-                return Err(Failure::retry(format!(
-                    "dns error: {host}: no answer within {}",
-                    human_duration(DNS_TIMEOUT)
-                )));
-            }
-        };
+        .map_err(|failure: DnsFailure| Failure::retry(failure.to_string()))?;
         keep_global(host, found)
             .map_err(|refused: RefusedAddress| Failure::permanent(refused.to_string()))?;
     }

@@ -112,7 +112,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Failure> {
     let mut body = fields.to_json(&FIELDS);
     body.extend(fields.to_json(&CREATE_ONLY));
-    body.extend(destination_form::body(&fields, None));
+    body.extend(destination_form::body(&fields, false));
     let subscription = ops::create(&state.services, &viewer.principal, &body).await?;
     Ok(redirect(
         &req,
@@ -170,14 +170,11 @@ pub async fn update(
     SubscriptionId(id): SubscriptionId,
     fields: Fields,
 ) -> Result<HttpResponse, Failure> {
-    let stored = store::get(&state.services.db, viewer.principal.space(), id)
-        .await?
-        .ok_or(ApiError::NotFound(NOT_FOUND))?;
     let mut body = fields.changes(&FIELDS);
     if body.get("headers") == Some(&Value::Null) {
         body.insert("headers".into(), Value::Object(serde_json::Map::new()));
     }
-    body.extend(destination_form::body(&fields, Some(&stored)));
+    body.extend(destination_form::body(&fields, true));
     ops::update(&state.services, &viewer.principal, id, &body).await?;
     Ok(redirect(&req, &with_notice(&page_of(id), "Changes saved.")))
 }
