@@ -119,7 +119,8 @@ pub fn query_int(
     Ok(n)
 }
 
-/// The `{dead_letter_id}` in the path: a stream id such as `1732288642551-0`.
+/// The `{dead_letter_id}` in the path: a partition and a stream id, such as
+/// `3-1732288642551-0`.
 pub fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
     let id = req.match_info().get("dead_letter_id").unwrap_or_default();
     if hookrelay_domain::dead_letters::is_stream_id(id) {
@@ -127,7 +128,7 @@ pub fn dead_letter_id(req: &HttpRequest) -> Result<String, ApiError> {
     } else {
         Err(ApiError::field(
             &["path", "dead_letter_id"],
-            "Input should be a valid dead letter id such as 1732288642551-0",
+            "Input should be a valid dead letter id such as 3-1732288642551-0",
             "dead_letter_id_parsing",
         ))
     }

@@ -50,7 +50,14 @@ where
     let tenant_id = ingest::admit(services, principal, route, &headers).await?;
     let body = read_body(body, state.services.max_payload_bytes).await?;
     check_json(&body)?;
-    let webhook = ingest::new_webhook(route.subscription_id(), headers.event_type, tenant_id, body);
+    let webhook = ingest::new_webhook(
+        &services.keys,
+        headers.idempotency_key.as_deref(),
+        route.subscription_id(),
+        headers.event_type,
+        tenant_id,
+        body,
+    );
     let enqueued = ingest::queue(
         services,
         &webhook,

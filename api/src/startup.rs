@@ -12,7 +12,6 @@ use anyhow::Context as _;
 use hookrelay_domain::Services;
 use hookrelay_domain::subscriptions::SubscriptionCache;
 use hookrelay_shared::cache::Cache;
-use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::{Config, db, redis_client};
 use tokio_util::sync::CancellationToken;
@@ -62,8 +61,12 @@ impl Application {
         let db =
             db::connect_and_migrate(&config.database.url, DB_POOL_SIZE, config.startup.timeout)
                 .await?;
-        let redis = redis_client::connect(&config.redis.url, config.startup.timeout).await?;
-        let keys = Keys::new(&config.redis.key_prefix);
+        let redis = redis_client::connect(&config.redis, config.startup.timeout).await?;
+        let keys = config.redis.keys();
+        // Workers serve every partition any process has queued into (CONTRACT §16).
+        hookrelay_shared::queue::record_layout(&mut redis.clone(), &keys)
+            .await
+            .context("Failed to record the partition layout in Redis")?;
         let subscriptions = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
@@ -82,7 +85,7 @@ impl Application {
             services: Services {
                 db,
                 redis,
-                queue: IngestQueue::new(keys.clone()),
+                queue: IngestQueue::new(keys.clone()).waiting_for(Some(config.redis.wait)),
                 keys,
                 subscriptions,
                 tenants,

@@ -132,32 +132,40 @@ async fn stream_length(
     redis: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
 ) -> anyhow::Result<u64> {
-    redis::cmd("XLEN")
-        .arg(keys.stream())
-        .query_async(redis)
-        .await
-        .context("XLEN failed")
+    let mut total = 0;
+    for partition in keys.active() {
+        total += redis::cmd("XLEN")
+            .arg(keys.partition(partition).stream())
+            .query_async::<u64>(redis)
+            .await
+            .context("XLEN failed")?;
+    }
+    Ok(total)
 }
 
-/// Each consumer of the group and the entries it holds (XPENDING summary); none before
-/// the worker created the group.
+/// Each consumer of the groups and the entries it holds over every partition (XPENDING
+/// summaries); none before the worker created the groups.
 async fn pending_per_consumer(
     redis: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
 ) -> anyhow::Result<Vec<(String, usize)>> {
-    let reply: redis::RedisResult<StreamPendingReply> = redis::cmd("XPENDING")
-        .arg(keys.stream())
-        .arg(CONSUMER_GROUP)
-        .query_async(redis)
-        .await;
-    match reply {
-        Ok(StreamPendingReply::Data(data)) => Ok(data
-            .consumers
-            .into_iter()
-            .map(|c| (c.name, c.pending))
-            .collect()),
-        Err(e) if e.code() != Some("NOGROUP") => Err(e).context("XPENDING failed"),
-        // Empty, or no group yet.
-        _ => Ok(Vec::new()),
+    let mut held: std::collections::BTreeMap<String, usize> = Default::default();
+    for partition in keys.active() {
+        let reply: redis::RedisResult<StreamPendingReply> = redis::cmd("XPENDING")
+            .arg(keys.partition(partition).stream())
+            .arg(CONSUMER_GROUP)
+            .query_async(redis)
+            .await;
+        match reply {
+            Ok(StreamPendingReply::Data(data)) => {
+                for consumer in data.consumers {
+                    *held.entry(consumer.name).or_default() += consumer.pending;
+                }
+            }
+            Err(e) if e.code() != Some("NOGROUP") => return Err(e).context("XPENDING failed"),
+            // Empty, or no group yet.
+            _ => {}
+        }
     }
+    Ok(held.into_iter().collect())
 }

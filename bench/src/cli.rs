@@ -17,7 +17,10 @@ commands:
            it goes (the \"RSS after 1M ingests\" figure).
   deliver  ingest to arrival through the api and a worker to a local sink answering 204:
            deliveries/s for each fan-out, then p50/p99 ingest-to-arrival at a fixed
-           rate; lost and duplicate deliveries; worker RSS.
+           rate; lost and duplicate deliveries; worker RSS. With --cluster: one run per
+           queue layout (one Redis, and a 3-master Redis Cluster, each with
+           QUEUE_PARTITIONS 1 and 16): deliveries/s, Redis CPU per delivery in all and
+           per master, and the share of queue commands each master served.
   replay   a bulk replay of N failed deliveries (POST /replays) while live webhooks
            arrive at a fixed rate: deliveries queued per second, and the live p50/p99
            ingest-to-arrival alone and during the replay.
@@ -58,6 +61,7 @@ options (deliver):
   --rate N           webhooks/s of the latency run (default 1000)
   --seconds N        length of the latency run (default 10)
   --connections N    ingest connections (default 32)
+  --cluster          compare queue layouts instead (see above; needs redis-cli)
   --worker-concurrency N   the worker's WORKER_CONCURRENCY (default 256)
 options (replay):
   --deliveries N     failed deliveries the replay covers (default 100000)
@@ -77,6 +81,7 @@ options (backlog):
   --every N          seconds between samples (default 5)
   --hold-ms N        how long the sink holds each request (default 1500)
   --connections N    ingest connections (default 32)
+  --cluster          compare queue layouts instead (see above; needs redis-cli)
   --worker-concurrency N   as above
 options (destinations):
   --deliveries N     webhooks (= deliveries, fan-out 1) per type and round (default 20000)
@@ -84,6 +89,7 @@ options (destinations):
   --rounds N         rounds over the types; the order alternates from round to round
                      (default 2)
   --connections N    ingest connections (default 32)
+  --cluster          compare queue layouts instead (see above; needs redis-cli)
   --worker-concurrency N   as above
 
 All start a private redis-server (on PATH) and target/release/hookrelay-api (deliver,
@@ -124,6 +130,9 @@ pub struct DeliverOptions {
     pub duration: Duration,
     pub connections: usize,
     pub worker_concurrency: usize,
+    /// `--cluster`: instead, one throughput run (fan-out 1) per queue layout: one Redis
+    /// and a three-master Redis Cluster, each with 1 and 16 partitions.
+    pub cluster: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,6 +267,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             duration: Duration::from_secs(options.number("seconds", 10)?),
             connections: options.number("connections", 32)?,
             worker_concurrency: options.number("worker-concurrency", 256)?,
+            cluster: options.flag("cluster"),
         }),
         "replay" => Command::Replay(ReplayOptions {
             deliveries: options.number("deliveries", 100_000)?,

@@ -34,6 +34,10 @@ const CHANGE_PROPAGATION: Duration = Duration::from_millis(1_500);
 const BODY: &[u8] = br#"{"type":"order.created","data":{"id":12345,"items":[1,2,3],"note":"a delivery benchmark payload"}}"#;
 
 pub async fn run(options: DeliverOptions) -> anyhow::Result<()> {
+    if options.cluster {
+        return Database::around(async |database| crate::scale::measure(&options, database).await)
+            .await;
+    }
     Database::around(async |database| measure(&options, database).await).await
 }
 
@@ -133,11 +137,13 @@ pub async fn wait_drained(api: &Service) -> anyhow::Result<()> {
     loop {
         let (_, page) = load::call(api.addr, None, Method::GET, "/metrics", None).await?;
         let page = String::from_utf8_lossy(&page);
+        // Summed over the partitions (each has its own series).
         let depth = |queue: &str| {
-            let series = format!("hookrelay_queue_depth{{queue=\"{queue}\"}} ");
+            let label = format!("queue=\"{queue}\"");
             page.lines()
-                .find_map(|line| line.strip_prefix(series.as_str()))
-                .and_then(|value| value.trim().parse::<f64>().ok())
+                .filter(|line| line.starts_with("hookrelay_queue_depth{") && line.contains(&label))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .fold(None, |sum, n| Some(sum.unwrap_or(0.0) + n))
         };
         if depth("ready") == Some(0.0) && depth("in_flight") == Some(0.0) {
             return Ok(());
@@ -149,7 +155,7 @@ pub async fn wait_drained(api: &Service) -> anyhow::Result<()> {
     }
 }
 
-fn summary(report: &Report, fan_out: usize, arrivals: &Arrivals) -> String {
+pub fn summary(report: &Report, fan_out: usize, arrivals: &Arrivals) -> String {
     let expected = report.ok * fan_out as u64;
     format!(
         "{} webhooks accepted ({} refused) → {} of {expected} deliveries in {:.2} s = {:.0} deliveries/s; \

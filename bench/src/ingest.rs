@@ -322,8 +322,12 @@ async fn ingested_tenant(
         );
     }
     let accepted: serde_json::Value = serde_json::from_slice(&answer)?;
+    let webhook_id: uuid::Uuid = accepted["webhook_id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .context("a 202 without a webhook id")?;
     let newest: StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(keys.stream())
+        .arg(keys.origin(webhook_id).stream())
         .arg("+")
         .arg("-")
         .arg("COUNT")

@@ -29,6 +29,7 @@ mod ingest;
 mod load;
 mod processes;
 mod replay;
+mod scale;
 mod schedules;
 mod sink;
 

@@ -69,7 +69,7 @@ impl Service {
 }
 
 /// `utime` + `stime` of the process whose stat(5) file is `path`.
-fn process_cpu_time(path: &str) -> anyhow::Result<Duration> {
+pub fn process_cpu_time(path: &str) -> anyhow::Result<Duration> {
     let stat =
         std::fs::read_to_string(path).context("Failed to read /proc/<pid>/stat (Linux only)")?;
     // Fields after the command name, which is in parentheses and may hold spaces.
@@ -289,6 +289,11 @@ impl Database {
 /// What the api and worker under test share: their Redis, key prefix and database.
 pub struct Deployment<'a> {
     pub redis: &'a Service,
+    /// `REDIS_URL`: `redis`'s, unless [`Deployment::on_cluster`] set a cluster's.
+    pub redis_url: String,
+    /// Variables both processes get on top of the ones above (`REDIS_CLUSTER`,
+    /// `QUEUE_PARTITIONS`).
+    pub shared_env: Vec<(&'static str, String)>,
     pub database: &'a Database,
     /// `REDIS_KEY_PREFIX`, fresh for each deployment.
     pub prefix: String,
@@ -303,11 +308,21 @@ impl<'a> Deployment<'a> {
     pub fn new(redis: &'a Service, database: &'a Database) -> Self {
         Self {
             redis,
+            redis_url: format!("redis://{}", redis.addr),
+            shared_env: Vec::new(),
             database,
             prefix: format!("bench-{}", uuid::Uuid::new_v4().simple()),
             allow_private_targets: false,
             admin_key: None,
         }
+    }
+
+    /// The same deployment on a Redis Cluster whose seed nodes `url` lists.
+    #[must_use]
+    pub fn on_cluster(mut self, url: String) -> Self {
+        self.redis_url = url;
+        self.shared_env.push(("REDIS_CLUSTER", "true".into()));
+        self
     }
 
     /// `binary` with this deployment's environment, told by `listen` where to serve
@@ -323,7 +338,8 @@ impl<'a> Deployment<'a> {
         let log = std::fs::File::create(&log_path)?;
         let mut child = Command::new(sibling_binary(binary)?)
             .envs([listen(local(port))])
-            .env("REDIS_URL", format!("redis://{}", self.redis.addr))
+            .env("REDIS_URL", &self.redis_url)
+            .envs(self.shared_env.iter().map(|(k, v)| (k, v)))
             .env("REDIS_KEY_PREFIX", &self.prefix)
             .env("DATABASE_URL", &self.database.url)
             .env(

@@ -59,7 +59,10 @@ pub async fn drain(db: &DbPool, redis: &Redis, queue: &IngestQueue) -> anyhow::R
         let mut ids = Vec::with_capacity(rows.len());
         for row in rows {
             let webhook = IngestedWebhook {
-                webhook_id: row.id,
+                // Operational events' ids are made with the batch that raised them, apart
+                // from the queue; they get a partition here (schedule runs' ids, made for
+                // the queue, keep theirs).
+                webhook_id: queue.keys().placed(row.id),
                 subscription_id: row.subscription_id,
                 event_type: row.event_type,
                 received_at: hookrelay_shared::time::now(),

@@ -11,10 +11,13 @@
 //! within about `REFRESH_INTERVAL` plus one small query — inside the contract's one
 //! second. The process that made a change refreshes at once.
 //!
-//! Read your writes (CONTRACT §14): the ingest script stamps each webhook with the
-//! subscription version it saw, and fan-out first calls [`Cache::catch_up`], which
-//! refreshes when the snapshot is older than the stamp. So a webhook ingested after a
-//! change's call returned is fanned out with that change, from any api process. A lookup
+//! Read your writes (CONTRACT §14): fan-out first calls [`Cache::catch_up_since`] with
+//! the moment its entry was read from the stream, which makes sure the snapshot is at
+//! least as new as a version read after that moment. A change's call returns after its
+//! version bump, the webhook was ingested after that, and read after that: so it is
+//! fanned out with the change, from any api process. (The version lives under the
+//! deployment's own hash tag, apart from the partitions, so it is read on its own, once
+//! per refresh however many entries wait for it: single-flight, below.) A lookup
 //! that must not miss a row created a moment ago on another process
 //! ([`Cache::get_current`]) refreshes once when the snapshot was last confirmed before
 //! the lookup began. Refreshes are single-flight: a burst of callers causes one refresh,
@@ -225,14 +228,14 @@ impl<T: Cached> Cache<T> {
         Ok(rows.pop().map(Arc::new))
     }
 
-    /// Refreshes first when the snapshot is older than `seen`, a version read from Redis
-    /// after a change's call returned: what makes readers see their writes.
-    pub async fn catch_up(&self, seen: Option<i64>) -> anyhow::Result<()> {
-        let Some(seen) = seen else { return Ok(()) };
-        if self.current().version.is_some_and(|v| v >= seen) {
+    /// Makes sure the snapshot reflects a version read at or after `at` (refreshing
+    /// unless a refresh that read it since has completed): what makes readers see the
+    /// writes that returned before `at`.
+    pub async fn catch_up_since(&self, at: Instant) -> anyhow::Result<()> {
+        if self.confirmed_since(at) {
             return Ok(());
         }
-        self.refresh().await
+        self.refresh_since(at).await
     }
 
     /// Tells every process that the row under `key` changed (created, updated or

@@ -14,8 +14,13 @@
 //!
 //! A webhook ingested with `X-Deliver-At` in the future is not appended yet: the ingest
 //! script keeps its entry in `delayed:<id>` and its id in the `delayed` sorted set, and
-//! the worker's mover appends the entry, unchanged but for the subscription version read
-//! then, when it comes due (`worker/src/delayed.rs`).
+//! the worker's mover appends the entry, unchanged, when it comes due
+//! (`worker/src/delayed.rs`).
+//!
+//! The queue is partitioned (CONTRACT §16, `keys`): a webhook's id names its partition,
+//! chosen when the id is made ([`new_webhook_id`]), and everything about it (entry,
+//! marker, idempotency key, delayed entry) lives in that partition's slot, so the ingest
+//! script touches one slot and one Redis master.
 
 use std::collections::HashMap;
 
@@ -23,7 +28,7 @@ use chrono::{DateTime, Utc};
 use redis::Value;
 use uuid::Uuid;
 
-use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys};
+use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys, Partition, PartitionKeys};
 use crate::telemetry::Metric;
 
 /// Field names of stream entries.
@@ -35,8 +40,6 @@ pub mod field {
     pub const RECEIVED_AT: &str = "at";
     pub const BODY: &str = "body";
     pub const ATTEMPT: &str = "attempt";
-    /// The `subs:version` the ingest script saw (read your writes, see `cache`).
-    pub const SUBSCRIPTIONS_VERSION: &str = "ver";
     /// The tenant the webhook was ingested in; empty for the default space.
     pub const TENANT: &str = "ten";
     /// A subscription fan-out must pass over (an operational event's own subject); empty
@@ -96,9 +99,9 @@ impl NextAttempt {
     }
 }
 
-/// Puts `job` into the retry schedule (`Keys::retry_schedule`), due at `due`; the worker's
-/// mover moves it into the stream when that comes. Idempotent: scheduling the same job
-/// again only (re)sets its due time.
+/// Puts `job` into the retry schedule of its webhook's home partition (`Keys::home`),
+/// due at `due`; the worker's mover moves it into that partition's stream when that
+/// comes. Idempotent: scheduling the same job again only (re)sets its due time.
 pub async fn schedule_retry(
     conn: &mut impl redis::aio::ConnectionLike,
     keys: &Keys,
@@ -106,7 +109,7 @@ pub async fn schedule_retry(
     due: DateTime<Utc>,
 ) -> redis::RedisResult<()> {
     redis::cmd("ZADD")
-        .arg(keys.retry_schedule())
+        .arg(keys.home(job.webhook_id).retry_schedule())
         // Rounded up: a retry must never start before its due time.
         .arg(crate::time::due_millis(&due))
         .arg(job.member())
@@ -117,12 +120,7 @@ pub async fn schedule_retry(
 /// One decoded stream entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    Webhook {
-        webhook: IngestedWebhook,
-        /// The subscription version when it was queued; fan-out's cache must have
-        /// caught up with it. `None` for entries queued before versions were stamped.
-        subscriptions_version: Option<i64>,
-    },
+    Webhook(IngestedWebhook),
     Retry(NextAttempt),
 }
 
@@ -172,8 +170,6 @@ impl Entry {
                     .map(|s| crate::payload::Envelope::from_json(&s))
                     .transpose()
                     .map_err(|e| MalformedEntry(format!("field env is not an envelope: {e}")))?;
-                let subscriptions_version =
-                    text(field::SUBSCRIPTIONS_VERSION).and_then(|s| s.parse().ok());
                 let body = match fields.remove(field::BODY) {
                     Some(Value::BulkString(b)) => bytes::Bytes::from(b),
                     Some(other) => {
@@ -182,19 +178,16 @@ impl Entry {
                     }
                     None => return Err(MalformedEntry("no body".into())),
                 };
-                Ok(Entry::Webhook {
-                    webhook: IngestedWebhook {
-                        webhook_id,
-                        subscription_id,
-                        event_type,
-                        received_at: crate::time::from_micros(micros),
-                        body,
-                        tenant_id,
-                        skip_subscription,
-                        envelope,
-                    },
-                    subscriptions_version,
-                })
+                Ok(Entry::Webhook(IngestedWebhook {
+                    webhook_id,
+                    subscription_id,
+                    event_type,
+                    received_at: crate::time::from_micros(micros),
+                    body,
+                    tenant_id,
+                    skip_subscription,
+                    envelope,
+                }))
             }
             Some("retry") => Ok(Entry::Retry(NextAttempt {
                 webhook_id: uuid(field::WEBHOOK_ID)?,
@@ -208,18 +201,35 @@ impl Entry {
     }
 }
 
-/// Appends a webhook to the stream, records its `queued` marker and claims its
-/// idempotency key, all in one atomic step, or returns the webhook id that already holds
-/// the key. The entry carries the subscription version read in the same step, so fan-out
-/// can tell whether its cache has seen every change made before this ingest. KEYS:
-/// stream, queued marker, subscription version, [delayed set, delayed entry],
-/// [idempotency key]. ARGV: id, sub, evt, at, body, idempotency TTL, tenant, skip,
-/// envelope, [due time (Unix ms, rounded up), deliver_at (Unix µs)].
+/// Makes the id of a new webhook, which names its partition (`keys::partition_of`):
+/// chosen from `affinity` when there is one (an ordering or idempotency key: the same
+/// key always lands in the same partition while `QUEUE_PARTITIONS` stays), else at
+/// random, which spreads webhooks evenly. Every webhook id is made here.
+pub fn new_webhook_id(keys: &Keys, affinity: Option<&[u8]>) -> Uuid {
+    use sha2::Digest as _;
+    let id = Uuid::now_v7();
+    let spread = match affinity {
+        Some(affinity) => {
+            let digest = sha2::Sha256::digest(affinity);
+            u64::from_be_bytes(digest[..8].try_into().unwrap_or_default())
+        }
+        None => rand::random::<u64>(),
+    };
+    let partition = (spread % u64::from(keys.partitions())) as u16;
+    crate::keys::with_partition(id, partition)
+}
+
+/// Appends a webhook to its partition's stream, records its `queued` marker and claims
+/// its idempotency key, all in one atomic step, or returns the webhook id that already
+/// holds the key. Every key is in the webhook's partition. KEYS: stream, queued marker,
+/// [delayed set, delayed entry], [idempotency key]. ARGV: id, sub, evt, at, body,
+/// idempotency TTL, tenant, skip, envelope, [due time (Unix ms, rounded up), deliver_at
+/// (Unix µs)].
 ///
 /// A delayed webhook (the two last ARGV, and the two delayed KEYS, are there) is not
-/// appended: the same entry, without the version, goes into its `delayed:<id>` hash and
-/// its id into the `delayed` set, and its marker records `due`; the mover appends it
-/// when due. The entry's fields are listed once, for both.
+/// appended: the same entry goes into its `delayed:<id>` hash and its id into the
+/// `delayed` set, and its marker records `due`; the mover appends it when due. The
+/// entry's fields are listed once, for both.
 ///
 /// The marker has no expiry: it lives exactly as long as its entry is unprocessed (the
 /// worker deletes it once the webhook is in Postgres, and dead-letter removal deletes it
@@ -227,10 +237,15 @@ impl Entry {
 /// worker can tell a first run from a late re-run of a webhook already purged.
 const INGEST_SCRIPT: &str = r"
 local delayed = ARGV[10] ~= nil
-local idem = KEYS[delayed and 6 or 4]
+local idem = KEYS[delayed and 5 or 3]
 if idem then
   local existing = redis.call('GET', idem)
-  if existing then return {0, existing} end
+  if existing then
+    -- A write (the same value, the same expiry), so a WAIT after this script covers
+    -- everything written before it, the first request's entry included.
+    redis.call('SET', idem, existing, 'KEEPTTL')
+    return {0, existing}
+  end
 end
 local entry = {'kind', 'webhook', 'id', ARGV[1], 'sub', ARGV[2], 'evt', ARGV[3], 'at', ARGV[4], 'body', ARGV[5], 'ten', ARGV[7], 'skip', ARGV[8]}
 if ARGV[9] ~= '' then
@@ -239,11 +254,11 @@ if ARGV[9] ~= '' then
 end
 redis.call('HSET', KEYS[2], 'evt', ARGV[3], 'sub', ARGV[2], 'at', ARGV[4], 'ten', ARGV[7])
 if delayed then
-  redis.call('HSET', KEYS[5], unpack(entry))
-  redis.call('ZADD', KEYS[4], ARGV[10], ARGV[1])
+  redis.call('HSET', KEYS[4], unpack(entry))
+  redis.call('ZADD', KEYS[3], ARGV[10], ARGV[1])
   redis.call('HSET', KEYS[2], 'due', ARGV[11])
 else
-  redis.call('XADD', KEYS[1], '*', 'ver', redis.call('GET', KEYS[3]) or '', unpack(entry))
+  redis.call('XADD', KEYS[1], '*', unpack(entry))
 end
 if idem then redis.call('SET', idem, ARGV[1], 'EX', ARGV[6]) end
 return {1, ARGV[1]}
@@ -267,12 +282,25 @@ impl Enqueued {
     }
 }
 
-/// The ingest script, loaded once per process (`redis::Script` runs EVALSHA and falls
-/// back to EVAL when the server does not know the script yet).
+/// Replica acknowledgement of ingest (`REDIS_WAIT_REPLICAS`, `REDIS_WAIT_TIMEOUT`): the
+/// ingest script is followed by `WAIT`, in the same pipeline, so on the same master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: std::time::Duration,
+}
+
+/// Fewer replicas than `REDIS_WAIT_REPLICAS` had the entry when `REDIS_WAIT_TIMEOUT` ran
+/// out: the ingest is not acknowledged (the entry may still be delivered).
+pub const TOO_FEW_REPLICAS: &str = "too few Redis replicas acknowledged the write in time";
+
+/// The ingest script, loaded once per process (run by its hash, EVALSHA, and loaded
+/// when the server does not know it yet).
 #[derive(Clone)]
 pub struct IngestQueue {
     keys: Keys,
     script: std::sync::Arc<redis::Script>,
+    wait: Option<ReplicaWait>,
 }
 
 impl IngestQueue {
@@ -280,7 +308,20 @@ impl IngestQueue {
         Self {
             keys,
             script: std::sync::Arc::new(redis::Script::new(INGEST_SCRIPT)),
+            wait: None,
         }
+    }
+
+    /// Queues with replica acknowledgement (`None` or 0 replicas: without).
+    #[must_use]
+    pub fn waiting_for(mut self, wait: Option<ReplicaWait>) -> Self {
+        self.wait = wait.filter(|w| w.replicas > 0);
+        self
+    }
+
+    /// The key names this queue writes under.
+    pub const fn keys(&self) -> &Keys {
+        &self.keys
     }
 
     /// Queues a webhook durably (Redis has acknowledged the write when this returns Ok).
@@ -294,7 +335,8 @@ impl IngestQueue {
     }
 
     /// Queues a webhook durably, for delivery at `deliver_at` when that is `Some` (a time
-    /// in the future: the caller has made a past one `None`), else now.
+    /// in the future: the caller has made a past one `None`), else now. One round trip
+    /// (two when Redis has not seen the script yet), to the webhook's partition.
     pub async fn enqueue_at<C: redis::aio::ConnectionLike>(
         &self,
         conn: &mut C,
@@ -302,21 +344,19 @@ impl IngestQueue {
         idempotency_key: Option<&str>,
         deliver_at: Option<DateTime<Utc>>,
     ) -> redis::RedisResult<Enqueued> {
-        let mut invocation = self.script.prepare_invoke();
-        invocation
-            .key(self.keys.stream())
-            .key(self.keys.queued(webhook.webhook_id))
-            .key(self.keys.cache_version(crate::keys::SUBSCRIPTIONS_CACHE));
+        let keys = self.keys.origin(webhook.webhook_id);
+        let mut pipe = redis::pipe();
+        let eval = pipe.cmd("EVALSHA").arg(self.script.get_hash());
+        let mut names = vec![keys.stream(), keys.queued(webhook.webhook_id)];
         if deliver_at.is_some() {
-            invocation
-                .key(self.keys.delayed())
-                .key(self.keys.delayed_entry(webhook.webhook_id));
+            names.push(keys.delayed());
+            names.push(keys.delayed_entry(webhook.webhook_id));
         }
         if let Some(key) = idempotency_key {
-            invocation.key(self.keys.idempotency(webhook.tenant_id, key));
+            names.push(keys.idempotency(webhook.tenant_id, key));
         }
-        invocation
-            .arg(webhook.webhook_id.to_string())
+        eval.arg(names.len()).arg(names);
+        eval.arg(webhook.webhook_id.to_string())
             .arg(
                 webhook
                     .subscription_id
@@ -342,11 +382,36 @@ impl IngestQueue {
                     .unwrap_or_default(),
             );
         if let Some(at) = deliver_at {
-            invocation
-                .arg(crate::time::due_millis(&at))
+            eval.arg(crate::time::due_millis(&at))
                 .arg(at.timestamp_micros());
         }
-        let (created, id): (i64, String) = invocation.invoke_async(conn).await?;
+        if let Some(wait) = self.wait {
+            pipe.cmd("WAIT")
+                .arg(wait.replicas)
+                .arg(u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX));
+        }
+        pipe.ignore_errors();
+        let mut reply: Vec<redis::RedisResult<Value>> = pipe.query_async(conn).await?;
+        if matches!(reply.first(), Some(Err(e)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+        {
+            self.script.load_async(conn).await?;
+            reply = pipe.query_async(conn).await?;
+        }
+        let mut reply = reply.into_iter();
+        let (created, id): (i64, String) =
+            redis::from_redis_value(reply.next().unwrap_or(Ok(Value::Nil))?)?;
+        if let Some(wait) = self.wait {
+            let acknowledged: i64 =
+                redis::from_redis_value(reply.next().unwrap_or(Ok(Value::Nil))?)?;
+            // A replayed key too: the first request may have had a 503 from its WAIT.
+            if acknowledged < i64::from(wait.replicas) {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    TOO_FEW_REPLICAS,
+                    format!("{acknowledged} of {} replicas", wait.replicas),
+                )));
+            }
+        }
         let id: Uuid = id.parse().map_err(|_| {
             redis::RedisError::from((
                 redis::ErrorKind::UnexpectedReturnType,
@@ -373,10 +438,25 @@ pub struct QueuedMarker {
 }
 
 impl QueuedMarker {
-    /// Reads the marker; `None` when there is none (unknown, or already stored).
+    /// Reads the marker, from the webhook's partition or else from the unpartitioned
+    /// layout of older versions; `None` when there is none (unknown, or already stored).
     pub async fn fetch<C: redis::aio::ConnectionLike>(
         conn: &mut C,
         keys: &Keys,
+        webhook_id: Uuid,
+    ) -> redis::RedisResult<Option<Self>> {
+        match Self::fetch_from(conn, &keys.origin(webhook_id), webhook_id).await? {
+            Some(found) => Ok(Some(found)),
+            None => {
+                let before = keys.partition(Partition::Unpartitioned);
+                Self::fetch_from(conn, &before, webhook_id).await
+            }
+        }
+    }
+
+    async fn fetch_from<C: redis::aio::ConnectionLike>(
+        conn: &mut C,
+        keys: &PartitionKeys,
         webhook_id: Uuid,
     ) -> redis::RedisResult<Option<Self>> {
         let fields: HashMap<String, String> = redis::cmd("HGETALL")
@@ -441,16 +521,73 @@ impl QueueDepths {
     }
 }
 
-/// Reads the queue depths: XLEN of the stream and of the dead letters and ZCARD of the
-/// retry schedule and of the delayed webhooks in one round trip, then the pending count
-/// of the consumer group
-/// (XPENDING summary). Before any
-/// worker has created the group, nothing is in flight.
-pub async fn queue_depths<C: redis::aio::ConnectionLike>(
+impl std::ops::AddAssign for QueueDepths {
+    fn add_assign(&mut self, other: Self) {
+        self.ready += other.ready;
+        self.in_flight += other.in_flight;
+        self.retries += other.retries;
+        self.delayed += other.delayed;
+        self.dead += other.dead;
+    }
+}
+
+/// Raises the layout key to `ARGV[1]` when it is lower; returns its value. KEYS: layout.
+const RECORD_LAYOUT: &str = r"
+local ever = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mine = tonumber(ARGV[1])
+if ever < mine then
+  redis.call('SET', KEYS[1], mine)
+  return mine
+end
+return ever
+";
+
+/// Records that this process queues into `keys.partitions()` partitions (at start), and
+/// returns the most partitions any process of the deployment has used.
+pub async fn record_layout<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
+) -> redis::RedisResult<u16> {
+    redis::Script::new(RECORD_LAYOUT)
+        .key(keys.layout())
+        .arg(keys.partitions())
+        .invoke_async(conn)
+        .await
+}
+
+/// The partitions that may hold work: every partition any process has queued into
+/// (`0..max(QUEUE_PARTITIONS, the layout key)`), then the unpartitioned layout of
+/// versions before partitions.
+pub async fn served_partitions<C: redis::aio::ConnectionLike>(
+    conn: &mut C,
+    keys: &Keys,
+) -> redis::RedisResult<Vec<Partition>> {
+    let ever: Option<u16> = redis::cmd("GET")
+        .arg(keys.layout())
+        .query_async(conn)
+        .await?;
+    Ok(partitions_up_to(keys, ever.unwrap_or(0)))
+}
+
+/// `0..max(QUEUE_PARTITIONS, ever)`, then the unpartitioned layout.
+pub fn partitions_up_to(keys: &Keys, ever: u16) -> Vec<Partition> {
+    let count = ever.clamp(keys.partitions(), crate::keys::MAX_PARTITIONS);
+    (0..count)
+        .map(Partition::Numbered)
+        .chain([Partition::Unpartitioned])
+        .collect()
+}
+
+/// Reads one partition's depths in one round trip: XLEN of the stream and of the dead
+/// letters, ZCARD of the retry schedule and of the delayed webhooks, and the consumer
+/// group's pending count (XPENDING summary; before any worker has created the group,
+/// nothing is in flight).
+pub async fn partition_depths<C: redis::aio::ConnectionLike>(
+    conn: &mut C,
+    keys: &PartitionKeys,
 ) -> redis::RedisResult<QueueDepths> {
-    let (length, retries, delayed, dead): (u64, u64, u64, u64) = redis::pipe()
+    let replies: Vec<redis::RedisResult<Value>> = redis::pipe()
+        .ignore_errors()
         .cmd("XLEN")
         .arg(keys.stream())
         .cmd("ZCARD")
@@ -459,22 +596,26 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
         .arg(keys.delayed())
         .cmd("XLEN")
         .arg(keys.dead_letters())
-        .query_async(conn)
-        .await?;
-    let pending: redis::RedisResult<Value> = redis::cmd("XPENDING")
+        .cmd("XPENDING")
         .arg(keys.stream())
         .arg(crate::keys::CONSUMER_GROUP)
         .query_async(conn)
-        .await;
-    let in_flight = match pending {
+        .await?;
+    let mut replies = replies.into_iter();
+    let mut count = || -> redis::RedisResult<u64> {
+        Ok(redis::from_redis_value(
+            replies.next().unwrap_or(Ok(Value::Int(0)))?,
+        )?)
+    };
+    let (length, retries, delayed, dead) = (count()?, count()?, count()?, count()?);
+    let in_flight = match replies.next() {
         // The summary form's first element is the number of pending entries.
-        Ok(Value::Array(items)) => match items.first() {
+        Some(Ok(Value::Array(items))) => match items.first() {
             Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
             _ => 0,
         },
-        Ok(_) => 0,
-        Err(e) if e.code() == Some("NOGROUP") => 0,
-        Err(e) => return Err(e),
+        Some(Err(e)) if e.code() != Some("NOGROUP") => return Err(e),
+        _ => 0,
     };
     Ok(QueueDepths {
         // Acknowledged entries are deleted at once, so what is not pending is ready.
@@ -484,6 +625,35 @@ pub async fn queue_depths<C: redis::aio::ConnectionLike>(
         delayed,
         dead,
     })
+}
+
+/// Every served partition's depths ([`served_partitions`]), read concurrently (one
+/// round trip each, pipelined on one connection or spread over a cluster's masters).
+pub async fn queue_depths<C>(
+    conn: &mut C,
+    keys: &Keys,
+) -> redis::RedisResult<Vec<(Partition, QueueDepths)>>
+where
+    C: redis::aio::ConnectionLike + Clone + Send,
+{
+    let partitions = served_partitions(conn, keys).await?;
+    futures::future::try_join_all(partitions.into_iter().map(|partition| {
+        let mut conn = conn.clone();
+        async move {
+            let depths = partition_depths(&mut conn, &keys.partition(partition)).await?;
+            Ok::<_, redis::RedisError>((partition, depths))
+        }
+    }))
+    .await
+}
+
+/// The sum of per-partition depths.
+pub fn total(depths: &[(Partition, QueueDepths)]) -> QueueDepths {
+    let mut sum = QueueDepths::default();
+    for (_, depths) in depths {
+        sum += *depths;
+    }
+    sum
 }
 
 #[cfg(test)]
@@ -520,7 +690,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), Value::BulkString(v)))
         .collect();
-        let Entry::Webhook { webhook, .. } = Entry::decode(&mut fields).expect("decodes") else {
+        let Entry::Webhook(webhook) = Entry::decode(&mut fields).expect("decodes") else {
             panic!("a webhook entry");
         };
         assert_eq!(webhook.webhook_id, id);

@@ -21,10 +21,13 @@
 //! - [`browser::Browser`]: headless Chromium for the console's tests, over the DevTools
 //!   protocol.
 //! - [`binary`]: the path of a built binary, for tests that need real processes.
+//! - [`cluster::RedisCluster`]: a Redis Cluster of the test's own (three masters, three
+//!   replicas) on loopback, for the scale-out tests.
 
 pub mod api;
 pub mod brokers;
 pub mod browser;
+pub mod cluster;
 pub mod db;
 pub mod metrics;
 pub mod proxy;
@@ -106,8 +109,9 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("test configuration is invalid: {e}"))
     }
 
+    /// The key names of this test's deployment, with its `QUEUE_PARTITIONS`.
     pub fn keys(&self) -> hookrelay_shared::keys::Keys {
-        hookrelay_shared::keys::Keys::new(&self.prefix)
+        self.config().redis.keys()
     }
 
     /// A Redis connection for inspecting what the service wrote.
@@ -119,11 +123,22 @@ impl TestEnv {
             .expect("Redis is reachable (is redis-server running?)")
     }
 
+    /// A connection to the test's queue as the processes make it: to one Redis, or to
+    /// a Redis Cluster (`REDIS_CLUSTER`), routing each command to its key's master.
+    pub async fn queue_redis(&self) -> hookrelay_shared::redis_client::Redis {
+        hookrelay_shared::redis_client::connect(
+            &self.config().redis,
+            std::time::Duration::from_secs(5),
+        )
+        .await
+        .expect("Redis is reachable")
+    }
+
     /// A subscription cache of this test's database and prefix, as a worker holds one.
     pub async fn subscription_cache(
         &self,
     ) -> std::sync::Arc<hookrelay_domain::subscriptions::SubscriptionCache> {
-        let redis = hookrelay_shared::redis_client::connect(
+        let redis = hookrelay_shared::redis_client::connect_url(
             &redis_url(),
             std::time::Duration::from_secs(5),
         )
@@ -142,7 +157,7 @@ impl TestEnv {
     /// (caches loaded, private targets allowed): for tests of the domain's use cases that
     /// need no HTTP.
     pub async fn services(&self) -> hookrelay_domain::Services {
-        let redis = hookrelay_shared::redis_client::connect(
+        let redis = hookrelay_shared::redis_client::connect_url(
             &redis_url(),
             std::time::Duration::from_secs(5),
         )

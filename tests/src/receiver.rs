@@ -354,3 +354,17 @@ async fn handle(req: HttpRequest, body: Bytes, shared: web::Data<Shared<Reply>>)
     }
     response.body(reply.body)
 }
+
+/// A receiver's program that answers 503 to the first request of each webhook (by its
+/// `webhook-id`) and 204 to the rest: every webhook needs exactly one retry.
+pub fn fail_first_attempts() -> impl Fn(usize, &Received) -> Reply + Send + Sync + 'static {
+    let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+    move |_, request| {
+        let id = request.header("webhook-id").unwrap_or_default().to_owned();
+        let first = seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id);
+        Reply::status(if first { 503 } else { 204 })
+    }
+}

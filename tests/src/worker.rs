@@ -235,7 +235,12 @@ pub async fn enqueue(
     event_type: Option<&str>,
     body: &[u8],
 ) -> Uuid {
-    let webhook = ingested(subscription_id, event_type, Bytes::copy_from_slice(body));
+    let webhook = ingested(
+        env,
+        subscription_id,
+        event_type,
+        Bytes::copy_from_slice(body),
+    );
     let mut redis = env.redis().await;
     IngestQueue::new(env.keys())
         .enqueue(&mut redis, &webhook, None)
@@ -244,14 +249,16 @@ pub async fn enqueue(
     webhook.webhook_id
 }
 
-/// A webhook of the default space as ingest queues it, received now.
+/// A webhook of the default space as ingest queues it, received now, with an id of one
+/// of `env`'s partitions.
 fn ingested(
+    env: &TestEnv,
     subscription_id: Option<Uuid>,
     event_type: Option<&str>,
     body: Bytes,
 ) -> IngestedWebhook {
     IngestedWebhook {
-        webhook_id: Uuid::now_v7(),
+        webhook_id: hookrelay_shared::queue::new_webhook_id(&env.keys(), None),
         subscription_id,
         event_type: event_type.map(str::to_owned),
         received_at: hookrelay_shared::time::now(),
@@ -308,7 +315,12 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
     let queue = IngestQueue::new(env.keys());
     let mut ids = Vec::with_capacity(count);
     for n in 0..count {
-        let webhook = ingested(Some(subscription_id), None, Bytes::from(format!("[{n}]")));
+        let webhook = ingested(
+            env,
+            Some(subscription_id),
+            None,
+            Bytes::from(format!("[{n}]")),
+        );
         queue
             .enqueue(&mut redis, &webhook, None)
             .await
@@ -318,40 +330,90 @@ pub async fn enqueue_many(env: &TestEnv, subscription_id: Uuid, count: usize) ->
     ids
 }
 
-/// Every entry of the work stream, oldest first, as (entry id, fields) in the form `F`
-/// reads them: `HashMap<String, Value>` to decode an entry, `Vec<(String, Vec<u8>)>` to
-/// copy one in order.
+/// The streams of every partition the test's deployment may use: the active ones and
+/// the unpartitioned layout.
+fn streams(env: &TestEnv) -> Vec<String> {
+    let keys = env.keys();
+    keys.active()
+        .chain([hookrelay_shared::keys::Partition::Unpartitioned])
+        .map(|partition| keys.partition(partition).stream())
+        .collect()
+}
+
+/// Every entry of the work streams (all partitions), oldest first, as (entry id, fields)
+/// in the form `F` reads them: `HashMap<String, Value>` to decode an entry,
+/// `Vec<(String, Vec<u8>)>` to copy one in order.
 pub async fn stream_entries<F: FromRedisValue>(env: &TestEnv) -> Vec<(String, F)> {
-    deadpool_redis::redis::cmd("XRANGE")
-        .arg(env.keys().stream())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut env.redis().await)
-        .await
-        .expect("XRANGE the work stream")
+    let mut redis = env.redis().await;
+    let mut all = Vec::new();
+    for stream in streams(env) {
+        let entries: Vec<(String, F)> = deadpool_redis::redis::cmd("XRANGE")
+            .arg(stream)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut redis)
+            .await
+            .expect("XRANGE a work stream");
+        all.extend(entries);
+    }
+    let order = |id: &str| -> (u64, u64) {
+        let (ms, seq) = id.split_once('-').unwrap_or_default();
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    };
+    all.sort_by_key(|(id, _)| order(id));
+    all
 }
 
-/// How many entries the work stream holds (XLEN): 0 once everything is acknowledged.
+/// How many entries the work streams hold (XLEN, summed over the partitions): 0 once
+/// everything is acknowledged.
 pub async fn stream_len(env: &TestEnv) -> u64 {
-    deadpool_redis::redis::cmd("XLEN")
-        .arg(env.keys().stream())
-        .query_async(&mut env.redis().await)
-        .await
-        .expect("XLEN the work stream")
+    let mut redis = env.redis().await;
+    let mut total = 0;
+    for stream in streams(env) {
+        total += deadpool_redis::redis::cmd("XLEN")
+            .arg(stream)
+            .query_async::<u64>(&mut redis)
+            .await
+            .expect("XLEN a work stream");
+    }
+    total
 }
 
-/// Each consumer of the work stream's group with the number of entries it holds
-/// (XINFO CONSUMERS), by consumer name.
+/// Each consumer of the work streams' groups with the number of entries it holds over
+/// every partition (XINFO CONSUMERS), by consumer name: one snapshot (the partitions are
+/// read in one MULTI, so an entry moving on between two reads is not counted twice).
 pub async fn pending_by_consumer(env: &TestEnv) -> std::collections::BTreeMap<String, u64> {
     use deadpool_redis::redis::Value;
-    let mut redis = env.redis().await;
-    let consumers: Vec<Value> = deadpool_redis::redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg(env.keys().stream())
-        .arg(hookrelay_shared::keys::CONSUMER_GROUP)
-        .query_async(&mut redis)
+    let mut pipe = deadpool_redis::redis::pipe();
+    pipe.atomic().ignore_errors();
+    for stream in streams(env) {
+        pipe.cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg(hookrelay_shared::keys::CONSUMER_GROUP);
+    }
+    let replies: Vec<deadpool_redis::redis::RedisResult<Value>> = pipe
+        .query_async(&mut env.redis().await)
         .await
         .unwrap_or_default();
+    let mut held = std::collections::BTreeMap::new();
+    // A partition without a stream or group yet answers an error: it holds nothing.
+    for consumers in replies.into_iter().flatten() {
+        let Value::Array(consumers) = consumers else {
+            continue;
+        };
+        for (name, pending) in pending_of(&consumers) {
+            *held.entry(name).or_default() += pending;
+        }
+    }
+    held
+}
+
+/// (name, pending) of each consumer in an XINFO CONSUMERS answer.
+fn pending_of(
+    consumers: &[deadpool_redis::redis::Value],
+) -> std::collections::BTreeMap<String, u64> {
+    use deadpool_redis::redis::Value;
     let text = |v: &Value| match v {
         Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
         Value::SimpleString(s) => s.clone(),

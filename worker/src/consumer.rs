@@ -1,6 +1,12 @@
-//! This process's seat in the consumer group: creating the group, reading new entries,
-//! keeping the entries it works on claimed (heartbeat), taking over entries a dead
-//! worker left (reclaim), and acknowledging finished ones.
+//! This process's seat in the consumer groups, one group per partition's stream
+//! (CONTRACT §16): creating a group, reading new entries, keeping the entries it works
+//! on claimed (heartbeat), taking over entries a dead worker left (reclaim), and
+//! acknowledging finished ones. Every command names one partition's stream, so it goes
+//! to the master that holds that partition.
+//!
+//! Reads never block: the dispatcher polls the partitions in rounds (`dispatch`), since
+//! a blocking read would hold a whole multiplexed connection, and on a cluster the
+//! partitions' streams cannot be waited on together (they sit in different slots).
 //!
 //! Lifecycle of an entry: XREADGROUP hands it to us and puts it in the group's pending
 //! list under our name. While we work on it, the heartbeat re-claims it every
@@ -20,23 +26,22 @@ use anyhow::Context as _;
 use deadpool_redis::redis::streams::{StreamClaimReply, StreamId, StreamReadReply};
 use deadpool_redis::redis::{self, RedisError};
 use hookrelay_domain::dead_letters;
-use hookrelay_shared::keys::{CONSUMER_GROUP, Keys};
+use hookrelay_shared::keys::{CONSUMER_GROUP, Keys, Partition};
 use hookrelay_shared::redis_client::Redis;
 
-/// How long one XREADGROUP blocks waiting for new entries.
-pub const READ_BLOCK: Duration = Duration::from_secs(1);
+/// An entry as this process holds it: the partition it came from and its stream id.
+pub type EntryRef = (Partition, String);
 
-/// Our consumer in the group, and the entries we currently own.
+/// Our consumer in the groups, and the entries we currently own.
 pub struct Consumer {
     keys: Keys,
     name: String,
     redis: Redis,
-    blocking: deadpool_redis::Pool,
-    owned: Mutex<HashSet<String>>,
-    /// Where the next reclaim scan of the pending list starts (`-`, or `(<id>` after the
-    /// last id seen): each call looks at a bounded part, so successive calls walk it all
-    /// before starting over.
-    reclaim_cursor: Mutex<String>,
+    owned: Mutex<HashSet<EntryRef>>,
+    /// Per partition, where the next reclaim scan of the pending list starts (`-`, or
+    /// `(<id>` after the last id seen): each call looks at a bounded part, so successive
+    /// calls walk it all before starting over.
+    reclaim_cursors: Mutex<HashMap<Partition, String>>,
 }
 
 /// Whether a Redis error means the consumer group (or the whole stream) is gone.
@@ -47,27 +52,31 @@ pub fn is_missing_group(err: &RedisError) -> bool {
 }
 
 impl Consumer {
-    pub fn new(keys: Keys, redis: Redis, blocking: deadpool_redis::Pool) -> Arc<Self> {
+    pub fn new(keys: Keys, redis: Redis) -> Arc<Self> {
         Arc::new(Self {
             keys,
             name: consumer_name(),
             redis,
-            blocking,
             owned: Mutex::default(),
-            reclaim_cursor: Mutex::new("-".into()),
+            reclaim_cursors: Mutex::default(),
         })
+    }
+
+    fn stream(&self, partition: Partition) -> String {
+        self.keys.partition(partition).stream()
     }
 
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// Creates the group from the start of the stream (`0`, not `$`: the api may have
-    /// queued webhooks before any worker existed). An existing group is left alone.
-    pub async fn ensure_group(&self) -> redis::RedisResult<()> {
+    /// Creates the partition's group from the start of its stream (`0`, not `$`: the
+    /// api may have queued webhooks before any worker existed). An existing group is left
+    /// alone.
+    pub async fn ensure_group(&self, partition: Partition) -> redis::RedisResult<()> {
         let created = redis::cmd("XGROUP")
             .arg("CREATE")
-            .arg(self.keys.stream())
+            .arg(self.stream(partition))
             .arg(CONSUMER_GROUP)
             .arg("0")
             .arg("MKSTREAM")
@@ -81,42 +90,33 @@ impl Consumer {
         }
     }
 
-    /// Recreates the group after a NOGROUP answer, logging it once per repair.
-    async fn repair(&self, err: &RedisError) {
-        tracing::warn!(error = %err, consumer = %self.name, "consumer group missing in Redis; recreating it");
-        if let Err(e) = self.ensure_group().await {
+    /// Recreates a partition's group after a NOGROUP answer, logging it once per repair.
+    async fn repair(&self, partition: Partition, err: &RedisError) {
+        tracing::warn!(error = %err, consumer = %self.name, %partition, "consumer group missing in Redis; recreating it");
+        if let Err(e) = self.ensure_group(partition).await {
             tracing::warn!(error = %e, "could not recreate the consumer group yet");
         }
     }
 
-    /// Reads up to `count` new entries, blocking up to `READ_BLOCK` on a connection of
-    /// its own (a blocking read would stall the shared multiplexed connection).
-    pub async fn read(&self, count: usize) -> anyhow::Result<Vec<StreamId>> {
-        let mut conn = self
-            .blocking
-            .get()
-            .await
-            .context("no Redis connection for reading")?;
-        conn.set_response_timeout(READ_BLOCK + Duration::from_secs(2));
+    /// Reads up to `count` new entries of `partition`, without waiting for any.
+    pub async fn read(&self, partition: Partition, count: usize) -> anyhow::Result<Vec<StreamId>> {
         let reply: redis::RedisResult<Option<StreamReadReply>> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg(CONSUMER_GROUP)
             .arg(&self.name)
             .arg("COUNT")
             .arg(count)
-            .arg("BLOCK")
-            .arg(READ_BLOCK.as_millis() as u64)
             .arg("STREAMS")
-            .arg(self.keys.stream())
+            .arg(self.stream(partition))
             .arg(">")
-            .query_async(&mut *conn)
+            .query_async(&mut self.redis.clone())
             .await;
         match reply {
             Ok(reply) => Ok(reply
                 .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
                 .unwrap_or_default()),
             Err(e) if is_missing_group(&e) => {
-                self.repair(&e).await;
+                self.repair(partition, &e).await;
                 Ok(Vec::new())
             }
             Err(e) => Err(e).context("XREADGROUP failed"),
@@ -132,12 +132,17 @@ impl Consumer {
     /// delivery count, which XAUTOCLAIM would not; XCLAIM then takes the ones found.
     pub async fn reclaim(
         &self,
+        partition: Partition,
         min_idle: Duration,
         count: usize,
     ) -> anyhow::Result<Vec<(StreamId, u64)>> {
-        let start = self.cursor().clone();
+        let start = self
+            .cursors()
+            .get(&partition)
+            .cloned()
+            .unwrap_or_else(|| "-".into());
         let pending: redis::RedisResult<Vec<(String, String, u64, u64)>> = redis::cmd("XPENDING")
-            .arg(self.keys.stream())
+            .arg(self.stream(partition))
             .arg(CONSUMER_GROUP)
             .arg("IDLE")
             .arg(min_idle.as_millis() as u64)
@@ -149,21 +154,22 @@ impl Consumer {
         let pending = match pending {
             Ok(pending) => pending,
             Err(e) if is_missing_group(&e) => {
-                *self.cursor() = "-".into();
-                self.repair(&e).await;
+                self.cursors().remove(&partition);
+                self.repair(partition, &e).await;
                 return Ok(Vec::new());
             }
             Err(e) => return Err(e).context("XPENDING failed"),
         };
-        *self.cursor() = match pending.last() {
+        let next = match pending.last() {
             Some((last, ..)) if pending.len() >= count => format!("({last}"),
             _ => "-".into(),
         };
+        self.cursors().insert(partition, next);
         let deliveries: HashMap<String, u64> = {
             let owned = self.owned();
             pending
                 .into_iter()
-                .filter(|(id, ..)| !owned.contains(id))
+                .filter(|(id, ..)| !owned.contains(&(partition, id.clone())))
                 .map(|(id, _, _, delivered)| (id, delivered))
                 .collect()
         };
@@ -171,7 +177,7 @@ impl Consumer {
             return Ok(Vec::new());
         }
         let claimed: redis::RedisResult<StreamClaimReply> = redis::cmd("XCLAIM")
-            .arg(self.keys.stream())
+            .arg(self.stream(partition))
             .arg(CONSUMER_GROUP)
             .arg(&self.name)
             .arg(min_idle.as_millis() as u64)
@@ -189,7 +195,7 @@ impl Consumer {
                 })
                 .collect()),
             Err(e) if is_missing_group(&e) => {
-                self.repair(&e).await;
+                self.repair(partition, &e).await;
                 Ok(Vec::new())
             }
             Err(e) => Err(e).context("XCLAIM failed"),
@@ -200,51 +206,59 @@ impl Consumer {
     /// worker, in one MULTI (see `dead_letters`).
     pub async fn bury(
         &self,
-        id: &str,
+        (partition, id): &EntryRef,
         fields: &HashMap<String, redis::Value>,
         reason: &str,
         deliveries: u64,
     ) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         pipe.atomic();
-        dead_letters::bury(&mut pipe, &self.keys, id, fields, reason, deliveries);
+        let keys = self.keys.partition(*partition);
+        dead_letters::bury(&mut pipe, &keys, id, fields, reason, deliveries);
         pipe.query_async::<()>(&mut self.redis.clone()).await
     }
 
-    /// Resets the idle time of every entry we own (XCLAIM … 0 … JUSTID), so no other
-    /// worker takes them over while they wait for a permit or an answer.
+    /// Resets the idle time of every entry we own (XCLAIM … 0 … JUSTID, per partition),
+    /// so no other worker takes them over while they wait for a permit or an answer.
     pub async fn heartbeat(&self) -> anyhow::Result<()> {
-        let ids: Vec<String> = self.owned().iter().cloned().collect();
-        for chunk in ids.chunks(1_000) {
-            let claimed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
-                .arg(self.keys.stream())
-                .arg(CONSUMER_GROUP)
-                .arg(&self.name)
-                .arg(0)
-                .arg(chunk)
-                .arg("JUSTID")
-                .query_async(&mut self.redis.clone())
-                .await;
-            match claimed {
-                Ok(_) => {}
-                Err(e) if is_missing_group(&e) => self.repair(&e).await,
-                Err(e) => return Err(e).context("XCLAIM heartbeat failed"),
+        let mut by_partition: HashMap<Partition, Vec<String>> = HashMap::new();
+        for (partition, id) in self.owned().iter() {
+            by_partition.entry(*partition).or_default().push(id.clone());
+        }
+        for (partition, ids) in by_partition {
+            for chunk in ids.chunks(1_000) {
+                let claimed: redis::RedisResult<redis::Value> = redis::cmd("XCLAIM")
+                    .arg(self.stream(partition))
+                    .arg(CONSUMER_GROUP)
+                    .arg(&self.name)
+                    .arg(0)
+                    .arg(chunk)
+                    .arg("JUSTID")
+                    .query_async(&mut self.redis.clone())
+                    .await;
+                match claimed {
+                    Ok(_) => {}
+                    Err(e) if is_missing_group(&e) => self.repair(partition, &e).await,
+                    Err(e) => return Err(e).context("XCLAIM heartbeat failed"),
+                }
             }
         }
         Ok(())
     }
 
-    /// Acknowledges and deletes a finished entry, atomically.
-    pub async fn ack(&self, id: &str) -> redis::RedisResult<()> {
+    /// Acknowledges and deletes a finished entry, atomically (one MULTI on its
+    /// partition's master).
+    pub async fn ack(&self, (partition, id): &EntryRef) -> redis::RedisResult<()> {
+        let stream = self.stream(*partition);
         redis::pipe()
             .atomic()
             .cmd("XACK")
-            .arg(self.keys.stream())
+            .arg(&stream)
             .arg(CONSUMER_GROUP)
             .arg(id)
             .ignore()
             .cmd("XDEL")
-            .arg(self.keys.stream())
+            .arg(&stream)
             .arg(id)
             .ignore()
             .query_async::<()>(&mut self.redis.clone())
@@ -252,21 +266,21 @@ impl Consumer {
     }
 
     /// Starts owning an entry (heartbeats include it); `false` if we already did.
-    pub fn track(&self, id: &str) -> bool {
-        self.owned().insert(id.to_owned())
+    pub fn track(&self, entry: &EntryRef) -> bool {
+        self.owned().insert(entry.clone())
     }
 
-    pub fn untrack(&self, id: &str) {
-        self.owned().remove(id);
+    pub fn untrack(&self, entry: &EntryRef) {
+        self.owned().remove(entry);
     }
 
-    fn cursor(&self) -> MutexGuard<'_, String> {
-        self.reclaim_cursor
+    fn cursors(&self) -> MutexGuard<'_, HashMap<Partition, String>> {
+        self.reclaim_cursors
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn owned(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn owned(&self) -> MutexGuard<'_, HashSet<EntryRef>> {
         self.owned
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -16,10 +16,11 @@
 //! the webhook, so a "new" row whose marker was already gone is a late re-run, and it is
 //! removed again instead of being delivered twice.
 //!
-//! Read your writes: the cache first catches up with the subscription version the
-//! ingest saw, so a subscription created or changed just before the ingest is used.
+//! Read your writes: the cache first catches up with a subscription version read after
+//! the entry was, so a subscription created or changed just before the ingest is used.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use chrono::Utc;
@@ -31,6 +32,7 @@ use hookrelay_domain::webhooks::Delivery;
 use hookrelay_domain::webhooks::DeliveryStatus;
 use hookrelay_domain::webhooks::NewWebhook;
 use hookrelay_shared::db::bounded;
+use hookrelay_shared::keys::Partition;
 use hookrelay_shared::payload::Payload;
 use hookrelay_shared::queue::{IngestedWebhook, NextAttempt};
 use hookrelay_shared::schema::deliveries;
@@ -40,16 +42,19 @@ use uuid::Uuid;
 use crate::pipeline::{self, Context, HandBack, NoAttempt, PlannedAttempt};
 
 /// Handles one `webhook` entry; `Ok` means it may be acknowledged.
+/// `partition` is where the entry was read, and so where its `queued:` marker is;
+/// `read_at`, when.
 pub async fn handle(
     ctx: &Arc<Context>,
+    partition: Partition,
     webhook: IngestedWebhook,
-    subscriptions_version: Option<i64>,
+    read_at: Instant,
 ) -> Result<(), HandBack> {
     let webhook_id = webhook.webhook_id;
     ctx.cache
-        .catch_up(subscriptions_version)
+        .catch_up_since(read_at)
         .await
-        .context("Failed to bring the subscription cache up to the webhook's version")?;
+        .context("Failed to bring the subscription cache up to date")?;
     let (recipients, gone) = recipients(ctx, &webhook).await?;
     let now = time::now();
     let mut rows: Vec<Delivery> = recipients
@@ -94,7 +99,7 @@ pub async fn handle(
     };
     let is_new = ctx.logs.store_webhook(stored, rows).await?;
     let marker_removed: u32 = redis::cmd("DEL")
-        .arg(ctx.keys.queued(webhook_id))
+        .arg(ctx.keys.partition(partition).queued(webhook_id))
         .query_async(&mut ctx.redis.clone())
         .await
         .context("Failed to delete the queued marker")?;

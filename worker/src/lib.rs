@@ -5,8 +5,11 @@
 //!
 //! Crate map, in the order an entry travels:
 //! - [`startup`]: [`Worker::build`] and [`Worker::run_until_stopped`]; the metrics listener.
-//! - [`dispatch`]: the main loop — read, reclaim, heartbeat, one task per entry, ack.
-//! - [`consumer`]: the Redis side of that loop (group, XREADGROUP, XAUTOCLAIM, XCLAIM, XACK).
+//! - [`partitions`]: which queue partitions this worker serves (active and draining).
+//! - [`dispatch`]: the main loop — read rounds over the partitions, reclaim, heartbeat,
+//!   one task per entry, ack.
+//! - [`consumer`]: the Redis side of that loop, per partition (group, XREADGROUP,
+//!   XPENDING + XCLAIM, XACK).
 //! - [`fanout`]: a `webhook` entry — recipients, storing, first attempts.
 //! - [`redeliver`]: a `retry` entry — checks, then the next attempt.
 //! - [`pipeline`]: one attempt end to end, in crash-safe order; the shared [`pipeline::Context`].
@@ -38,6 +41,7 @@ pub mod http_client;
 pub mod metrics;
 pub mod mover;
 pub mod outbox;
+pub mod partitions;
 pub mod pipeline;
 pub mod purge;
 pub mod reconcile;

@@ -322,8 +322,12 @@ pub async fn run_depth_gauges(mut redis: Redis, keys: Keys, shutdown: Cancellati
         }
         match queue_depths(&mut redis, &keys).await {
             Ok(depths) => {
-                for (queue, depth) in depths.labelled() {
-                    metrics::gauge!(queue::DEPTH.name, "queue" => queue).set(depth as f64);
+                for (partition, depths) in depths {
+                    let partition = partition.label();
+                    for (queue, depth) in depths.labelled() {
+                        metrics::gauge!(queue::DEPTH.name, "queue" => queue, "partition" => partition.clone())
+                            .set(depth as f64);
+                    }
                 }
             }
             Err(e) => tracing::debug!(error = %e, "could not read queue depths"),

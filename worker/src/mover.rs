@@ -9,20 +9,33 @@
 //! runs one mover, which runs every set's script every `MOVE_INTERVAL`, so work starts no
 //! earlier than due and, when workers have capacity, within about `MOVE_INTERVAL` after.
 //!
-//! The sets: due retries (`retry::RetrySchedule::due_set`) and delayed webhooks
-//! (`delayed::due_set`). A new kind of waiting work is one more [`DueSet`] in the list
-//! `startup` hands to [`run`].
+//! The sets: due retries (`retry::due_set`) and delayed webhooks (`delayed::due_set`),
+//! one of each per served partition (a script touches one partition's keys only, so it
+//! is legal on a cluster); each tick runs them all at once, those of draining partitions
+//! every `DRAIN_EVERY` ticks only. A new kind of waiting work
+//! is one more [`DueSet`] maker in the list `startup` hands to [`run`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
+use hookrelay_shared::keys::{Keys, Partition, PartitionKeys};
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 
+use crate::partitions::Partitions;
+
+/// Makes one partition's [`DueSet`] of one kind.
+pub type DueSetOf = fn(&PartitionKeys) -> DueSet;
+
 /// How often the mover looks for due work.
 pub const MOVE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Draining partitions (no new work goes there) are looked at every this many ticks:
+/// every second.
+const DRAIN_EVERY: u64 = 10;
 
 /// How long the mover waits after a Redis error.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
@@ -82,15 +95,42 @@ impl DueSet {
     }
 }
 
-/// Runs every set's script every `MOVE_INTERVAL` until `shutdown`. Errors are logged
-/// once per outage and retried.
-pub async fn run(sets: Vec<DueSet>, mut conn: Redis, shutdown: CancellationToken) {
+/// Runs every served partition's sets of each kind in `kinds` every `MOVE_INTERVAL`
+/// until `shutdown`. Errors are logged once per outage and retried.
+pub async fn run(
+    kinds: Vec<DueSetOf>,
+    keys: Keys,
+    partitions: Arc<Partitions>,
+    conn: Redis,
+    shutdown: CancellationToken,
+) {
+    let mut sets: HashMap<(usize, Partition), DueSet> = HashMap::new();
     let mut failing = false;
+    let mut tick = 0_u64;
     loop {
+        let served = partitions.served();
+        let drain_too = tick.is_multiple_of(DRAIN_EVERY);
+        tick = tick.wrapping_add(1);
+        let round: Vec<DueSet> = served
+            .iter()
+            .filter(|partition| drain_too || partitions.is_active(**partition))
+            .flat_map(|partition| (0..kinds.len()).map(move |kind| (kind, *partition)))
+            .map(|(kind, partition)| {
+                sets.entry((kind, partition))
+                    .or_insert_with(|| kinds[kind](&keys.partition(partition)))
+                    .clone()
+            })
+            .collect();
+        let now = Utc::now();
+        let results = futures::future::join_all(round.iter().map(|set| {
+            let mut conn = conn.clone();
+            async move { (set, set.move_due(&mut conn, now).await) }
+        }))
+        .await;
         let mut wait = MOVE_INTERVAL;
-        let mut failed = false;
-        for set in &sets {
-            match set.move_due(&mut conn, Utc::now()).await {
+        let mut errors = Vec::new();
+        for (set, result) in results {
+            match result {
                 Ok(moved) => {
                     if moved > 0 {
                         metrics::counter!(set.moved_total).increment(moved as u64);
@@ -100,15 +140,13 @@ pub async fn run(sets: Vec<DueSet>, mut conn: Redis, shutdown: CancellationToken
                         wait = Duration::ZERO;
                     }
                 }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, what = set.what, "mover cannot reach Redis; due work waits");
-                    }
-                    failed = true;
-                }
+                Err(e) => errors.push((set.what, e)),
             }
         }
-        if failed {
+        if let Some((what, e)) = errors.first() {
+            if !failing {
+                tracing::warn!(error = %e, what, failures = errors.len(), "mover cannot reach Redis; due work waits");
+            }
             failing = true;
             wait = ERROR_BACKOFF;
         } else if failing {

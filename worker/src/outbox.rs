@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use hookrelay_domain::outbox::drain;
 use hookrelay_shared::db::DbPool;
-use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
@@ -15,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 /// How often each worker looks for outbox rows.
 pub const DRAIN_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Drains until `shutdown`; errors are logged and retried on the next tick.
-pub fn spawn(db: DbPool, redis: Redis, keys: Keys, shutdown: CancellationToken) {
+/// Drains into `queue` until `shutdown`; errors are logged and retried on the next tick
+/// (a row whose webhook Redis did not take, or whose replicas did not acknowledge it in
+/// time, stays in the outbox).
+pub fn spawn(db: DbPool, redis: Redis, queue: IngestQueue, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let queue = IngestQueue::new(keys);
         let mut tick = tokio::time::interval(DRAIN_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

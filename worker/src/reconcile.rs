@@ -11,14 +11,17 @@
 //! time. A delivery's due time is `GREATEST(next_retry_at, updated_at)`: when its retry is
 //! due, when it was stored (`pending`), or when a pass last queued it again.
 //!
-//! What Redis holds of a delivery, and how a pass tells (`pass`):
-//! - the retry set member for attempt `attempts + 1`: looked up with ZMSCORE; the ZADD NX
-//!   that queues it again could not overwrite it either;
+//! What Redis holds of a delivery, and how a pass tells (`pass`), in every partition that
+//! may hold work (`queue::served_partitions`; a delivery's work goes to its webhook's home
+//! partition, but a change of `QUEUE_PARTITIONS` leaves older work where it was):
+//! - the retry set member for attempt `attempts + 1`: looked up with ZMSCORE, before the
+//!   streams are (a member moved in between is then in a stream); the ZADD NX that
+//!   queues it again could not overwrite it either;
 //! - a stream entry: the webhook entry of a `pending` delivery (added before the delivery
 //!   was stored), the entry whose attempt scheduled the retry (older still), the retry the
 //!   mover moved in when it came due, or a retry queued by an earlier pass (added at its
 //!   due time, which the pass set). Each was added no later than the due time (plus
-//!   `slack` for clock skew and the mover's delay), so a delivery due before the stream's
+//!   `slack` for clock skew and the mover's delay), so a delivery due before the streams'
 //!   oldest entry has none left. One that is not is `deferred` to a later pass: a
 //!   backlog may still hold it, in flight or waiting, and queuing it again would only send
 //!   it twice.
@@ -96,7 +99,7 @@ pub struct Reconciler {
 
 /// Starts the reconciler in the background; it stops when `shutdown` fires.
 pub fn spawn(config: &Config, db: DbPool, redis: Redis, shutdown: CancellationToken) {
-    let keys = Keys::new(&config.redis.key_prefix);
+    let keys = config.redis.keys();
     let reconciler = Reconciler {
         db,
         redis,

@@ -1,8 +1,9 @@
 //! The retry schedule: a Redis sorted set of due retries, and the script that moves them
 //! back into the work stream when their time comes.
 //!
-//! A failed attempt that has retries left adds `NextAttempt::member()` to `keys.retry_schedule()`
-//! with its due time (Unix ms, rounded up) as score. The mover (`mover`) runs
+//! A failed attempt that has retries left adds `NextAttempt::member()` to the retry
+//! schedule of its webhook's home partition (`Keys::home`) with its due time (Unix ms,
+//! rounded up) as score. The mover (`mover`) runs
 //! `MOVE_SCRIPT` in every worker: it takes the due members, XADDs each to the stream as a
 //! `retry` entry and removes it from the set, atomically, so a member is moved exactly
 //! once. A retry therefore starts no earlier than due and, when workers have capacity,
@@ -10,7 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis;
-use hookrelay_shared::keys::Keys;
+use hookrelay_shared::keys::{Keys, PartitionKeys};
 use hookrelay_shared::queue::{NextAttempt, field};
 use hookrelay_shared::redis_client::Redis;
 
@@ -56,23 +57,23 @@ impl RetrySchedule {
     ) -> redis::RedisResult<()> {
         hookrelay_shared::queue::schedule_retry(conn, &self.keys, job, due).await
     }
+}
 
-    /// The schedule as the mover moves it.
-    pub fn due_set(&self) -> DueSet {
-        DueSet::new(
-            "retries",
-            crate::metrics::RETRIES_MOVED.name,
-            MOVE_BATCH,
-            MOVE_SCRIPT,
-            vec![self.keys.retry_schedule(), self.keys.stream()],
-            [
-                field::KIND,
-                field::WEBHOOK_ID,
-                field::SUBSCRIPTION_ID,
-                field::ATTEMPT,
-            ]
-            .map(str::to_owned)
-            .into(),
-        )
-    }
+/// One partition's schedule as the mover moves it.
+pub fn due_set(keys: &PartitionKeys) -> DueSet {
+    DueSet::new(
+        "retries",
+        crate::metrics::RETRIES_MOVED.name,
+        MOVE_BATCH,
+        MOVE_SCRIPT,
+        vec![keys.retry_schedule(), keys.stream()],
+        [
+            field::KIND,
+            field::WEBHOOK_ID,
+            field::SUBSCRIPTION_ID,
+            field::ATTEMPT,
+        ]
+        .map(str::to_owned)
+        .into(),
+    )
 }

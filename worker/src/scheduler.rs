@@ -14,7 +14,6 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use hookrelay_shared::Config;
 use hookrelay_shared::db::DbPool;
-use hookrelay_shared::keys::Keys;
 use hookrelay_shared::redis_client::Redis;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_cron_scheduler::{Job, JobScheduler};
@@ -63,11 +62,7 @@ impl PurgeJob {
                 budget: LEASE / 2,
             },
             redis,
-            lock: TickLock::new(
-                Keys::new(&config.redis.key_prefix).purge_lock(),
-                LEASE,
-                DONE_MEMORY,
-            ),
+            lock: TickLock::new(config.redis.keys().purge_lock(), LEASE, DONE_MEMORY),
             reports: None,
         }
     }

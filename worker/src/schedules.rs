@@ -14,7 +14,6 @@ use std::time::Duration;
 use hookrelay_domain::outbox;
 use hookrelay_domain::schedules::runs;
 use hookrelay_shared::db::DbPool;
-use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::time;
@@ -27,9 +26,8 @@ pub const LOOK_AGAIN: Duration = Duration::from_millis(500);
 const BATCH: i64 = 200;
 
 /// Runs until `shutdown`; errors are logged and retried on the next round.
-pub fn spawn(db: DbPool, redis: Redis, keys: Keys, shutdown: CancellationToken) {
+pub fn spawn(db: DbPool, redis: Redis, queue: IngestQueue, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let queue = IngestQueue::new(keys);
         loop {
             let wake = match round(&db, &redis, &queue).await {
                 Ok(wake) => wake,
@@ -52,7 +50,7 @@ pub fn spawn(db: DbPool, redis: Redis, keys: Keys, shutdown: CancellationToken) 
 /// Fires everything due, then answers how long to sleep.
 async fn round(db: &DbPool, redis: &Redis, queue: &IngestQueue) -> anyhow::Result<Duration> {
     loop {
-        let fired = runs::fire_due(db, BATCH).await?;
+        let fired = runs::fire_due(db, queue.keys(), BATCH).await?;
         for (policy, missed) in &fired.missed {
             crate::metrics::schedule_missed(*policy, *missed);
         }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use hookrelay_domain::subscriptions::SubscriptionCache;
 use hookrelay_shared::db::{self, DbPool};
-use hookrelay_shared::keys::Keys;
+use hookrelay_shared::queue::IngestQueue;
 use hookrelay_shared::redis_client::Redis;
 use hookrelay_shared::{Config, redis_client};
 use tokio::sync::Semaphore;
@@ -28,11 +28,12 @@ use tokio_util::task::TaskTracker;
 use crate::consumer::Consumer;
 use crate::destinations::Registry;
 use crate::dispatch::Dispatcher;
+use crate::partitions::Partitions;
 use crate::pipeline::Context;
 use crate::recorder::Recorder;
 use crate::retry::RetrySchedule;
 use crate::throttle::Throttle;
-use crate::{delayed, http_client, metrics, mover};
+use crate::{delayed, http_client, metrics, mover, retry};
 
 /// Time allowed after the in-flight attempts for committing their logs at shutdown.
 const FLUSH_GRACE: Duration = Duration::from_secs(2);
@@ -41,7 +42,6 @@ pub struct Worker {
     config: Config,
     db: DbPool,
     redis: Redis,
-    blocking: deadpool_redis::Pool,
     cache: Arc<SubscriptionCache>,
     client: reqwest::Client,
     metrics_server: Option<(actix_web::dev::Server, SocketAddr)>,
@@ -61,9 +61,8 @@ impl Worker {
         let pool_size = (config.delivery.worker_concurrency / 8).clamp(4, 16);
         let db = db::connect_and_migrate(&config.database.url, pool_size, config.startup.timeout)
             .await?;
-        let redis = redis_client::connect(&config.redis.url, config.startup.timeout).await?;
-        let blocking = redis_client::blocking_pool(&config.redis.url, 2)?;
-        let keys = Keys::new(&config.redis.key_prefix);
+        let redis = redis_client::connect(&config.redis, config.startup.timeout).await?;
+        let keys = config.redis.keys();
         let cache = SubscriptionCache::load(db.clone(), redis.clone(), &keys)
             .await
             .context("Failed to load subscriptions")?;
@@ -83,7 +82,6 @@ impl Worker {
             config,
             db,
             redis,
-            blocking,
             cache,
             client,
             metrics_server,
@@ -98,7 +96,10 @@ impl Worker {
     /// Delivers until `shutdown` fires, then drains (see the module docs).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let config = self.config;
-        let keys = Keys::new(&config.redis.key_prefix);
+        let keys = config.redis.keys();
+        let partitions = Partitions::start(keys.clone(), self.redis.clone())
+            .await
+            .context("Failed to record the partition layout in Redis")?;
         // Background loops that run until the very end.
         let background = CancellationToken::new();
         let metrics_handle = self.metrics_server.map(|(server, addr)| {
@@ -108,6 +109,7 @@ impl Worker {
             handle
         });
         tokio::spawn(Arc::clone(&self.cache).run_refresher(background.child_token()));
+        tokio::spawn(Arc::clone(&partitions).run_refresher(background.child_token()));
         tokio::spawn(metrics::run_depth_gauges(
             self.redis.clone(),
             keys.clone(),
@@ -123,7 +125,9 @@ impl Worker {
         );
         let retries = RetrySchedule::new(keys.clone());
         tokio::spawn(mover::run(
-            vec![retries.due_set(), delayed::due_set(&keys)],
+            vec![retry::due_set, delayed::due_set],
+            keys.clone(),
+            Arc::clone(&partitions),
             self.redis.clone(),
             shutdown.child_token(),
         ));
@@ -147,14 +151,17 @@ impl Worker {
             shutdown: shutdown.clone(),
         });
         tokio::spawn(Arc::clone(&destinations).sweep_idle(background.child_token()));
-        let consumer = Consumer::new(keys, self.redis, self.blocking);
-        consumer
-            .ensure_group()
-            .await
-            .context("Failed to create the consumer group in Redis")?;
+        let consumer = Consumer::new(keys.clone(), self.redis);
+        for partition in partitions.served().iter() {
+            consumer
+                .ensure_group(*partition)
+                .await
+                .context("Failed to create the consumer groups in Redis")?;
+        }
         tracing::info!(
             consumer = consumer.name(),
             concurrency = config.delivery.worker_concurrency,
+            partitions = keys.partitions(),
             "worker started"
         );
 
@@ -162,6 +169,7 @@ impl Worker {
         let dispatcher = Arc::new(Dispatcher {
             ctx: Arc::clone(&ctx),
             consumer,
+            partitions,
             tracker: tracker.clone(),
             // Entries spend part of their life waiting for Postgres commits, when they
             // hold no attempt permit; twice as many entries as permits keeps the permits
@@ -187,17 +195,19 @@ impl Worker {
             shutdown.child_token(),
         );
         // Operational events, from the outbox into the work stream.
+        // Both queue as the api does, with its replica acknowledgement (CONTRACT §16).
+        let queue = IngestQueue::new(ctx.keys.clone()).waiting_for(Some(config.redis.wait));
         crate::outbox::spawn(
             ctx.db.clone(),
             ctx.redis.clone(),
-            ctx.keys.clone(),
+            queue.clone(),
             shutdown.child_token(),
         );
         // User schedules' runs, as webhooks through the outbox.
         crate::schedules::spawn(
             ctx.db.clone(),
             ctx.redis.clone(),
-            ctx.keys.clone(),
+            queue,
             shutdown.child_token(),
         );
         // Deliveries Postgres has unfinished that Redis lost (CONTRACT §14).

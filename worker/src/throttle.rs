@@ -237,7 +237,7 @@ mod tests {
     async fn redis() -> Redis {
         let url =
             std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        redis_client::connect(&url, Duration::from_secs(5))
+        redis_client::connect_url(&url, Duration::from_secs(5))
             .await
             .expect("Redis is reachable")
     }

@@ -43,7 +43,7 @@ pub struct RedriveBody {
 
 /// Puts the entry back into the work stream as it was; answers its new entry id.
 #[utoipa::path(post, path = "/dead-letters/{dead_letter_id}/redrive", tag = "dead letters",
-    params(("dead_letter_id" = String, Path, pattern = "^[0-9]{1,20}-[0-9]{1,20}$")),
+    params(("dead_letter_id" = String, Path, pattern = "^([0-9]{1,4}-)?[0-9]{1,20}-[0-9]{1,20}$")),
     responses((status = 202, body = RedriveBody), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)))]
 pub async fn redrive(
     _: Caller,
@@ -56,7 +56,7 @@ pub async fn redrive(
 }
 
 #[utoipa::path(delete, path = "/dead-letters/{dead_letter_id}", tag = "dead letters",
-    params(("dead_letter_id" = String, Path, pattern = "^[0-9]{1,20}-[0-9]{1,20}$")),
+    params(("dead_letter_id" = String, Path, pattern = "^([0-9]{1,4}-)?[0-9]{1,20}-[0-9]{1,20}$")),
     responses((status = 204), (status = 401), (status = 403), (status = 404), (status = 422), (status = 503)))]
 pub async fn delete(
     _: Caller,

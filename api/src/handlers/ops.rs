@@ -50,9 +50,12 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     .await
     {
         Ok(Ok(depths)) => {
-            for (queue, depth) in depths.labelled() {
-                ::metrics::gauge!(crate::metrics::QUEUE_DEPTH.name, "queue" => queue)
-                    .set(depth as f64);
+            for (partition, depths) in depths {
+                let partition = partition.label();
+                for (queue, depth) in depths.labelled() {
+                    ::metrics::gauge!(crate::metrics::QUEUE_DEPTH.name, "queue" => queue, "partition" => partition.clone())
+                        .set(depth as f64);
+                }
             }
         }
         Ok(Err(e)) => tracing::debug!(error = %e, "could not read queue depths for /metrics"),

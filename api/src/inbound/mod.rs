@@ -197,12 +197,19 @@ where
         .event_type
         .as_ref()
         .and_then(|rule| rule.event_type(&RequestHeaders(request.headers), &body));
-    let webhook = IngestedWebhook {
-        envelope: Some(envelope),
-        ..admission::new_webhook(source.subscription_id, event_type, tenant_id, body)
-    };
     let idempotency_key = delivery_id(&source.verification, request.headers)
         .map(|id| format!("source:{}:{id}", source.id));
+    let webhook = IngestedWebhook {
+        envelope: Some(envelope),
+        ..admission::new_webhook(
+            &state.services.keys,
+            idempotency_key.as_deref(),
+            source.subscription_id,
+            event_type,
+            tenant_id,
+            body,
+        )
+    };
     let enqueued =
         admission::queue(&state.services, &webhook, idempotency_key.as_deref(), None).await?;
     Ok(Answer::Queued(enqueued))

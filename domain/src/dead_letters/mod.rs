@@ -1,6 +1,10 @@
-//! Dead letters (CONTRACT §14): stream entries a worker gave up on, kept in their own
-//! stream (`keys.dead_letters()`) with the reason, until an operator redrives or deletes
-//! them. An entry lands here when it cannot be decoded, or when it was handed to a worker
+//! Dead letters (CONTRACT §14): stream entries a worker gave up on, kept in their
+//! partition's dead-letter stream (`PartitionKeys::dead_letters`, CONTRACT §16) with the
+//! reason, until an operator redrives or deletes them. A dead letter's id names its
+//! partition and its entry there, `<partition>-<ms>-<seq>` ([`DeadLetterId`]; the
+//! unpartitioned layout of older versions keeps the plain `<ms>-<seq>`), so redrive and
+//! delete go straight to one partition, and a redrive puts the entry back into the
+//! stream it came from. An entry lands here when it cannot be decoded, or when it was handed to a worker
 //! more than `MAX_ENTRY_REDELIVERIES` times without finishing (a record Postgres keeps
 //! refusing, a handler that keeps failing).
 //!
@@ -22,8 +26,8 @@ use redis::Value;
 use serde::Serialize;
 use uuid::Uuid;
 
-use hookrelay_shared::keys::Keys;
-use hookrelay_shared::queue::field;
+use hookrelay_shared::keys::{Keys, MAX_PARTITIONS, Partition, PartitionKeys};
+use hookrelay_shared::queue::{self, field};
 
 /// What every field a dead letter adds starts with (redrive strips those).
 pub const DL_PREFIX: &str = "dl_";
@@ -43,7 +47,8 @@ pub mod dl_field {
 /// A dead letter as the api shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeadLetter {
-    /// The dead letter's id (a stream id such as `1732288642551-0`).
+    /// The dead letter's id: its partition and its stream id there, such as
+    /// `3-1732288642551-0`.
     pub id: String,
     /// The id the entry had in the work stream.
     pub entry_id: String,
@@ -89,25 +94,72 @@ impl DeadLetter {
 }
 
 /// The form of a dead letter id, as the OpenAPI document states it.
-pub const ID_PATTERN: &str = "^[0-9]{1,20}-[0-9]{1,20}$";
+pub const ID_PATTERN: &str = "^([0-9]{1,4}-)?[0-9]{1,20}-[0-9]{1,20}$";
 
-/// Whether `id` has the form of a stream id (`<ms>-<seq>`, [`ID_PATTERN`]).
+/// Whether `id` has the form of a dead letter id ([`ID_PATTERN`]): `<partition>-<ms>-<seq>`,
+/// or `<ms>-<seq>` for the unpartitioned layout.
 pub fn is_stream_id(id: &str) -> bool {
-    id.split_once('-').is_some_and(|(ms, seq)| {
-        !ms.is_empty()
-            && !seq.is_empty()
-            && ms.bytes().all(|b| b.is_ascii_digit())
-            && seq.bytes().all(|b| b.is_ascii_digit())
-            && ms.len() <= 20
-            && seq.len() <= 20
-    })
+    let parts: Vec<&str> = id.split('-').collect();
+    let number = |part: &str, most: usize| {
+        !part.is_empty() && part.len() <= most && part.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [ms, seq] => number(ms, 20) && number(seq, 20),
+        [partition, ms, seq] => number(partition, 4) && number(ms, 20) && number(seq, 20),
+        _ => false,
+    }
+}
+
+/// A dead letter's address: its partition and its id in that partition's dead letters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterId {
+    pub partition: Partition,
+    pub entry: String,
+}
+
+impl DeadLetterId {
+    /// Reads an id of [`ID_PATTERN`]'s form that can name a dead letter at all (a
+    /// partition below `MAX_PARTITIONS`, both numbers within 64 bits).
+    pub fn parse(id: &str) -> Option<Self> {
+        let parts: Vec<&str> = id.split('-').collect();
+        let entry = |ms: &str, seq: &str| {
+            (ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok()).then(|| format!("{ms}-{seq}"))
+        };
+        match parts.as_slice() {
+            [ms, seq] => Some(Self {
+                partition: Partition::Unpartitioned,
+                entry: entry(ms, seq)?,
+            }),
+            [partition, ms, seq] => Some(Self {
+                partition: Partition::Numbered(
+                    partition.parse().ok().filter(|p| *p < MAX_PARTITIONS)?,
+                ),
+                entry: entry(ms, seq)?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The id as the api shows it.
+    pub fn render(&self) -> String {
+        match self.partition {
+            Partition::Numbered(n) => format!("{n}-{}", self.entry),
+            Partition::Unpartitioned => self.entry.clone(),
+        }
+    }
+
+    /// The entry's stream id as two numbers, for ordering.
+    fn order(&self) -> (u64, u64) {
+        let (ms, seq) = self.entry.split_once('-').unwrap_or_default();
+        (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+    }
 }
 
 /// Adds to `pipe` the commands that move entry `entry_id` (with its `fields`) from the
 /// work stream to the dead letters: XADD there, then XACK + XDEL here. Run it atomically.
 pub fn bury(
     pipe: &mut redis::Pipeline,
-    keys: &Keys,
+    keys: &PartitionKeys,
     entry_id: &str,
     fields: &HashMap<String, Value>,
     reason: &str,
@@ -139,36 +191,51 @@ pub fn bury(
         .ignore();
 }
 
-/// Dead letters oldest first, `skip` then at most `limit`.
-pub async fn list<C: redis::aio::ConnectionLike>(
+/// Dead letters oldest first, across every served partition, `skip` then at most
+/// `limit`: each partition's first `skip + limit`, read at once, merged by age.
+pub async fn list<C>(
     conn: &mut C,
     keys: &Keys,
     skip: usize,
     limit: usize,
-) -> redis::RedisResult<Vec<DeadLetter>> {
+) -> redis::RedisResult<Vec<DeadLetter>>
+where
+    C: redis::aio::ConnectionLike + Clone + Send,
+{
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let entries: Vec<(String, HashMap<String, Value>)> = redis::cmd("XRANGE")
-        .arg(keys.dead_letters())
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        // Redis takes a signed 64-bit count; a larger skip finds nothing anyway.
-        .arg(skip.saturating_add(limit).min(i64::MAX as usize))
-        .query_async(conn)
-        .await?;
-    Ok(entries
+    // Redis takes a signed 64-bit count; a larger skip finds nothing anyway.
+    let count = skip.saturating_add(limit).min(i64::MAX as usize);
+    let partitions = queue::served_partitions(conn, keys).await?;
+    let read = futures::future::try_join_all(partitions.into_iter().map(|partition| {
+        let mut conn = conn.clone();
+        let stream = keys.partition(partition).dead_letters();
+        async move {
+            let entries: Vec<(String, HashMap<String, Value>)> = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg("-")
+                .arg("+")
+                .arg("COUNT")
+                .arg(count)
+                .query_async(&mut conn)
+                .await?;
+            Ok::<_, redis::RedisError>(
+                entries
+                    .into_iter()
+                    .map(move |(entry, fields)| (DeadLetterId { partition, entry }, fields)),
+            )
+        }
+    }))
+    .await?;
+    let mut all: Vec<(DeadLetterId, HashMap<String, Value>)> = read.into_iter().flatten().collect();
+    all.sort_by_key(|(id, _)| (id.order(), id.partition));
+    Ok(all
         .into_iter()
         .skip(skip)
-        .map(|(id, fields)| DeadLetter::from_entry(id, &fields))
+        .take(limit)
+        .map(|(id, fields)| DeadLetter::from_entry(id.render(), &fields))
         .collect())
-}
-
-/// Whether a well-formed id can name a stream entry at all: both numbers fit in 64 bits.
-fn in_range(id: &str) -> bool {
-    id.split_once('-')
-        .is_some_and(|(ms, seq)| ms.parse::<u64>().is_ok() && seq.parse::<u64>().is_ok())
 }
 
 /// Puts a dead letter back into the work stream with its original fields, and removes
@@ -207,19 +274,21 @@ redis.call('XDEL', KEYS[1], ARGV[1])
 return 1
 ";
 
-/// Redrives dead letter `id`; returns its new entry id, `None` if there is none.
+/// Redrives dead letter `id` into its partition's stream; returns its new entry id,
+/// `None` if there is none.
 pub async fn redrive<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &Keys,
     id: &str,
 ) -> redis::RedisResult<Option<String>> {
-    if !in_range(id) {
+    let Some(id) = DeadLetterId::parse(id) else {
         return Ok(None);
-    }
+    };
+    let keys = keys.partition(id.partition);
     redis::Script::new(REDRIVE)
         .key(keys.dead_letters())
         .key(keys.stream())
-        .arg(id)
+        .arg(&id.entry)
         .arg(DL_PREFIX)
         .invoke_async(conn)
         .await
@@ -231,12 +300,13 @@ pub async fn delete<C: redis::aio::ConnectionLike>(
     keys: &Keys,
     id: &str,
 ) -> redis::RedisResult<bool> {
-    if !in_range(id) {
+    let Some(id) = DeadLetterId::parse(id) else {
         return Ok(false);
-    }
+    };
+    let keys = keys.partition(id.partition);
     let deleted: i64 = redis::Script::new(DELETE)
         .key(keys.dead_letters())
-        .arg(id)
+        .arg(&id.entry)
         .arg(keys.queued_prefix())
         .arg(field::KIND)
         .arg(field::WEBHOOK_ID)
@@ -250,18 +320,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stream_ids_are_two_numbers() {
+    fn ids_name_a_partition_and_a_stream_id() {
         assert!(is_stream_id("1732288642551-0"));
-        for bad in ["", "1-", "-1", "a-1", "1-2-3", "1", "0x1-0"] {
+        assert!(is_stream_id("3-1732288642551-0"));
+        for bad in ["", "1-", "-1", "a-1", "1-2-3-4", "1", "0x1-0", "12345-1-0"] {
             assert!(!is_stream_id(bad), "{bad}");
         }
+        let id = DeadLetterId::parse("3-1732288642551-7").expect("parses");
+        assert_eq!(id.partition, Partition::Numbered(3));
+        assert_eq!(id.entry, "1732288642551-7");
+        assert_eq!(id.render(), "3-1732288642551-7");
+        let before = DeadLetterId::parse("1732288642551-7").expect("parses");
+        assert_eq!(before.partition, Partition::Unpartitioned);
+        assert_eq!(before.render(), "1732288642551-7");
     }
 
     #[test]
-    fn ids_past_64_bits_name_nothing() {
-        assert!(in_range("18446744073709551615-0"));
-        assert!(!in_range("18446744073709551616-0"));
+    fn ids_past_64_bits_or_the_last_partition_name_nothing() {
+        assert!(DeadLetterId::parse("18446744073709551615-0").is_some());
+        assert!(DeadLetterId::parse("18446744073709551616-0").is_none());
         assert!(is_stream_id("18446744073709551616-0"));
+        assert!(DeadLetterId::parse("1023-1-0").is_some());
+        assert!(DeadLetterId::parse("1024-1-0").is_none());
     }
 
     #[test]

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection as _, AsyncPgConnection, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
+use hookrelay_shared::keys::Keys;
+use hookrelay_shared::queue;
 use uuid::Uuid;
 
 use crate::schedules::timetable::{self, Cron, TimetableError};
@@ -149,6 +151,7 @@ fn run_key(schedule: Uuid, scheduled_for: DateTime<Utc>) -> String {
 /// id)` of each run recorded; a tick that had already run is left out.
 pub async fn record_runs(
     conn: &mut AsyncPgConnection,
+    keys: &Keys,
     runs: &[(&Runnable, DateTime<Utc>)],
     now: DateTime<Utc>,
 ) -> diesel::QueryResult<Vec<(Uuid, Uuid)>> {
@@ -166,7 +169,7 @@ pub async fn record_runs(
     for (schedule, tick) in runs {
         columns.schedule_id.push(schedule.id);
         columns.scheduled_for.push(*tick);
-        columns.webhook_id.push(Uuid::now_v7());
+        columns.webhook_id.push(queue::new_webhook_id(keys, None));
         columns.key.push(run_key(schedule.id, *tick));
         columns.tenant_id.push(schedule.tenant_id);
         columns.subscription_id.push(schedule.subscription_id);
@@ -279,7 +282,7 @@ pub struct Fired {
 /// webhooks in the outbox ([`record_runs`]) and moves each to its next tick
 /// ([`advance`]). A schedule whose timetable no longer reads (a zone a newer build
 /// dropped) is paused rather than fired at random.
-pub async fn fire_due(db: &DbPool, batch: i64) -> anyhow::Result<Fired> {
+pub async fn fire_due(db: &DbPool, keys: &Keys, batch: i64) -> anyhow::Result<Fired> {
     let mut conn = checkout(db).await?;
     let now = hookrelay_shared::time::now();
     let firing = conn.transaction::<_, diesel::result::Error, _>(async |conn| {
@@ -331,7 +334,7 @@ pub async fn fire_due(db: &DbPool, batch: i64) -> anyhow::Result<Fired> {
             }
             next.push((id, plan.next));
         }
-        for (schedule_id, webhook_id) in record_runs(conn, &runs, now).await? {
+        for (schedule_id, webhook_id) in record_runs(conn, keys, &runs, now).await? {
             if let Some((_, tick)) = runs.iter().find(|(s, _)| s.id == schedule_id) {
                 tracing::info!(%schedule_id, %webhook_id, scheduled_for = %hookrelay_shared::time::format(tick), "schedule run fired");
                 fired.ticks.push(*tick);

@@ -281,7 +281,7 @@ pub async fn trigger(
         match schedule {
             None => Ok(None),
             Some(schedule) => {
-                let recorded = record_runs(conn, &[(&schedule, now)], now).await?;
+                let recorded = record_runs(conn, queue.keys(), &[(&schedule, now)], now).await?;
                 Ok(recorded.into_iter().next().map(|(_, webhook)| webhook))
             }
         }

@@ -106,6 +106,8 @@ pub async fn send_test(
     }))
     .map_err(anyhow::Error::from)?;
     let webhook = ingest::new_webhook(
+        &services.keys,
+        None,
         route.subscription_id(),
         headers.event_type,
         tenant_id,

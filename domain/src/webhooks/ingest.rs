@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use hookrelay_shared::keys::Keys;
 use hookrelay_shared::queue::{Enqueued, IngestedWebhook};
 use hookrelay_shared::time;
 use uuid::Uuid;
@@ -189,16 +190,20 @@ pub fn parse_deliver_at(
 }
 
 /// A new webhook as the queue takes it: a time-ordered id (v7 keeps the `webhooks`
-/// table's index append-mostly), received now, for `subscription_id` (targeted) or for
-/// the matching subscriptions of `tenant_id`'s space (`None`: the default space).
+/// table's index append-mostly) that names its partition, chosen from `affinity` (the
+/// request's idempotency key: a retry lands where the first try did) or evenly,
+/// received now, for `subscription_id` (targeted) or for the matching subscriptions of
+/// `tenant_id`'s space (`None`: the default space).
 pub fn new_webhook(
+    keys: &Keys,
+    affinity: Option<&str>,
     subscription_id: Option<Uuid>,
     event_type: Option<String>,
     tenant_id: Option<Uuid>,
     body: Bytes,
 ) -> IngestedWebhook {
     IngestedWebhook {
-        webhook_id: Uuid::now_v7(),
+        webhook_id: hookrelay_shared::queue::new_webhook_id(keys, affinity.map(str::as_bytes)),
         subscription_id,
         event_type,
         received_at: time::now(),

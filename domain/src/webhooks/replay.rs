@@ -19,7 +19,6 @@ use std::collections::HashMap;
 use crate::replays::selection::start_new_runs;
 use crate::tenants::space::Space;
 use crate::webhooks::DeliveryStatus;
-use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use hookrelay_shared::db::{DbPool, bounded, checkout};
@@ -240,13 +239,10 @@ pub async fn replay(
 /// Why a webhook not in Postgres cannot be replayed: still queued (in the caller's
 /// space), or unknown.
 async fn unstored(redis: &Redis, keys: &Keys, space: Space, webhook_id: Uuid) -> Blocked {
-    let tenant: redis::RedisResult<Option<String>> = redis::cmd("HGET")
-        .arg(keys.queued(webhook_id))
-        .arg(hookrelay_shared::queue::field::TENANT)
-        .query_async(&mut redis.clone())
-        .await;
-    match tenant {
-        Ok(Some(tenant)) if space.contains(tenant.parse().ok()) => Blocked::Queued,
+    let marker =
+        hookrelay_shared::queue::QueuedMarker::fetch(&mut redis.clone(), keys, webhook_id).await;
+    match marker {
+        Ok(Some(marker)) if space.contains(marker.tenant_id) => Blocked::Queued,
         _ => Blocked::UnknownWebhook,
     }
 }

@@ -8,7 +8,7 @@
 //! | section | variables |
 //! |---|---|
 //! | [`DatabaseConfig`] | `DATABASE_URL` |
-//! | [`RedisConfig`] | `REDIS_URL`, `REDIS_KEY_PREFIX` |
+//! | [`RedisConfig`] | `REDIS_URL`, `REDIS_CLUSTER`, `REDIS_KEY_PREFIX`, `QUEUE_PARTITIONS`, `REDIS_WAIT_REPLICAS`, `REDIS_WAIT_TIMEOUT` |
 //! | [`ServerConfig`] | `HOST`, `PORT`, `MAX_PAYLOAD_BYTES` |
 //! | [`AuthConfig`] | `API_KEYS`, `AUTH_DISABLED`, `TRUSTED_PROXIES` |
 //! | [`DeliveryConfig`] | `RETRY_SCHEDULE`, `DELIVERY_TIMEOUT`, `WORKER_CONCURRENCY`, `ALLOW_PRIVATE_TARGETS`, `FILE_DESTINATION_ROOT`, `RECLAIM_IDLE`, `MAX_ENTRY_REDELIVERIES`, `AUTO_DISABLE_AFTER`, `RECONCILE_AFTER` |
@@ -51,6 +51,10 @@ pub const VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "REDIS_URL",
     "REDIS_KEY_PREFIX",
+    "REDIS_CLUSTER",
+    "QUEUE_PARTITIONS",
+    "REDIS_WAIT_REPLICAS",
+    "REDIS_WAIT_TIMEOUT",
     "HOST",
     "PORT",
     "API_KEYS",

@@ -1,15 +1,31 @@
-//! Redis (`REDIS_URL`, `REDIS_KEY_PREFIX`, both binaries): where the queue lives, and the
-//! prefix that keeps two deployments sharing one Redis apart.
+//! Redis (both binaries unless marked): where the queue lives, how it is split, and the
+//! prefix that keeps two deployments sharing one Redis apart. `REDIS_URL`,
+//! `REDIS_CLUSTER`, `REDIS_KEY_PREFIX`, `QUEUE_PARTITIONS` (CONTRACT §1, §16), and the
+//! api's `REDIS_WAIT_REPLICAS` and `REDIS_WAIT_TIMEOUT`.
+
+use std::time::Duration;
 
 use super::ConfigError;
 use super::read::Vars;
+use crate::keys::{Keys, MAX_PARTITIONS};
+use crate::queue::ReplicaWait;
 
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// `REDIS_URL`, default `redis://127.0.0.1:6379`.
+    /// `REDIS_URL`, default `redis://127.0.0.1:6379`, as given.
     pub url: String,
+    /// The node URLs `REDIS_URL` lists (comma-separated): the one Redis, or a cluster's
+    /// seed nodes.
+    pub nodes: Vec<String>,
+    /// `REDIS_CLUSTER`, default `false`: speak Redis Cluster to `nodes`.
+    pub cluster: bool,
     /// `REDIS_KEY_PREFIX`, default `hookrelay`: every Redis key starts with it (see `keys`).
     pub key_prefix: String,
+    /// `QUEUE_PARTITIONS`, default 16, `1..=1024`: how many partitions new work goes to.
+    pub partitions: u16,
+    /// `REDIS_WAIT_REPLICAS` (default 0) and `REDIS_WAIT_TIMEOUT` (default `1s`), api:
+    /// ingest answers 202 only once that many replicas have the entry.
+    pub wait: ReplicaWait,
 }
 
 impl RedisConfig {
@@ -23,11 +39,59 @@ impl RedisConfig {
             }
             Ok(value.to_owned())
         })?;
-        let url = vars.parse("REDIS_URL", "redis://127.0.0.1:6379", |value| {
-            deadpool_redis::redis::Client::open(value)
-                .map(|_| value.to_owned())
-                .map_err(|e| e.to_string())
+        let cluster = vars.boolean("REDIS_CLUSTER")?;
+        let (url, nodes) = vars.parse("REDIS_URL", "redis://127.0.0.1:6379", |value| {
+            let nodes: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|node| !node.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if nodes.is_empty() {
+                return Err("expected a Redis URL".into());
+            }
+            if nodes.len() > 1 && !cluster {
+                return Err(
+                    "several nodes are a cluster's seed nodes: set REDIS_CLUSTER=true".into(),
+                );
+            }
+            for node in &nodes {
+                redis::Client::open(node.as_str()).map_err(|e| format!("{node}: {e}"))?;
+            }
+            Ok((value.to_owned(), nodes))
         })?;
-        Ok(Self { url, key_prefix })
+        let partitions = vars.number_where::<u16>(
+            "QUEUE_PARTITIONS",
+            "16",
+            |n| (1..=MAX_PARTITIONS).contains(n),
+            "expected a whole number from 1 to 1024",
+        )?;
+        let replicas = vars.number::<u32>("REDIS_WAIT_REPLICAS", "0")?;
+        let timeout: Duration =
+            vars.parse(
+                "REDIS_WAIT_TIMEOUT",
+                "1s",
+                |value| match super::values::parse_duration(value)? {
+                    d if d.is_zero() => Err("must be longer than zero".into()),
+                    d if d >= crate::redis_client::RESPONSE_TIMEOUT => Err(format!(
+                        "must be shorter than {:?}, the deadline of every Redis command",
+                        crate::redis_client::RESPONSE_TIMEOUT
+                    )),
+                    d => Ok(d),
+                },
+            )?;
+        Ok(Self {
+            url,
+            nodes,
+            cluster,
+            key_prefix,
+            partitions,
+            wait: ReplicaWait { replicas, timeout },
+        })
+    }
+
+    /// The deployment's key names, with its `QUEUE_PARTITIONS`.
+    pub fn keys(&self) -> Keys {
+        Keys::partitioned(&self.key_prefix, self.partitions)
     }
 }

@@ -231,3 +231,32 @@ fn the_api_needs_keys_or_an_explicit_opt_out() {
     let c = config(&[("AUTH_DISABLED", "true")]).expect("valid");
     assert!(c.validate_for_api().is_ok());
 }
+
+#[test]
+fn the_queue_layout_is_checked() {
+    let c = config(&[]).expect("defaults");
+    assert_eq!((c.redis.partitions, c.redis.cluster), (16, false));
+    assert_eq!(c.redis.wait.replicas, 0);
+    assert_eq!(c.redis.wait.timeout, Duration::from_secs(1));
+    for bad in ["0", "1025", "x"] {
+        let err = config(&[("QUEUE_PARTITIONS", bad)]).expect_err(bad);
+        assert!(err.to_string().contains("QUEUE_PARTITIONS"), "{err}");
+    }
+    let seeds = "redis://127.0.0.1:7000, redis://127.0.0.1:7001";
+    let err = config(&[("REDIS_URL", seeds)]).expect_err("several nodes, no cluster");
+    assert!(err.to_string().contains("REDIS_CLUSTER=true"), "{err}");
+    let c = config(&[("REDIS_URL", seeds), ("REDIS_CLUSTER", "true")]).expect("seed nodes");
+    assert_eq!(
+        c.redis.nodes,
+        ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001"]
+    );
+    // WAIT must end before the Redis command's own deadline.
+    let err = config(&[("REDIS_WAIT_TIMEOUT", "2s")]).expect_err("too long");
+    assert!(err.to_string().contains("REDIS_WAIT_TIMEOUT"), "{err}");
+    let c = config(&[
+        ("REDIS_WAIT_REPLICAS", "1"),
+        ("REDIS_WAIT_TIMEOUT", "500ms"),
+    ])
+    .expect("a wait");
+    assert_eq!(c.redis.wait.replicas, 1);
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use hookrelay_shared::time;
 use hookrelay_tests::api::json;
-use hookrelay_tests::metrics::sample;
+use hookrelay_tests::metrics::total;
 use hookrelay_tests::worker::{WorkerProcess, pending_by_consumer, stream_len};
 use hookrelay_tests::{Receiver, TestApi, TestEnv, eventually};
 use serde_json::{Value, json};
@@ -113,9 +113,9 @@ impl World {
     }
 }
 
-/// `hookrelay_queue_depth{queue="delayed"}` on the api's `/metrics`.
+/// `hookrelay_queue_depth{queue="delayed"}` on the api's `/metrics`, over every partition.
 async fn delayed_depth(api: &TestApi) -> Option<f64> {
-    sample(
+    total(
         &api.metrics_page().await,
         "hookrelay_queue_depth",
         &[("queue", "delayed")],

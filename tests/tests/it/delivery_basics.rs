@@ -93,7 +93,7 @@ async fn delivery_is_signed_over_the_exact_bytes_and_verifies_with_standard_webh
     assert_eq!(attempt.response_body.as_deref(), Some(""));
     let mut redis = env.redis().await;
     let marker: i64 = deadpool_redis::redis::cmd("EXISTS")
-        .arg(env.keys().queued(webhook_id))
+        .arg(env.keys().origin(webhook_id).queued(webhook_id))
         .query_async(&mut redis)
         .await
         .expect("EXISTS");
@@ -174,7 +174,10 @@ async fn a_webhook_nobody_subscribed_to_is_stored_without_a_delivery() {
 
     let redis = env.redis().await;
     eventually(WAIT, "the queued marker to go", || {
-        let (key, mut redis) = (env.keys().queued(webhook_id), redis.clone());
+        let (key, mut redis) = (
+            env.keys().origin(webhook_id).queued(webhook_id),
+            redis.clone(),
+        );
         async move {
             let exists: i64 = deadpool_redis::redis::cmd("EXISTS")
                 .arg(key)

@@ -134,9 +134,9 @@ async fn no_retry_after(stop: Stop) {
         async move {
             let (scheduled, queued): (u64, u64) = deadpool_redis::redis::pipe()
                 .cmd("ZCARD")
-                .arg(keys.retry_schedule())
+                .arg(keys.home(webhook_id).retry_schedule())
                 .cmd("XLEN")
-                .arg(keys.stream())
+                .arg(keys.home(webhook_id).stream())
                 .query_async(&mut redis)
                 .await
                 .ok()?;

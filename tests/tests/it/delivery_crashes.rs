@@ -132,13 +132,18 @@ async fn a_lost_consumer_group_is_recreated_and_delivery_continues() {
     );
     finished_deliveries(&env, before, WAIT).await;
 
-    // As after a Redis restart without persistence: the stream and its group are gone.
+    // As after a Redis restart without persistence: the streams and their groups are gone.
+    let keys = env.keys();
+    let streams: Vec<String> = keys
+        .active()
+        .map(|partition| keys.partition(partition).stream())
+        .collect();
     let mut redis = env.redis().await;
     deadpool_redis::redis::cmd("DEL")
-        .arg(env.keys().stream())
+        .arg(&streams)
         .query_async::<()>(&mut redis)
         .await
-        .expect("DEL the stream");
+        .expect("DEL the streams");
     let after = enqueue(&env, Some(sub.id), None, b"{}").await;
     assert_eq!(
         receiver.next(WAIT).await.header("webhook-id"),
@@ -147,14 +152,16 @@ async fn a_lost_consumer_group_is_recreated_and_delivery_continues() {
     let rows = finished_deliveries(&env, after, WAIT).await;
     assert_eq!(rows[0].status, "succeeded");
 
-    // The group can also vanish on its own (XGROUP DESTROY); same repair.
-    deadpool_redis::redis::cmd("XGROUP")
-        .arg("DESTROY")
-        .arg(env.keys().stream())
-        .arg(hookrelay_shared::keys::CONSUMER_GROUP)
-        .query_async::<()>(&mut redis)
-        .await
-        .expect("XGROUP DESTROY");
+    // A group can also vanish on its own (XGROUP DESTROY); same repair.
+    for stream in &streams {
+        deadpool_redis::redis::cmd("XGROUP")
+            .arg("DESTROY")
+            .arg(stream)
+            .arg(hookrelay_shared::keys::CONSUMER_GROUP)
+            .query_async::<()>(&mut redis)
+            .await
+            .expect("XGROUP DESTROY");
+    }
     let last = enqueue(&env, Some(sub.id), None, b"{}").await;
     assert_eq!(
         receiver.next(WAIT).await.header("webhook-id"),

@@ -4,6 +4,7 @@
 //! `MAX_ENTRY_REDELIVERIES` times, after which it waits in the dead letters for an
 //! operator to redrive or delete it. Undecodable entries go there too.
 
+use hookrelay_shared::keys::Partition;
 use std::time::Duration;
 
 use deadpool_redis::redis;
@@ -126,7 +127,7 @@ async fn an_undecodable_entry_is_dead_lettered_and_can_be_deleted() {
     let _worker = spawn_worker(env.config()).await;
     let mut redis = env.redis().await;
     redis::cmd("XADD")
-        .arg(env.keys().stream())
+        .arg(env.keys().partition(Partition::Numbered(3)).stream())
         .arg("*")
         .arg("kind")
         .arg("bogus")

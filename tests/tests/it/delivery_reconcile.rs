@@ -3,15 +3,14 @@
 //! leaves it) are queued again within `RECONCILE_AFTER` and end `succeeded`; a retry that
 //! Redis still holds, in flight past its due time, is not sent twice.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use deadpool_redis::redis;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hookrelay_shared::schema::deliveries as deliveries_table;
-use hookrelay_tests::receiver::Received;
+use hookrelay_tests::receiver::fail_first_attempts;
 use hookrelay_tests::worker::{
     attempts, deliveries, enqueue, finished_deliveries, insert_subscription, spawn_worker,
 };
@@ -36,25 +35,19 @@ async fn lose_every_key(env: &TestEnv) {
         .expect("delete the test's keys");
 }
 
+/// Retries waiting in every partition's schedule.
 async fn scheduled_retries(env: &TestEnv) -> u64 {
-    redis::cmd("ZCARD")
-        .arg(env.keys().retry_schedule())
-        .query_async(&mut env.redis().await)
-        .await
-        .expect("ZCARD the retry schedule")
-}
-
-/// Answers 503 to the first request of each webhook and 204 to the rest.
-fn fail_first_attempts() -> impl Fn(usize, &Received) -> Reply + Send + Sync + 'static {
-    let seen = Mutex::new(HashSet::new());
-    move |_, request| {
-        let id = request.header("webhook-id").unwrap_or_default().to_owned();
-        let first = seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(id);
-        Reply::status(if first { 503 } else { 204 })
+    let keys = env.keys();
+    let mut redis = env.redis().await;
+    let mut total = 0;
+    for partition in keys.active() {
+        total += redis::cmd("ZCARD")
+            .arg(keys.partition(partition).retry_schedule())
+            .query_async::<u64>(&mut redis)
+            .await
+            .expect("ZCARD a retry schedule");
     }
+    total
 }
 
 #[tokio::test]

@@ -205,7 +205,7 @@ async fn refusals_are_the_domains_own_whichever_front_end_asks() {
         .await
         .expect("queued");
     let queued: bool = deadpool_redis::redis::cmd("EXISTS")
-        .arg(services.keys.queued(webhook_id))
+        .arg(services.keys.origin(webhook_id).queued(webhook_id))
         .query_async(&mut env.redis().await)
         .await
         .expect("Redis answers");

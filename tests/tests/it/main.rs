@@ -23,6 +23,8 @@
 //!   and Redis away), [`delivery_reconcile`] (what Redis lost), [`delivery_late_entries`],
 //!   [`delivery_dead_letters`], [`delivery_logs`] (the attempt log writer),
 //!   [`destinations`] (RabbitMQ, NATS, Kafka, Redis, RQ, S3, MQTT, files and the log).
+//! - **scale-out**: [`partitions`] (the partitioned queue on one Redis), [`cluster`] (the
+//!   service on a Redis Cluster of its own).
 //! - **subscriptions**: [`subscriptions_api`], [`subscription_health`] (auto-disable,
 //!   Retry-After, rotation, test sends).
 //! - **webhooks**: [`status_api`], [`webhooks_search`], [`webhooks_replay`],
@@ -48,6 +50,7 @@ mod domain_ops;
 mod ingest_api;
 mod ingest_outage;
 
+mod cluster;
 mod delivery_backlog;
 mod delivery_basics;
 mod delivery_changes;
@@ -62,6 +65,7 @@ mod delivery_reconcile;
 mod delivery_responses;
 mod delivery_throttle;
 mod destinations;
+mod partitions;
 
 mod subscription_health;
 mod subscriptions_api;

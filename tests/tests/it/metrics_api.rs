@@ -4,9 +4,10 @@
 //! the test's own: nextest gives every test one, and `scripts/test.sh` runs this module
 //! apart under plain `cargo test`.
 
+use hookrelay_shared::keys::Partition;
 use std::time::Duration;
 
-use hookrelay_tests::metrics::sample;
+use hookrelay_tests::metrics::{sample, total};
 use hookrelay_tests::{Receiver, TestEnv, eventually};
 use serde_json::json;
 
@@ -56,7 +57,11 @@ async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
     // A retry waiting in the schedule.
     let mut redis = env.redis().await;
     deadpool_redis::redis::cmd("ZADD")
-        .arg(env.keys().retry_schedule())
+        .arg(
+            env.keys()
+                .partition(Partition::Numbered(0))
+                .retry_schedule(),
+        )
         .arg(i64::MAX / 2)
         .arg("a-retry")
         .query_async::<i64>(&mut redis)
@@ -78,7 +83,7 @@ async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
                 .to_owned();
             assert!(content_type.starts_with("text/plain"), "{content_type}");
             let page = response.text().await.ok()?;
-            (sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]) == Some(4.0))
+            (total(&page, "hookrelay_queue_depth", &[("queue", "ready")]) == Some(4.0))
                 .then_some(page)
         },
     )
@@ -104,15 +109,36 @@ async fn api_metrics_count_ingest_queue_depths_and_cache_lookups() {
         "{page}"
     );
     assert_eq!(
-        sample(&page, "hookrelay_queue_depth", &[("queue", "in_flight")]),
+        total(&page, "hookrelay_queue_depth", &[("queue", "in_flight")]),
         Some(0.0),
         "{page}"
     );
     assert_eq!(
-        sample(&page, "hookrelay_queue_depth", &[("queue", "scheduled")]),
+        total(&page, "hookrelay_queue_depth", &[("queue", "scheduled")]),
         Some(1.0),
         "{page}"
     );
+    // Each partition has its own series (CONTRACT §16): the retry is partition 0's.
+    assert_eq!(
+        sample(
+            &page,
+            "hookrelay_queue_depth",
+            &[("queue", "scheduled"), ("partition", "0")]
+        ),
+        Some(1.0),
+        "{page}"
+    );
+    for partition in ["1", "15", "unpartitioned"] {
+        assert_eq!(
+            sample(
+                &page,
+                "hookrelay_queue_depth",
+                &[("queue", "scheduled"), ("partition", partition)]
+            ),
+            Some(0.0),
+            "{page}"
+        );
+    }
     let cache = |result| {
         sample(
             &page,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use hookrelay_tests::metrics::{sample, scrape};
+use hookrelay_tests::metrics::{sample, scrape, total};
 use hookrelay_tests::worker::{enqueue, finished_deliveries, insert_subscription, spawn_worker};
 use hookrelay_tests::{Receiver, Reply, TestEnv, eventually};
 
@@ -103,7 +103,7 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
                     )
                 })
                 .sum::<Option<f64>>()?;
-            let depth = sample(&page, "hookrelay_queue_depth", &[("queue", "ready")]);
+            let depth = total(&page, "hookrelay_queue_depth", &[("queue", "ready")]);
             // Rows are counted batch by batch, the run once it has finished.
             let runs = sample(&page, "hookrelay_purge_runs_total", &[("result", "purged")])?;
             (purged >= old_attempts as f64 && finished >= 2.0 && depth.is_some() && runs >= 1.0)
@@ -164,7 +164,7 @@ async fn worker_metrics_cover_attempts_deliveries_queues_and_the_purge() {
     );
     for queue in ["ready", "in_flight", "scheduled"] {
         assert!(
-            sample(&page, "hookrelay_queue_depth", &[("queue", queue)]).is_some(),
+            total(&page, "hookrelay_queue_depth", &[("queue", queue)]).is_some(),
             "{queue}: {page}"
         );
     }

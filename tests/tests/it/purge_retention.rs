@@ -135,7 +135,7 @@ async fn start_purger(
     stop: &CancellationToken,
 ) -> mpsc::UnboundedReceiver<TickReport> {
     let config = env.config();
-    let redis = hookrelay_shared::redis_client::connect(&config.redis.url, Duration::from_secs(5))
+    let redis = hookrelay_shared::redis_client::connect(&config.redis, Duration::from_secs(5))
         .await
         .expect("Redis");
     let (reports, rx) = mpsc::unbounded_channel();

@@ -367,7 +367,7 @@ async fn status_never_flickers_to_404_while_a_worker_stores_the_webhook() {
         seed(&env, webhook(id, None, time::now()), vec![], vec![]).await;
         let mut redis = env.redis().await;
         deadpool_redis::redis::cmd("DEL")
-            .arg(env.keys().queued(id))
+            .arg(env.keys().origin(id).queued(id))
             .query_async::<()>(&mut redis)
             .await
             .expect("DEL");

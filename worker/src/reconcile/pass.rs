@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use deadpool_redis::redis::{self, streams::StreamRangeReply};
 use hookrelay_domain::webhooks::upkeep::{self, Overdue};
+use hookrelay_shared::queue;
 use hookrelay_shared::redis_client::Redis;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -74,31 +75,54 @@ impl Reconciler {
         report: &mut PassReport,
     ) -> anyhow::Result<Vec<Overdue>> {
         let mut redis = self.redis.clone();
-        let oldest = oldest_entry(&mut redis, &self.keys.stream()).await?;
-        let slack = chrono::Duration::from_std(self.timing.slack)?;
-        let (settled, deferred): (Vec<_>, Vec<_>) = rows
-            .into_iter()
-            .partition(|row| oldest.is_none_or(|oldest| row.due + slack < oldest));
-        report.deferred += deferred.len() as u64;
-        if settled.is_empty() {
-            return Ok(settled);
-        }
-        let scores: Vec<Option<f64>> = redis::cmd("ZMSCORE")
-            .arg(self.keys.retry_schedule())
-            .arg(
-                settled
-                    .iter()
-                    .map(|row| row.next().member())
-                    .collect::<Vec<_>>(),
-            )
-            .query_async(&mut redis)
+        // Every partition that may hold work: a delivery's retry sits in its webhook's
+        // home partition, or, after `QUEUE_PARTITIONS` changed, in an older one.
+        let partitions = queue::served_partitions(&mut redis, &self.keys)
             .await
-            .context("Failed to look up retries in the schedule")?;
-        Ok(settled
-            .into_iter()
-            .zip(scores)
-            .filter_map(|(row, score)| score.is_none().then_some(row))
-            .collect())
+            .context("Failed to read the partition layout")?;
+        // The schedules first, then the streams: a retry the mover takes out of a
+        // schedule in between is then seen in its stream (the move is atomic), never
+        // missed in both.
+        let members: Vec<String> = rows.iter().map(|row| row.next().member()).collect();
+        let scores = futures::future::try_join_all(partitions.iter().map(|partition| {
+            let mut redis = redis.clone();
+            let schedule = self.keys.partition(*partition).retry_schedule();
+            let members = &members;
+            async move {
+                redis::cmd("ZMSCORE")
+                    .arg(schedule)
+                    .arg(members)
+                    .query_async::<Vec<Option<f64>>>(&mut redis)
+                    .await
+            }
+        }))
+        .await
+        .context("Failed to look up retries in the schedules")?;
+        let oldest = futures::future::try_join_all(partitions.iter().map(|partition| {
+            let mut redis = redis.clone();
+            let stream = self.keys.partition(*partition).stream();
+            async move { oldest_entry(&mut redis, &stream).await }
+        }))
+        .await?
+        .into_iter()
+        .flatten()
+        .min();
+        let slack = chrono::Duration::from_std(self.timing.slack)?;
+        let mut settled = Vec::new();
+        for (i, row) in rows.into_iter().enumerate() {
+            if scores
+                .iter()
+                .any(|partition| partition.get(i).is_some_and(Option::is_some))
+            {
+                continue;
+            }
+            if oldest.is_none_or(|oldest| row.due + slack < oldest) {
+                settled.push(row);
+            } else {
+                report.deferred += 1;
+            }
+        }
+        Ok(settled)
     }
 
     /// Marks `lost` as queued again at `now` in Postgres, then schedules each one still
@@ -111,18 +135,23 @@ impl Reconciler {
         if marked.is_empty() {
             return Ok(0);
         }
-        let mut pipe = redis::pipe();
-        for row in &marked {
-            pipe.cmd("ZADD")
-                .arg(self.keys.retry_schedule())
-                .arg("NX")
-                .arg(now.timestamp_millis())
-                .arg(row.next().member());
-        }
-        let added: Vec<i64> = pipe
-            .query_async(&mut self.redis.clone())
-            .await
-            .context("Failed to schedule the lost deliveries")?;
+        // One command each: they go to their webhooks' home partitions, which a cluster
+        // spreads over its masters (a pipeline must stay in one slot).
+        let added: Vec<i64> = futures::future::try_join_all(marked.iter().map(|row| {
+            let mut redis = self.redis.clone();
+            let job = row.next();
+            async move {
+                redis::cmd("ZADD")
+                    .arg(self.keys.home(job.webhook_id).retry_schedule())
+                    .arg("NX")
+                    .arg(now.timestamp_millis())
+                    .arg(job.member())
+                    .query_async::<i64>(&mut redis)
+                    .await
+            }
+        }))
+        .await
+        .context("Failed to schedule the lost deliveries")?;
         for (row, added) in marked.iter().zip(&added) {
             if *added == 1 {
                 let job = row.next();

@@ -6,7 +6,7 @@ use askama::Template;
 use chrono::Duration;
 use hookrelay_domain::subscriptions::Subscription;
 use hookrelay_domain::webhooks::DeliveryStatus;
-use hookrelay_shared::queue::queue_depths;
+use hookrelay_shared::queue::{self, QueueDepths, queue_depths};
 
 use crate::console::session::Viewer;
 use crate::console::view::Ctx;
@@ -18,7 +18,12 @@ use hookrelay_domain::subscriptions::store::{self, Health, Narrowing};
 const ATTENTION: i64 = 10;
 
 pub struct Live {
+    /// The queue's depths summed over its partitions.
     pub depths: Option<Vec<(&'static str, u64)>>,
+    /// Each partition that holds any work, with its depths; and how many partitions
+    /// there are in all.
+    pub partitions: Vec<(String, Vec<(&'static str, u64)>)>,
+    pub partition_count: usize,
     pub outcomes: Vec<(DeliveryStatus, i64)>,
     pub failing: Vec<Subscription>,
     pub inactive: Vec<Subscription>,
@@ -42,9 +47,19 @@ struct Fragment {
 
 async fn live_state(state: &AppState, viewer: &Viewer) -> Result<Live, Failure> {
     let space = viewer.principal.space();
+    let mut partitions = Vec::new();
+    let mut partition_count = 0;
     let depths = if viewer.all_tenants() {
         match queue_depths(&mut state.services.redis.clone(), &state.services.keys).await {
-            Ok(depths) => Some(depths.labelled().to_vec()),
+            Ok(each) => {
+                partition_count = each.len();
+                partitions = each
+                    .iter()
+                    .filter(|(_, depths)| *depths != QueueDepths::default())
+                    .map(|(partition, depths)| (partition.label(), depths.labelled().to_vec()))
+                    .collect();
+                Some(queue::total(&each).labelled().to_vec())
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "console overview: queue depths unavailable");
                 None
@@ -79,6 +94,8 @@ async fn live_state(state: &AppState, viewer: &Viewer) -> Result<Live, Failure> 
     .await?;
     Ok(Live {
         depths,
+        partitions,
+        partition_count,
         outcomes,
         failing,
         inactive,
