@@ -34,10 +34,6 @@ const CHANGE_PROPAGATION: Duration = Duration::from_millis(1_500);
 const BODY: &[u8] = br#"{"type":"order.created","data":{"id":12345,"items":[1,2,3],"note":"a delivery benchmark payload"}}"#;
 
 pub async fn run(options: DeliverOptions) -> anyhow::Result<()> {
-    if options.cluster {
-        return Database::around(async |database| crate::scale::measure(&options, database).await)
-            .await;
-    }
     Database::around(async |database| measure(&options, database).await).await
 }
 

@@ -52,6 +52,9 @@ fn main() -> ExitCode {
         cli::Command::CeilingServer { workers } => ceiling::serve(workers),
         cli::Command::Ingest(options) => runtime().and_then(|rt| rt.block_on(ingest::run(options))),
         cli::Command::Soak(options) => runtime().and_then(|rt| rt.block_on(ingest::soak(options))),
+        cli::Command::Deliver(options) if options.cluster => {
+            runtime().and_then(|rt| rt.block_on(scale::run(options)))
+        }
         cli::Command::Deliver(options) => {
             runtime().and_then(|rt| rt.block_on(deliver::run(options)))
         }

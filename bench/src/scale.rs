@@ -39,7 +39,11 @@ fn cpu(pid: u32) -> anyhow::Result<Duration> {
     process_cpu_time(&format!("/proc/{pid}/stat"))
 }
 
-pub async fn measure(options: &DeliverOptions, database: &Database) -> anyhow::Result<()> {
+pub async fn run(options: DeliverOptions) -> anyhow::Result<()> {
+    Database::around(async |database| measure(&options, database).await).await
+}
+
+async fn measure(options: &DeliverOptions, database: &Database) -> anyhow::Result<()> {
     let single = processes::redis().await?;
     let cluster = RedisCluster::start(3).await;
     let masters = cluster.masters().await;

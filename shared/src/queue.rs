@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use redis::Value;
 use uuid::Uuid;
 
+use crate::config::ReplicaWait;
 use crate::keys::{IDEMPOTENCY_TTL_SECS, Keys, Partition, PartitionKeys};
 use crate::telemetry::Metric;
 
@@ -282,14 +283,6 @@ impl Enqueued {
     }
 }
 
-/// Replica acknowledgement of ingest (`REDIS_WAIT_REPLICAS`, `REDIS_WAIT_TIMEOUT`): the
-/// ingest script is followed by `WAIT`, in the same pipeline, so on the same master.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplicaWait {
-    pub replicas: u32,
-    pub timeout: std::time::Duration,
-}
-
 /// Fewer replicas than `REDIS_WAIT_REPLICAS` had the entry when `REDIS_WAIT_TIMEOUT` ran
 /// out: the ingest is not acknowledged (the entry may still be delivered).
 pub const TOO_FEW_REPLICAS: &str = "too few Redis replicas acknowledged the write in time";
@@ -390,19 +383,20 @@ impl IngestQueue {
                 .arg(wait.replicas)
                 .arg(u64::try_from(wait.timeout.as_millis()).unwrap_or(u64::MAX));
         }
-        pipe.ignore_errors();
-        let mut reply: Vec<redis::RedisResult<Value>> = pipe.query_async(conn).await?;
-        if matches!(reply.first(), Some(Err(e)) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
-        {
-            self.script.load_async(conn).await?;
-            reply = pipe.query_async(conn).await?;
-        }
+        // Errors are not ignored: on a cluster, a MOVED or ASK answer is what makes the
+        // client follow a slot to its new master, and NOSCRIPT is the one to handle here.
+        let reply: Vec<Value> = match pipe.query_async(conn).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.script.load_async(conn).await?;
+                pipe.query_async(conn).await?
+            }
+            other => other?,
+        };
         let mut reply = reply.into_iter();
         let (created, id): (i64, String) =
-            redis::from_redis_value(reply.next().unwrap_or(Ok(Value::Nil))?)?;
+            redis::from_redis_value(reply.next().unwrap_or(Value::Nil))?;
         if let Some(wait) = self.wait {
-            let acknowledged: i64 =
-                redis::from_redis_value(reply.next().unwrap_or(Ok(Value::Nil))?)?;
+            let acknowledged: i64 = redis::from_redis_value(reply.next().unwrap_or(Value::Nil))?;
             // A replayed key too: the first request may have had a 503 from its WAIT.
             if acknowledged < i64::from(wait.replicas) {
                 return Err(redis::RedisError::from((
@@ -578,45 +572,35 @@ pub fn partitions_up_to(keys: &Keys, ever: u16) -> Vec<Partition> {
         .collect()
 }
 
-/// Reads one partition's depths in one round trip: XLEN of the stream and of the dead
-/// letters, ZCARD of the retry schedule and of the delayed webhooks, and the consumer
-/// group's pending count (XPENDING summary; before any worker has created the group,
-/// nothing is in flight).
+/// One partition's depths in one script (so one slot, one round trip, and on a cluster
+/// the client follows a moved slot as for any command): XLEN of the stream and of the
+/// dead letters, ZCARD of the retry schedule and of the delayed webhooks, and the
+/// consumer group's pending count (XPENDING summary; before any worker has created the
+/// group, nothing is in flight). KEYS: stream, retry schedule, delayed set, dead letters.
+/// ARGV: the group.
+const DEPTHS_SCRIPT: &str = r"
+local ok, summary = pcall(redis.call, 'XPENDING', KEYS[1], ARGV[1])
+local pending = 0
+if ok then pending = summary[1] end
+return {redis.call('XLEN', KEYS[1]), redis.call('ZCARD', KEYS[2]), redis.call('ZCARD', KEYS[3]),
+        redis.call('XLEN', KEYS[4]), pending}
+";
+
+/// Reads one partition's depths ([`DEPTHS_SCRIPT`]).
 pub async fn partition_depths<C: redis::aio::ConnectionLike>(
     conn: &mut C,
     keys: &PartitionKeys,
 ) -> redis::RedisResult<QueueDepths> {
-    let replies: Vec<redis::RedisResult<Value>> = redis::pipe()
-        .ignore_errors()
-        .cmd("XLEN")
-        .arg(keys.stream())
-        .cmd("ZCARD")
-        .arg(keys.retry_schedule())
-        .cmd("ZCARD")
-        .arg(keys.delayed())
-        .cmd("XLEN")
-        .arg(keys.dead_letters())
-        .cmd("XPENDING")
-        .arg(keys.stream())
+    static SCRIPT: std::sync::LazyLock<redis::Script> =
+        std::sync::LazyLock::new(|| redis::Script::new(DEPTHS_SCRIPT));
+    let (length, retries, delayed, dead, in_flight): (u64, u64, u64, u64, u64) = SCRIPT
+        .key(keys.stream())
+        .key(keys.retry_schedule())
+        .key(keys.delayed())
+        .key(keys.dead_letters())
         .arg(crate::keys::CONSUMER_GROUP)
-        .query_async(conn)
+        .invoke_async(conn)
         .await?;
-    let mut replies = replies.into_iter();
-    let mut count = || -> redis::RedisResult<u64> {
-        Ok(redis::from_redis_value(
-            replies.next().unwrap_or(Ok(Value::Int(0)))?,
-        )?)
-    };
-    let (length, retries, delayed, dead) = (count()?, count()?, count()?, count()?);
-    let in_flight = match replies.next() {
-        // The summary form's first element is the number of pending entries.
-        Some(Ok(Value::Array(items))) => match items.first() {
-            Some(Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
-            _ => 0,
-        },
-        Some(Err(e)) if e.code() != Some("NOGROUP") => return Err(e),
-        _ => 0,
-    };
     Ok(QueueDepths {
         // Acknowledged entries are deleted at once, so what is not pending is ready.
         ready: length.saturating_sub(in_flight),

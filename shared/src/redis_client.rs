@@ -29,7 +29,7 @@ use crate::config::RedisConfig;
 use crate::startup::retry_until;
 
 /// How long one Redis command may take before it counts as failed.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const RESPONSE_TIMEOUT: Duration = crate::config::REDIS_RESPONSE_TIMEOUT;
 
 /// Opens the connection `config` describes (one Redis, or a cluster through its seed
 /// nodes), waiting up to `startup_timeout` for Redis.
@@ -80,7 +80,7 @@ pub async fn connect_url(url: &str, startup_timeout: Duration) -> anyhow::Result
         cluster: url.contains(','),
         key_prefix: String::new(),
         partitions: crate::keys::DEFAULT_PARTITIONS,
-        wait: crate::queue::ReplicaWait {
+        wait: crate::config::ReplicaWait {
             replicas: 0,
             timeout: Duration::from_secs(1),
         },

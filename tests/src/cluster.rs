@@ -160,7 +160,9 @@ impl RedisCluster {
         }
     }
 
-    /// Waits until every live node says the cluster is ok with every slot served.
+    /// Waits until every live node says the cluster is ok with every slot served, and
+    /// every replica has finished its first sync with its master (until then `WAIT`
+    /// counts no replica).
     pub async fn wait_healthy(&self, within: Duration) {
         crate::eventually(within, "the Redis Cluster to serve every slot", || async {
             for port in self.nodes.keys() {
@@ -172,7 +174,14 @@ impl RedisCluster {
                     .ok()?;
                 let ok =
                     info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384");
-                if !ok {
+                let replication: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                let synced = !replication.contains("role:slave")
+                    || replication.contains("master_link_status:up");
+                if !ok || !synced {
                     return None;
                 }
             }

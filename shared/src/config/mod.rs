@@ -36,7 +36,7 @@ pub use auth::AuthConfig;
 pub use console::ConsoleConfig;
 pub use database::DatabaseConfig;
 pub use delivery::DeliveryConfig;
-pub use redis::RedisConfig;
+pub use redis::{REDIS_RESPONSE_TIMEOUT, RedisConfig, ReplicaWait};
 pub use retention::RetentionConfig;
 pub use server::ServerConfig;
 pub use startup::StartupConfig;

@@ -8,7 +8,19 @@ use std::time::Duration;
 use super::ConfigError;
 use super::read::Vars;
 use crate::keys::{Keys, MAX_PARTITIONS};
-use crate::queue::ReplicaWait;
+
+/// How long one Redis command may take before it counts as failed (every connection's
+/// response timeout, `redis_client`).
+pub const REDIS_RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Replica acknowledgement of ingest (`REDIS_WAIT_REPLICAS`, `REDIS_WAIT_TIMEOUT`): the
+/// ingest script is followed by `WAIT`, in the same pipeline, so on the same master
+/// (`queue::IngestQueue::waiting_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaWait {
+    pub replicas: u32,
+    pub timeout: std::time::Duration,
+}
 
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
@@ -73,9 +85,8 @@ impl RedisConfig {
                 "1s",
                 |value| match super::values::parse_duration(value)? {
                     d if d.is_zero() => Err("must be longer than zero".into()),
-                    d if d >= crate::redis_client::RESPONSE_TIMEOUT => Err(format!(
-                        "must be shorter than {:?}, the deadline of every Redis command",
-                        crate::redis_client::RESPONSE_TIMEOUT
+                    d if d >= REDIS_RESPONSE_TIMEOUT => Err(format!(
+                        "must be shorter than {REDIS_RESPONSE_TIMEOUT:?}, the deadline of every Redis command"
                     )),
                     d => Ok(d),
                 },

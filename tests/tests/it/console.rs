@@ -278,8 +278,14 @@ async fn an_operator_works_through_the_console() {
     .await;
     assert_eq!(status, 201);
     api.create_tenant("Acme").await;
+    // A webhook waiting for its time, so the overview's table of partitions has a row.
+    let later = hookrelay_shared::time::format(
+        &(hookrelay_shared::time::now() + chrono::Duration::hours(1)),
+    );
+    api.ingest_accepted("/ingest", &[("x-deliver-at", later.as_str())], "{}")
+        .await;
     for (path, shows, name) in [
-        ("/console", "Deliveries, last hour", "console-overview"),
+        ("/console", "Partitions holding work: 1", "console-overview"),
         (
             "/console/subscriptions",
             "Billing service",

@@ -6,6 +6,7 @@ use askama::Template;
 use chrono::Duration;
 use hookrelay_domain::subscriptions::Subscription;
 use hookrelay_domain::webhooks::DeliveryStatus;
+use hookrelay_shared::keys::Partition;
 use hookrelay_shared::queue::{self, QueueDepths, queue_depths};
 
 use crate::console::session::Viewer;
@@ -52,7 +53,12 @@ async fn live_state(state: &AppState, viewer: &Viewer) -> Result<Live, Failure> 
     let depths = if viewer.all_tenants() {
         match queue_depths(&mut state.services.redis.clone(), &state.services.keys).await {
             Ok(each) => {
-                partition_count = each.len();
+                // The layout of versions before partitions is listed when it holds work,
+                // not counted.
+                partition_count = each
+                    .iter()
+                    .filter(|(partition, _)| matches!(partition, Partition::Numbered(_)))
+                    .count();
                 partitions = each
                     .iter()
                     .filter(|(_, depths)| *depths != QueueDepths::default())
